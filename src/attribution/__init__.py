@@ -1,0 +1,72 @@
+"""attribution: exact, explainable LLM cost attribution.
+
+The pipeline, one pure function per stage::
+
+    normalize  ->  price  ->  rollup
+    (payloads)     (cards)    (by owner, model, day...)
+
+>>> import attribution as at
+>>> from datetime import datetime, timezone
+>>> at.cost("openai", "gpt-4o", at.Usage(input=40_000_000, cached_input=10_000_000, output=8_000_000),
+...         at=datetime(2025, 6, 1, tzinfo=timezone.utc))
+Decimal('192.50')
+"""
+
+from __future__ import annotations
+
+from ._cards import load_card
+from ._pricing import cost, price, price_many
+from ._records import PricedRecord, Quarantined, SourceLocation, UsageRecord
+from ._registry import LineItem, ModelInfo, Rate, Registry, default_registry, load_registry
+from ._rollup import Rollup, RollupEntry, rollup
+from ._usage import METERS, Usage
+from .exceptions import (
+    AttributionError,
+    CurrencyMismatch,
+    InvalidUsage,
+    NormalizeError,
+    PriceCardError,
+    PriceNotInForce,
+    UnknownModel,
+    UnknownProvider,
+    UnknownServiceTier,
+    UnpricedMeter,
+)
+from .normalize import normalize, normalize_many
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METERS",
+    "AttributionError",
+    "CurrencyMismatch",
+    "InvalidUsage",
+    "LineItem",
+    "ModelInfo",
+    "NormalizeError",
+    "PriceCardError",
+    "PriceNotInForce",
+    "PricedRecord",
+    "Quarantined",
+    "Rate",
+    "Registry",
+    "Rollup",
+    "RollupEntry",
+    "SourceLocation",
+    "UnknownModel",
+    "UnknownProvider",
+    "UnknownServiceTier",
+    "UnpricedMeter",
+    "Usage",
+    "UsageRecord",
+    "__version__",
+    "cost",
+    "default_registry",
+    "load_card",
+    "load_registry",
+    "normalize",
+    "normalize_many",
+    "price",
+    "price_many",
+    "rollup",
+]

@@ -1,0 +1,445 @@
+"""Price cards: the TOML schema, a strict loader and the validator.
+
+A price card is reviewed data: one TOML file per provider (bundled cards live
+in ``pricecards/``; users add their own). This module turns a file into typed,
+validated objects and nothing else; the registry (``_registry.py``) layers
+cards and answers price look-ups. The format is documented in
+``docs/price-cards.md``; the short version::
+
+    [card]
+    provider = "openai"
+    version  = "openai-2026-11-23"
+    currency = "USD"
+    read_on  = 2026-11-23
+    source   = "https://openai.com/api/pricing/"
+
+    [[models]]
+    id      = "gpt-4o"
+    aliases = ["gpt-4o-2024-08-06"]
+
+      [[models.prices]]          # effective-dated periods, oldest first
+      from   = 2024-08-06        # inclusive; dates are UTC midnight
+      input  = 2.50              # USD per 1M tokens
+      cached_input = 1.25
+      output = 10.00
+      tiers.batch = { multiplier = 0.5 }
+
+Numbers are parsed straight to ``Decimal`` (never through ``float``). Unknown
+keys, negative prices, overlapping or unordered periods, unsourced periods and
+duplicate ids are errors that name the file and the key path.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from ._money import PER_MILLION, PER_THOUSAND, unit_price
+from ._usage import BILLED_METERS, CALL_METERS
+from .exceptions import PriceCardError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "STANDARD_TIER",
+    "AliasSpec",
+    "CardFile",
+    "CardMeta",
+    "ContextTier",
+    "DiscountSpec",
+    "ModelSpec",
+    "PricePeriod",
+    "ServiceTier",
+    "load_card",
+    "parse_card",
+    "per_unit",
+]
+
+UTC = timezone.utc
+STANDARD_TIER = "standard"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def per_unit(meter: str) -> int:
+    """How many units a card price is quoted for: 1M tokens, or 1K calls."""
+    return PER_THOUSAND if meter in CALL_METERS else PER_MILLION
+
+
+# --- schema ----------------------------------------------------------------
+# One optional field per billed meter; the field names *are* the meter names,
+# so a misspelt meter is an "extra field" error with its path.
+
+
+@attrs.frozen(kw_only=True)
+class _Meters:
+    input: Decimal | None = None
+    cached_input: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    output: Decimal | None = None
+    input_audio: Decimal | None = None
+    output_audio: Decimal | None = None
+    input_image: Decimal | None = None
+    output_image: Decimal | None = None
+    web_search: Decimal | None = None
+
+    def meter_prices(self) -> dict[str, Decimal]:
+        """The meters this table prices, in meter order."""
+        return {m: v for m in BILLED_METERS if (v := getattr(self, m)) is not None}
+
+
+@attrs.frozen(kw_only=True)
+class ContextTier(_Meters):
+    """Whole-request prices that apply when the prompt exceeds ``above`` tokens.
+
+    A 200,001-token prompt with ``above = 200000`` pays the tier's prices on
+    *all* of its tokens, input and output alike, not only on the excess. Meters
+    the tier does not list keep the period's base price.
+    """
+
+    above: int
+
+
+@attrs.frozen(kw_only=True)
+class ServiceTier(_Meters):
+    """Prices for a service tier (batch, priority, flex...).
+
+    Either a ``multiplier`` of the standard prices (context tiers included), or
+    explicit meter prices with optional ``context`` tiers of their own.
+    """
+
+    multiplier: Decimal | None = None
+    context: tuple[ContextTier, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class PricePeriod(_Meters):
+    """Prices in force from ``from_`` (inclusive) until ``until`` (exclusive)."""
+
+    from_: datetime
+    until: datetime | None = None
+    source: str | None = None
+    read_on: date | None = None
+    note: str | None = None
+    context: tuple[ContextTier, ...] = ()
+    tiers: Mapping[str, ServiceTier] = attrs.field(factory=dict)
+    regions: Mapping[str, Decimal] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class ModelSpec:
+    id: str
+    name: str | None = None
+    aliases: tuple[str, ...] = ()
+    override: bool = False
+    note: str | None = None
+    prices: tuple[PricePeriod, ...]
+
+
+@attrs.frozen(kw_only=True)
+class AliasSpec:
+    """An extra name for a model: internal aliases, Azure deployment names."""
+
+    alias: str
+    model: str
+    override: bool = False
+    note: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DiscountSpec:
+    """A negotiated multiplier on the list prices of matching models."""
+
+    multiplier: Decimal
+    models: tuple[str, ...] = ("*",)
+    from_: datetime | None = None
+    until: datetime | None = None
+    source: str | None = None
+    note: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CardMeta:
+    provider: str
+    version: str
+    currency: str = "USD"
+    read_on: date | None = None
+    source: str | None = None
+    description: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CardFile:
+    """One parsed and validated card file."""
+
+    card: CardMeta
+    models: tuple[ModelSpec, ...] = ()
+    aliases: tuple[AliasSpec, ...] = ()
+    discounts: tuple[DiscountSpec, ...] = ()
+    path: str | None = None
+    text: str | None = attrs.field(default=None, repr=False, eq=False)
+
+
+# --- structuring -----------------------------------------------------------
+
+
+def _structure_decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+    try:
+        dec = Decimal(value)
+    except ArithmeticError:
+        raise ValueError(f"not a number: {value!r}") from None
+    if not dec.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return dec
+
+
+def _structure_date(value: Any, _: type) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    raise TypeError(f"expected a date like 2026-06-07, got {value!r}")
+
+
+def _structure_instant(value: Any, _: type) -> datetime:
+    """Dates mean UTC midnight; datetimes must carry an offset (``Z``)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise ValueError(f"datetime {value.isoformat()} has no UTC offset; write a date or add Z")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=UTC)
+    raise TypeError(f"expected a date or an offset datetime, got {value!r}")
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook(Decimal, _structure_decimal)
+    conv.register_structure_hook(date, _structure_date)
+    conv.register_structure_hook(datetime, _structure_instant)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(int, _structure_int)
+    # TOML keys `from` and `until` are Python keywords / nicer names.
+    for cls in (PricePeriod, DiscountSpec):
+        conv.register_structure_hook(
+            cls,
+            make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, from_=override(rename="from")),
+        )
+    return conv
+
+
+_CONVERTER = _make_converter()
+
+
+def _cattrs_path(message: str) -> tuple[str, str]:
+    """Split cattrs' ``"reason @ $.models[0].prices"`` into (path, reason)."""
+    reason, _, path = message.rpartition(" @ ")
+    if not reason:
+        return "", message
+    path = path.removeprefix("$").removeprefix(".")
+    return path, reason
+
+
+def _line_of(text: str | None, needle: str) -> int | None:
+    if not text:
+        return None
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return number
+    return None
+
+
+# --- validation ------------------------------------------------------------
+
+
+def _check_prices(table: _Meters, where: str, err: _Errors) -> None:
+    for meter, value in table.meter_prices().items():
+        if value < 0:
+            err.add(f"{where}.{meter}", f"negative price {value}")
+            continue
+        try:
+            unit_price(value, per_unit(meter), what="price")
+        except ValueError as exc:
+            err.add(f"{where}.{meter}", str(exc))
+
+
+def _check_context(tiers: tuple[ContextTier, ...], where: str, err: _Errors) -> None:
+    previous = 0
+    for i, tier in enumerate(tiers):
+        path = f"{where}.context[{i}]"
+        if tier.above <= previous:
+            err.add(f"{path}.above", f"context thresholds must be positive and ascending, got {tier.above}")
+        previous = max(previous, tier.above)
+        _check_prices(tier, path, err)
+        if not tier.meter_prices():
+            err.add(path, "a context tier must list at least one price")
+
+
+class _Errors:
+    def __init__(self, file: str | None, text: str | None) -> None:
+        self.file = file
+        self.text = text
+        self.items: list[PriceCardError] = []
+
+    def add(self, path: str, message: str, *, near: str | None = None) -> None:
+        self.items.append(PriceCardError(message, file=self.file, path=path, line=_line_of(self.text, near or "")
+                                         if near else None))
+
+    def raise_first(self) -> None:
+        if self.items:
+            first = self.items[0]
+            if len(self.items) > 1:
+                first.others = tuple(self.items[1:])
+            raise first
+
+
+def _validate(card: CardFile, err: _Errors) -> None:
+    meta = card.card
+    if not _NAME.match(meta.provider):
+        err.add("card.provider", f"provider must be lowercase letters, digits, '-', '_' or '.', got {meta.provider!r}")
+    if not meta.version.strip():
+        err.add("card.version", "version must not be empty")
+    if not _CURRENCY.match(meta.currency):
+        err.add("card.currency", f"currency must be an ISO 4217 code like USD, got {meta.currency!r}")
+    seen: dict[str, str] = {}
+    for i, model in enumerate(card.models):
+        mpath = f"models[{i}]"
+        near = f'"{model.id}"'
+        for name in (model.id, *model.aliases):
+            key = name.strip().lower()
+            if not key or key != name.strip().lower() or name != name.strip():
+                err.add(f"{mpath}.id", f"model id or alias must be a non-empty string without surrounding space: {name!r}", near=near)
+            if key in seen:
+                err.add(f"{mpath}", f"duplicate id {name!r} (already used by model {seen[key]!r})", near=near)
+            seen[key] = model.id
+        if not model.prices:
+            err.add(f"{mpath}.prices", f"model {model.id!r} has no price periods", near=near)
+        prev: PricePeriod | None = None
+        for j, period in enumerate(model.prices):
+            ppath = f"{mpath}.prices[{j}]"
+            if period.until is not None and period.until <= period.from_:
+                err.add(f"{ppath}.until", f"until {period.until.date()} is not after from {period.from_.date()}", near=near)
+            if prev is not None:
+                if period.from_ <= prev.from_:
+                    err.add(f"{ppath}.from", "price periods must be in ascending order of 'from'", near=near)
+                elif prev.until is None or prev.until > period.from_:
+                    err.add(f"{ppath}.from",
+                            f"overlapping effective ranges: period from {period.from_.date()} starts before the "
+                            f"previous one ends ({prev.until.date() if prev.until else 'open-ended'})", near=near)
+            prev = period
+            if not (period.source or meta.source):
+                err.add(f"{ppath}.source", "every price needs a source (set card.source or the period's source)", near=near)
+            if not (period.read_on or meta.read_on):
+                err.add(f"{ppath}.read_on", "every price needs the date it was read (card.read_on or the period's)", near=near)
+            if not period.meter_prices():
+                err.add(ppath, "a price period must list at least one meter price", near=near)
+            _check_prices(period, ppath, err)
+            _check_context(period.context, ppath, err)
+            for name, tier in period.tiers.items():
+                tpath = f"{ppath}.tiers.{name}"
+                if not _NAME.match(name) or name == STANDARD_TIER:
+                    err.add(tpath, f"invalid service tier name {name!r} ('standard' is the base prices)", near=near)
+                if tier.multiplier is not None:
+                    if tier.meter_prices() or tier.context:
+                        err.add(tpath, "a tier has either a multiplier or its own prices, not both", near=near)
+                    if tier.multiplier <= 0:
+                        err.add(f"{tpath}.multiplier", f"multiplier must be positive, got {tier.multiplier}", near=near)
+                elif not tier.meter_prices():
+                    err.add(tpath, "a tier needs a multiplier or meter prices", near=near)
+                _check_prices(tier, tpath, err)
+                _check_context(tier.context, tpath, err)
+            for region, mult in period.regions.items():
+                if mult <= 0:
+                    err.add(f"{ppath}.regions.{region}", f"region multiplier must be positive, got {mult}", near=near)
+    for i, alias in enumerate(card.aliases):
+        if not alias.alias.strip() or not alias.model.strip():
+            err.add(f"aliases[{i}]", "alias and model must be non-empty")
+        if alias.alias.lower() in seen:
+            err.add(f"aliases[{i}].alias", f"alias {alias.alias!r} is already a model id or alias in this card")
+    for i, disc in enumerate(card.discounts):
+        dpath = f"discounts[{i}]"
+        if disc.multiplier <= 0:
+            err.add(f"{dpath}.multiplier", f"multiplier must be positive, got {disc.multiplier}")
+        if disc.from_ and disc.until and disc.until <= disc.from_:
+            err.add(f"{dpath}.until", "until must be after from")
+        if not (disc.source or meta.source):
+            err.add(f"{dpath}.source", "a discount needs a source (contract, order form) for the audit trail")
+
+
+def parse_card(data: Mapping[str, Any], *, path: str | None = None, text: str | None = None) -> CardFile:
+    """Structure and validate a card from already-parsed TOML data.
+
+    Raises:
+        PriceCardError: naming ``path`` and the key path of the first problem.
+    """
+    try:
+        card = _CONVERTER.structure(dict(data), CardFile)
+    except cattrs.BaseValidationError as exc:
+        messages = cattrs.transform_error(exc)
+        key, reason = _cattrs_path(messages[0] if messages else str(exc))
+        key = key.replace("from_", "from")
+        raise PriceCardError(reason.replace("from_", "from"), file=path, path=key or None) from None
+    card = attrs.evolve(card, path=path, text=text)
+    err = _Errors(path, text)
+    _validate(card, err)
+    err.raise_first()
+    return card
+
+
+def load_card(path: str | Path) -> CardFile:
+    """Read, parse and validate one card file.
+
+    >>> from attribution._registry import bundled_card_paths
+    >>> load_card(bundled_card_paths()[0]).card.currency
+    'USD'
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PriceCardError(f"cannot read price card: {exc.strerror}", file=str(p)) from None
+    except UnicodeDecodeError:
+        raise PriceCardError("price card is not valid UTF-8", file=str(p)) from None
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise PriceCardError(f"invalid TOML: {exc}", file=str(p)) from None
+    return parse_card(data, path=str(p), text=text)

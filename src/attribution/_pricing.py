@@ -1,0 +1,129 @@
+"""Pricing: a usage record and a registry in, an exact priced record out.
+
+Pricing knows nothing of provider payload shapes: it reads the normalized
+meters, resolves the rate in force at the record's timestamp (model billed,
+service tier, region) and multiplies. Batch pricing never raises for a bad
+record; it yields a :class:`~attribution.Quarantined` with a reason instead,
+so every record is accounted for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+
+from ._money import from_decimal, to_decimal
+from ._records import PricedRecord, Quarantined, UsageRecord
+from ._registry import Registry, default_registry
+from ._usage import Usage
+from .exceptions import (
+    AttributionError,
+    PriceNotInForce,
+    UnknownModel,
+    UnknownServiceTier,
+    UnpricedMeter,
+)
+
+__all__ = ["DEFAULT_ESTIMATE_TOLERANCE", "cost", "price", "price_many"]
+
+#: A caller's logged estimate within 5% of the repriced cost is not flagged.
+DEFAULT_ESTIMATE_TOLERANCE = Decimal("0.05")
+#: Differences below a millionth of the currency are never drift (float noise in logs).
+_DRIFT_FLOOR = from_decimal(Decimal("0.000001"))
+
+
+def price(record: UsageRecord, registry: Registry | None = None, *,
+          estimate_tolerance: Decimal = DEFAULT_ESTIMATE_TOLERANCE) -> PricedRecord:
+    """Price one usage record exactly.
+
+    The rate is the one in force at ``record.at`` for ``record.billed_model``,
+    its service tier and region. Flags raised on the result:
+
+    - ``estimate_drift``: the record carries the caller's own cost estimate and
+      it differs from the repriced cost by more than ``estimate_tolerance``
+      (relative; 5% by default).
+    - ``no_timestamp``: the record has no timestamp, so the newest card price
+      was used.
+
+    Raises:
+        UnknownModel: no card prices the model (it is never priced at $0).
+        PriceNotInForce, UnknownServiceTier, UnpricedMeter: see their docs.
+
+    >>> from attribution import Usage, UsageRecord
+    >>> from datetime import datetime, timezone
+    >>> rec = UsageRecord(provider="openai", model="gpt-4o", at=datetime(2025, 6, 1, tzinfo=timezone.utc),
+    ...                   usage=Usage(input=4_000, cached_input=1_000, output=800))
+    >>> price(rec).cost
+    Decimal('0.01925')
+    """
+    reg = registry if registry is not None else default_registry()
+    rate = reg.resolve(record.provider, record.billed_model, record.at,
+                       service_tier=record.service_tier, region=record.region)
+    units = rate.units(record.usage)
+    flags: tuple[str, ...] = ()
+    if record.at is None:
+        flags = ("no_timestamp",)
+    if record.estimate is not None and _drifts(record.estimate, units, estimate_tolerance):
+        flags = (*flags, "estimate_drift")
+    return PricedRecord(record, units, rate, flags)
+
+
+def _drifts(estimate: Decimal, units: int, tolerance: Decimal) -> bool:
+    try:
+        est = from_decimal(estimate, what="estimate")
+    except ValueError:
+        return True
+    diff = abs(est - units)
+    return diff > _DRIFT_FLOOR and Decimal(diff) > tolerance * abs(Decimal(units))
+
+
+_REASONS: tuple[tuple[type[AttributionError], str], ...] = (
+    (PriceNotInForce, "price_not_in_force"),
+    (UnknownModel, "unknown_model"),
+    (UnknownServiceTier, "unknown_service_tier"),
+    (UnpricedMeter, "unpriced_meter"),
+)
+
+
+def price_many(records: Iterable[UsageRecord | Quarantined], registry: Registry | None = None, *,
+               estimate_tolerance: Decimal = DEFAULT_ESTIMATE_TOLERANCE) -> Iterator[PricedRecord | Quarantined]:
+    """Price a stream lazily; records that cannot be priced become ``Quarantined``.
+
+    Quarantined inputs (from normalization) pass through unchanged, so the
+    output has exactly one item per input item.
+
+    >>> from attribution import Usage, UsageRecord
+    >>> out = list(price_many([UsageRecord(provider="openai", model="gpt-nope", usage=Usage(input=1))]))
+    >>> out[0].code
+    'unknown_model'
+    """
+    reg = registry if registry is not None else default_registry()
+    for rec in records:
+        if isinstance(rec, Quarantined):
+            yield rec
+            continue
+        try:
+            yield price(rec, reg, estimate_tolerance=estimate_tolerance)
+        except AttributionError as exc:
+            code = next((c for cls, c in _REASONS if isinstance(exc, cls)), "pricing_error")
+            yield Quarantined(code=code, message=str(exc), stage="price", source=rec.source, raw=rec)
+
+
+def cost(provider: str, model: str, usage: Usage, at: datetime | date | None = None,
+         registry: Registry | None = None, service_tier: str | None = None,
+         region: str | None = None) -> Decimal:
+    """Exact cost of ``usage`` on ``model`` at instant ``at``.
+
+    ``at=None`` uses the newest price on the card; pass the request's time to
+    reprice history (a price change mid-month prices each request at the rate
+    in force then).
+
+    >>> from datetime import datetime, timezone
+    >>> cost("openai", "gpt-4o", Usage(input=40_000_000, cached_input=10_000_000, output=8_000_000),
+    ...      at=datetime(2025, 6, 1, tzinfo=timezone.utc))
+    Decimal('192.50')
+    """
+    reg = registry if registry is not None else default_registry()
+    rate = reg.resolve(provider, model, at, service_tier=service_tier, region=region)
+    return to_decimal(rate.units(usage))

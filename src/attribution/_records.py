@@ -1,0 +1,192 @@
+"""The records that flow through the pipeline: usage in, priced records out.
+
+``UsageRecord`` is what every normalizer produces: one provider call (or one
+aggregate usage bucket) with its meters, owner tags and trace links.
+``PricedRecord`` is what pricing produces: the record, its exact cost, and the
+resolved rate that explains every line item. ``Quarantined`` is the diagnostic
+that replaces a record that could not be normalized or priced, so that counts
+are conserved: ``records in == priced + quarantined``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._money import to_decimal
+from ._usage import Usage
+
+if TYPE_CHECKING:
+    from ._registry import LineItem, Rate
+
+__all__ = ["PricedRecord", "Quarantined", "SourceLocation", "UsageRecord"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+def _freeze_tags(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    if not value:
+        return _EMPTY
+    if isinstance(value, MappingProxyType):
+        return value
+    return MappingProxyType(dict(value))
+
+
+def _aware(inst: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        raise ValueError(f"{attribute.name} must be a timezone-aware datetime, got {value!r}")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class SourceLocation:
+    """Where a record came from: file, 1-based line (or row), and field path.
+
+    >>> str(SourceLocation(file="usage.jsonl", line=42, path="usage.prompt_tokens"))
+    'usage.jsonl:42: usage.prompt_tokens'
+    """
+
+    file: str | None = None
+    line: int | None = None
+    path: str | None = None
+
+    def __str__(self) -> str:
+        head = self.file or ""
+        if self.line is not None:
+            head = f"{head}:{self.line}" if head else f"line {self.line}"
+        if self.path:
+            return f"{head}: {self.path}" if head else self.path
+        return head or "<unknown>"
+
+    def with_path(self, path: str | None) -> SourceLocation:
+        return attrs.evolve(self, path=path)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class UsageRecord:
+    """One provider call, normalized: who, which model, which meters, when.
+
+    ``model`` is the model the caller asked for, as logged; ``model_billed`` the
+    model the provider reports it served and billed (often a dated snapshot, or
+    a fallback), when known. Pricing uses ``model_billed`` when set.
+    ``requests`` is 1 for a single call and the request count for an aggregate
+    bucket from a usage export. ``tags`` holds canonical owner dimensions
+    (team, project, feature, workflow, tenant, user, environment, cost_center)
+    and any free-form tags, read-only.
+
+    >>> rec = UsageRecord(provider="openai", model="gpt-4o", usage=Usage(input=10), tags={"team": "search"})
+    >>> rec.tags["team"], rec.billed_model
+    ('search', 'gpt-4o')
+    """
+
+    provider: str
+    model: str
+    usage: Usage
+    model_billed: str | None = None
+    at: datetime | None = attrs.field(default=None, validator=_aware)
+    request_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_id: str | None = None
+    attempt: int = 1
+    retry_of: str | None = None
+    fallback_from: str | None = None
+    outcome: str = "ok"
+    service_tier: str | None = None
+    region: str | None = None
+    requests: int = 1
+    tags: Mapping[str, str] = attrs.field(default=_EMPTY, converter=_freeze_tags)
+    estimate: Decimal | None = None
+    estimate_card: str | None = None
+    schema: str | None = None
+    source: SourceLocation | None = None
+
+    @property
+    def billed_model(self) -> str:
+        """The model to price: ``model_billed`` when known, else ``model``."""
+        return self.model_billed or self.model
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Quarantined:
+    """A record that could not be normalized or priced, kept with its reason.
+
+    ``code`` is stable and machine-readable (``bad_json``, ``missing_field``,
+    ``unknown_model``...); ``message`` is for people; ``raw`` is the original
+    payload (or the usage record, when pricing failed).
+    """
+
+    code: str
+    message: str
+    stage: str
+    source: SourceLocation | None = None
+    raw: Any = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}[{self.code}] {self.message}"
+
+
+@attrs.frozen(slots=True)
+class PricedRecord:
+    """A usage record with its exact cost and the rate that explains it.
+
+    ``cost`` is an exact ``Decimal`` (never rounded); ``lines`` lists each meter
+    as quantity x unit price = amount; ``card_version`` and ``source`` say
+    which price card and page the unit prices came from; ``flags`` holds codes
+    such as ``estimate_drift`` (the caller's logged estimate disagrees with the
+    repriced cost) or ``no_timestamp`` (priced at the newest card price).
+    """
+
+    record: UsageRecord
+    units: int
+    rate: Rate
+    flags: tuple[str, ...] = ()
+
+    @property
+    def cost(self) -> Decimal:
+        """Exact cost in ``currency``."""
+        return to_decimal(self.units)
+
+    @property
+    def currency(self) -> str:
+        return self.rate.currency
+
+    @property
+    def card_version(self) -> str:
+        return self.rate.card_version
+
+    @property
+    def source(self) -> str:
+        """URL (or note) of the page the unit prices were read from."""
+        return self.rate.source
+
+    @property
+    def lines(self) -> tuple[LineItem, ...]:
+        """One line item per non-zero billed meter; amounts sum exactly to ``cost``."""
+        return self.rate.lines(self.record.usage)
+
+    def explain(self) -> str:
+        """A human-readable breakdown of how the cost was computed."""
+        r = self.rate
+        rec = self.record
+        out = [
+            f"{rec.provider}/{rec.billed_model} priced as {r.model} "
+            f"(card {r.card_version}, tier {r.service_tier}"
+            + (f", region {r.region}" if r.region else "")
+            + ")",
+            f"  unit prices from {r.source} (read {r.read_on.isoformat()})",
+        ]
+        out.extend(f"  {line}" for line in self.lines)
+        out.append(f"  total {self.cost} {r.currency}")
+        if rec.estimate is not None:
+            out.append(f"  caller's estimate {rec.estimate} {r.currency}")
+        if r.notes:
+            out.extend(f"  note: {n}" for n in r.notes)
+        if self.flags:
+            out.append(f"  flags: {', '.join(self.flags)}")
+        return "\n".join(out)

@@ -1,0 +1,561 @@
+"""The price-card registry: layered cards, and the price in force at an instant.
+
+``load_registry()`` reads the bundled cards, then any paths the caller gives
+(their own cards: negotiated discounts, private models, internal aliases).
+Later layers override earlier ones only where they say so (``override = true``
+on a model or alias); an accidental clash is an error. ``Registry.resolve``
+turns ``(provider, model, at, service tier, region)`` into a :class:`Rate`
+whose unit prices are integers of money units per token, computed once and
+memoised, so pricing a record is integer arithmetic.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import fnmatch
+import itertools
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import attrs
+
+from ._cards import (
+    STANDARD_TIER,
+    CardFile,
+    DiscountSpec,
+    ModelSpec,
+    PricePeriod,
+    ServiceTier,
+    _Meters,
+    load_card,
+    per_unit,
+)
+from ._money import to_decimal, unit_price
+from ._usage import BILLED_METERS, Usage
+from .exceptions import (
+    PriceCardError,
+    PriceNotInForce,
+    UnknownModel,
+    UnknownProvider,
+    UnknownServiceTier,
+    UnpricedMeter,
+)
+
+__all__ = [
+    "LineItem",
+    "ModelInfo",
+    "Rate",
+    "Registry",
+    "bundled_card_paths",
+    "canonical_provider",
+    "canonical_tier",
+    "default_registry",
+    "load_registry",
+]
+
+UTC = timezone.utc
+
+#: Other names users and tools give providers, mapped to the card's provider id.
+PROVIDER_SYNONYMS = {
+    "amazon-bedrock": "bedrock",
+    "amazon_bedrock": "bedrock",
+    "aws": "bedrock",
+    "aws-bedrock": "bedrock",
+    "aws_bedrock": "bedrock",
+    "azure-openai": "azure",
+    "azure_openai": "azure",
+    "azure_ai": "azure",
+    "claude": "anthropic",
+    "gemini": "google",
+    "google-gla": "google",
+    "google_ai_studio": "google",
+    "google-vertex": "vertex",
+    "vertex_ai": "vertex",
+    "vertexai": "vertex",
+    "vertex-ai": "vertex",
+    "x-ai": "xai",
+    "mistralai": "mistral",
+    "together_ai": "together",
+    "togetherai": "together",
+    "fireworks_ai": "fireworks",
+}
+
+#: Names providers and gateways use for the standard (default) service tier.
+_STANDARD_NAMES = frozenset({"", "standard", "default", "auto", "on_demand", "on-demand", "ondemand"})
+
+#: Bedrock cross-region inference profile prefixes (``us.anthropic.claude-...``).
+_BEDROCK_GEOS = ("global", "us-gov", "us", "eu", "apac", "jp", "au", "ca")
+
+
+def canonical_provider(provider: str) -> str:
+    """The card id for a provider name: lower-cased, synonyms folded.
+
+    >>> canonical_provider("Azure_OpenAI"), canonical_provider("vertex_ai")
+    ('azure', 'vertex')
+    """
+    p = provider.strip().lower()
+    return PROVIDER_SYNONYMS.get(p, p)
+
+
+def canonical_tier(tier: str | None) -> str:
+    """The card name of a service tier; ``None``, ``default``, ``auto``... are standard.
+
+    >>> canonical_tier(None), canonical_tier("Default"), canonical_tier("batch")
+    ('standard', 'standard', 'batch')
+    """
+    if tier is None:
+        return STANDARD_TIER
+    t = tier.strip().lower()
+    return STANDARD_TIER if t in _STANDARD_NAMES else t
+
+
+def _instant(at: datetime | date | None) -> datetime | None:
+    if at is None:
+        return None
+    if isinstance(at, datetime):
+        if at.utcoffset() is None:
+            raise ValueError(f"at={at.isoformat()} has no timezone; pass an aware datetime (e.g. tzinfo=UTC)")
+        return at
+    return datetime.combine(at, time(0), tzinfo=UTC)
+
+
+@attrs.frozen(slots=True)
+class LineItem:
+    """One meter of one priced record: ``quantity x unit_price = amount``.
+
+    ``unit_price`` is quoted per ``per`` units (1,000,000 tokens, or 1,000
+    calls for per-call fees), as on the provider's pricing page; ``amount`` is
+    exact.
+    """
+
+    meter: str
+    quantity: int
+    unit_price: Decimal
+    per: int
+    amount: Decimal
+
+    def __str__(self) -> str:
+        unit = "1K calls" if self.per == 1_000 else "1M tokens"
+        return f"{self.meter:<15} {self.quantity:>12,} x {self.unit_price} / {unit} = {self.amount}"
+
+
+_Prices = tuple[int, ...]  # money units per token (or call), in BILLED_METERS order; -1 = not priced
+_UNPRICED = -1
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Rate:
+    """The resolved price of one model at one instant, tier and region.
+
+    ``prices`` are integer money units per token (per call for fees), in
+    ``BILLED_METERS`` order, with ``-1`` for a meter the card does not price;
+    ``context`` holds whole-request tiers as ``(above, prices)``, ascending.
+    Everything a line item needs to explain itself is here.
+    """
+
+    provider: str
+    model: str
+    card_version: str
+    currency: str
+    source: str
+    read_on: date
+    effective_from: datetime
+    effective_until: datetime | None
+    service_tier: str
+    region: str | None
+    prices: _Prices
+    context: tuple[tuple[int, _Prices], ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def prices_for(self, usage: Usage) -> tuple[_Prices, int | None]:
+        """The price vector that applies to ``usage`` and the context tier used."""
+        if self.context:
+            prompt = usage.prompt_tokens
+            chosen: tuple[_Prices, int | None] = (self.prices, None)
+            for above, prices in self.context:
+                if prompt > above:
+                    chosen = (prices, above)
+            return chosen
+        return self.prices, None
+
+    def units(self, usage: Usage) -> int:
+        """Exact cost of ``usage`` in money units.
+
+        Raises:
+            UnpricedMeter: the usage has counts on a meter this rate does not price.
+        """
+        p = self.prices_for(usage)[0] if self.context else self.prices
+        u = usage
+        counts = (u.input, u.cached_input, u.cache_write, u.cache_write_1h, u.output,
+                  u.input_audio, u.output_audio, u.input_image, u.output_image, u.web_search)
+        total = 0
+        missing = None
+        for n, price in zip(counts, p, strict=False):
+            if n:
+                if price < 0:
+                    missing = True
+                total += n * price
+        if missing:
+            raise UnpricedMeter(self.provider, self.model,
+                                [m for m, n, price in zip(BILLED_METERS, counts, p, strict=False) if n and price < 0])
+        return total
+
+    def lines(self, usage: Usage) -> tuple[LineItem, ...]:
+        """Line items for ``usage``; their amounts sum exactly to ``units(usage)``."""
+        prices, _ = self.prices_for(usage)
+        out = []
+        for meter, price in zip(BILLED_METERS, prices, strict=True):
+            n = getattr(usage, meter)
+            if not n:
+                continue
+            if price < 0:
+                raise UnpricedMeter(self.provider, self.model, [meter])
+            per = per_unit(meter)
+            out.append(LineItem(meter, n, to_decimal(price * per).normalize(), per, to_decimal(n * price)))
+        return tuple(out)
+
+    def unit_prices(self) -> dict[str, Decimal]:
+        """Base unit prices as on the pricing page (per 1M tokens / 1K calls)."""
+        return {m: to_decimal(p * per_unit(m)).normalize()
+                for m, p in zip(BILLED_METERS, self.prices, strict=False) if p >= 0}
+
+
+@attrs.frozen(slots=True)
+class ModelInfo:
+    """A model known to the registry, for listings (``attribution cards list``)."""
+
+    provider: str
+    id: str
+    name: str | None
+    aliases: tuple[str, ...]
+    card_version: str
+    periods: tuple[PricePeriod, ...]
+    card: CardFile
+
+
+@attrs.frozen(slots=True)
+class _Segment:
+    start: datetime | None
+    end: datetime | None
+    rate: Rate
+
+
+def _vector(table: _Meters, base: _Prices | None, where: str) -> _Prices:
+    """Integer unit prices for a price table; meters it omits fall back to ``base``."""
+    out = []
+    for i, meter in enumerate(BILLED_METERS):
+        value = getattr(table, meter)
+        if value is None:
+            out.append(_UNPRICED if base is None else base[i])
+        else:
+            out.append(unit_price(value, per_unit(meter), what=f"{where}.{meter}"))
+    return tuple(out)
+
+
+def _scale(units: int, mult: Decimal, where: str, card: CardFile) -> int:
+    if mult == 1:
+        return units
+    exact = Decimal(units) * mult
+    if exact != exact.to_integral_value():
+        raise PriceCardError(
+            f"multiplier {mult} makes a unit price that is not exact at 10^-15; state the price explicitly",
+            file=card.path, path=where)
+    return int(exact)
+
+
+def _mult_vector(prices: _Prices, mult: Decimal, where: str, card: CardFile) -> _Prices:
+    return tuple(p if p < 0 else _scale(p, mult, where, card) for p in prices)
+
+
+class Registry:
+    """Layered price cards and the look-ups pricing needs.
+
+    Build it with :func:`load_registry`. It is immutable from the outside; it
+    memoises resolved rates internally, which is safe because cards do not
+    change after loading.
+    """
+
+    def __init__(self, cards: Sequence[CardFile]) -> None:
+        self._cards = tuple(cards)
+        self._models: dict[str, dict[str, tuple[ModelSpec, CardFile]]] = {}
+        self._names: dict[str, dict[str, str]] = {}   # provider -> lowercase name -> canonical id
+        self._discounts: dict[str, list[tuple[DiscountSpec, CardFile]]] = {}
+        self._memo: dict[tuple[str, str, str, str | None], tuple[list[datetime], list[_Segment]]] = {}
+        versions: dict[str, str | None] = {}
+        for card in self._cards:
+            meta = card.card
+            if meta.version in versions:
+                raise PriceCardError(f"card version {meta.version!r} is already loaded from {versions[meta.version]}",
+                                     file=card.path, path="card.version")
+            versions[meta.version] = card.path
+            self._add(card)
+
+    # -- building ----------------------------------------------------------
+
+    def _add(self, card: CardFile) -> None:
+        provider = canonical_provider(card.card.provider)
+        models = self._models.setdefault(provider, {})
+        names = self._names.setdefault(provider, {})
+        for i, model in enumerate(card.models):
+            key = model.id.lower()
+            if key in models:
+                other = models[key][1]
+                if not model.override:
+                    raise PriceCardError(
+                        f"model {model.id!r} is already defined by card {other.card.version!r}; "
+                        "set override = true to replace it", file=card.path, path=f"models[{i}].id")
+                if other.card.currency != card.card.currency:
+                    raise PriceCardError(f"override of {model.id!r} changes currency from {other.card.currency}",
+                                         file=card.path, path=f"models[{i}]")
+            elif names.get(key, key) != key:
+                raise PriceCardError(f"model id {model.id!r} is already an alias of {names[key]!r}",
+                                     file=card.path, path=f"models[{i}].id")
+            models[key] = (model, card)
+            names[key] = key
+            for alias in model.aliases:
+                akey = alias.lower()
+                if akey in models and akey != key:
+                    raise PriceCardError(f"alias {alias!r} is already a model id", file=card.path,
+                                         path=f"models[{i}].aliases")
+                if names.get(akey, key) != key and not model.override:
+                    raise PriceCardError(f"alias {alias!r} already points to {names[akey]!r}", file=card.path,
+                                         path=f"models[{i}].aliases")
+                names[akey] = key
+        for i, alias_spec in enumerate(card.aliases):
+            target = names.get(alias_spec.model.lower())
+            if target is None:
+                raise PriceCardError(
+                    f"alias {alias_spec.alias!r} points to unknown model {alias_spec.model!r}"
+                    + _hint(alias_spec.model, names), file=card.path, path=f"aliases[{i}].model")
+            akey = alias_spec.alias.lower()
+            if akey in models:
+                raise PriceCardError(f"alias {alias_spec.alias!r} would shadow a real model id",
+                                     file=card.path, path=f"aliases[{i}].alias")
+            if akey in names and names[akey] != target and not alias_spec.override:
+                raise PriceCardError(f"alias {alias_spec.alias!r} already points to {names[akey]!r}; "
+                                     "set override = true to repoint it", file=card.path, path=f"aliases[{i}].alias")
+            names[akey] = target
+        if card.discounts:
+            self._discounts.setdefault(provider, []).extend((d, card) for d in card.discounts)
+
+    # -- look-ups -----------------------------------------------------------
+
+    @property
+    def cards(self) -> tuple[CardFile, ...]:
+        """Every loaded card, in layer order."""
+        return self._cards
+
+    def providers(self) -> list[str]:
+        """Provider ids with at least one model, sorted."""
+        return sorted(p for p, models in self._models.items() if models)
+
+    def models(self, provider: str | None = None) -> list[ModelInfo]:
+        """Every model (after overrides), sorted by provider and id."""
+        out = []
+        for prov in ([canonical_provider(provider)] if provider else self.providers()):
+            aliases: dict[str, list[str]] = {}
+            for name, target in self._names.get(prov, {}).items():
+                if name != target:
+                    aliases.setdefault(target, []).append(name)
+            for key, (spec, card) in sorted(self._models.get(prov, {}).items()):
+                out.append(ModelInfo(prov, spec.id, spec.name, tuple(sorted(aliases.get(key, ()))),
+                                     card.card.version, spec.prices, card))
+        return out
+
+    def canonical_model(self, provider: str, model: str) -> tuple[str, str, str | None]:
+        """``(provider, canonical id, region hint)`` for a model name as logged.
+
+        Accepts provider prefixes (``openai/gpt-4o``), Bedrock ARNs and
+        cross-region profile ids (``us.anthropic.claude-...``, whose geography
+        becomes the region hint), and any alias or snapshot on the cards.
+
+        Raises:
+            UnknownModel: listing the closest known ids.
+        """
+        prov = canonical_provider(provider)
+        names = self._names.get(prov)
+        if not names:
+            raise UnknownProvider(prov, model, self.providers())
+        name = model.strip()
+        region = None
+        low = name.lower()
+        if low in names:
+            return prov, self._models[prov][names[low]][0].id, None
+        if "/" in low:
+            head, _, tail = low.partition("/")
+            if canonical_provider(head) == prov and tail in names:
+                return prov, self._models[prov][names[tail]][0].id, None
+            low = low.rsplit("/", 1)[1]   # ARNs: ...:inference-profile/us.anthropic.claude-...
+        if prov == "bedrock":
+            geo, dot, rest = low.partition(".")
+            if dot and geo in _BEDROCK_GEOS and rest in names:
+                low, region = rest, geo
+        if low in names:
+            return prov, self._models[prov][names[low]][0].id, region
+        raise UnknownModel(prov, model, difflib.get_close_matches(low, list(names), n=3, cutoff=0.5))
+
+    def resolve(self, provider: str, model: str, at: datetime | date | None = None, *,
+                service_tier: str | None = None, region: str | None = None) -> Rate:
+        """The rate in force for ``model`` at instant ``at``.
+
+        ``at=None`` means the newest price on the card (callers that price
+        records without a timestamp flag them). Dates mean UTC midnight.
+
+        Raises:
+            UnknownModel: no card knows the model (never priced at $0).
+            PriceNotInForce: the model had no price at ``at``.
+            UnknownServiceTier: the card does not price the requested tier.
+
+        >>> reg = default_registry()
+        >>> rate = reg.resolve("openai", "gpt-4o-2024-08-06", date(2025, 6, 1))
+        >>> rate.model, rate.unit_prices()["input"]
+        ('gpt-4o-2024-08-06', Decimal('2.5'))
+        """
+        tier = canonical_tier(service_tier)
+        key = (provider, model, tier, region)
+        memo = self._memo.get(key)
+        if memo is None:
+            prov, canonical, geo = self.canonical_model(provider, model)
+            memo = self._timeline(prov, canonical, tier, region if region is not None else geo)
+            self._memo[key] = memo
+        starts, segments = memo
+        when = _instant(at)
+        if when is None:
+            return segments[-1].rate
+        i = bisect.bisect_right(starts, when) - 1
+        if i >= 0:
+            seg = segments[i]
+            if seg.end is None or when < seg.end:
+                return seg.rate
+        first = segments[0].start
+        prov, canonical, _ = self.canonical_model(provider, model)
+        raise PriceNotInForce(prov, canonical, when.isoformat(), first.date().isoformat() if first else None)
+
+    def _timeline(self, provider: str, model_id: str, tier: str,
+                  region: str | None) -> tuple[list[datetime], list[_Segment]]:
+        spec, card = self._models[provider][model_id.lower()]
+        discounts = [(d, c) for d, c in self._discounts.get(provider, [])
+                     if any(fnmatch.fnmatchcase(model_id.lower(), pat.lower()) for pat in d.models)]
+        segments: list[_Segment] = []
+        for j, period in enumerate(spec.prices):
+            where = f"models[{card.models.index(spec)}].prices[{j}]"
+            # Split the period where a discount starts or ends inside it.
+            cuts = sorted({period.from_, *(t for d, _ in discounts for t in (d.from_, d.until)
+                                           if t is not None and period.from_ < t
+                                           and (period.until is None or t < period.until))})
+            bounds = [*cuts, period.until]
+            for start, end in itertools.pairwise(bounds):
+                assert start is not None
+                active = [(d, c) for d, c in discounts
+                          if (d.from_ is None or d.from_ <= start) and (d.until is None or start < d.until)]
+                rate = self._rate(provider, spec, card, period, where, tier, region, active, start, end)
+                segments.append(_Segment(start, end, rate))
+        return [s.start for s in segments if s.start is not None], segments
+
+    def _rate(self, provider: str, spec: ModelSpec, card: CardFile, period: PricePeriod, where: str,
+              tier: str, region: str | None, discounts: list[tuple[DiscountSpec, CardFile]],
+              start: datetime, end: datetime | None) -> Rate:
+        notes: list[str] = []
+        if period.note:
+            notes.append(period.note)
+        base = _vector(period, None, where)
+        context = [(c.above, _vector(c, base, f"{where}.context")) for c in period.context]
+        if tier != STANDARD_TIER:
+            st: ServiceTier | None = period.tiers.get(tier)
+            if st is None:
+                raise UnknownServiceTier(provider, spec.id, tier, [STANDARD_TIER, *sorted(period.tiers)])
+            if st.multiplier is not None:
+                base = _mult_vector(base, st.multiplier, f"{where}.tiers.{tier}", card)
+                context = [(a, _mult_vector(p, st.multiplier, f"{where}.tiers.{tier}", card)) for a, p in context]
+                notes.append(f"{tier} tier: x{st.multiplier} of standard prices")
+            else:
+                base = _vector(st, None, f"{where}.tiers.{tier}")
+                context = [(c.above, _vector(c, base, f"{where}.tiers.{tier}.context"))
+                           for c in st.context]
+        if region is not None and period.regions:
+            mult = period.regions.get(region.lower(), period.regions.get("*"))
+            if mult is not None and mult != 1:
+                base = _mult_vector(base, mult, f"{where}.regions", card)
+                context = [(a, _mult_vector(p, mult, f"{where}.regions", card)) for a, p in context]
+                notes.append(f"region {region}: x{mult}")
+        for disc, dcard in discounts:
+            base = _mult_vector(base, disc.multiplier, "discounts", dcard)
+            context = [(a, _mult_vector(p, disc.multiplier, "discounts", dcard)) for a, p in context]
+            notes.append(f"discount x{disc.multiplier} from card {dcard.card.version}"
+                         + (f" ({disc.source or dcard.card.source})" if (disc.source or dcard.card.source) else ""))
+        source = period.source or card.card.source
+        read_on = period.read_on or card.card.read_on
+        assert source is not None
+        assert read_on is not None
+        return Rate(provider=provider, model=spec.id, card_version=card.card.version, currency=card.card.currency,
+                    source=source, read_on=read_on, effective_from=start, effective_until=end,
+                    service_tier=tier, region=region, prices=base, context=tuple(context), notes=tuple(notes))
+
+
+def _hint(model: str, names: dict[str, str]) -> str:
+    close = difflib.get_close_matches(model.lower(), list(names), n=3, cutoff=0.5)
+    return f"; closest known: {', '.join(close)}" if close else ""
+
+
+def bundled_card_paths() -> list[Path]:
+    """Paths of the price cards shipped with the package, sorted by name.
+
+    Installed wheels carry them as ``attribution/pricecards``; in a source
+    checkout (editable install) they are read from the repository's
+    ``pricecards/`` directory.
+    """
+    packaged = resources.files("attribution") / "pricecards"
+    candidates = [Path(str(packaged)), Path(__file__).resolve().parents[2] / "pricecards"]
+    for folder in candidates:
+        if folder.is_dir():
+            found = sorted(folder.glob("*.toml"))
+            if found:
+                return found
+    raise PriceCardError("the bundled price cards are missing from this installation",
+                         file=str(candidates[0]))
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise PriceCardError("directory has no *.toml price cards", file=str(path))
+            out.extend(found)
+        elif path.exists():
+            out.append(path)
+        else:
+            raise PriceCardError("no such price card file or directory", file=str(path))
+    return out
+
+
+def load_registry(*paths: str | Path, bundled: bool = True) -> Registry:
+    """Load the bundled price cards, then each of ``paths`` as a later layer.
+
+    A path may be a card file or a directory of ``*.toml`` cards (read in name
+    order). A later layer adds models, aliases (internal names, Azure
+    deployment names) and negotiated discounts; it replaces a model defined
+    earlier only where that model says ``override = true``.
+
+    Raises:
+        PriceCardError: a card is malformed, naming the file and key path.
+
+    >>> reg = load_registry()
+    >>> "openai" in reg.providers()
+    True
+    """
+    files = (bundled_card_paths() if bundled else []) + _expand(paths)
+    return Registry([load_card(f) for f in files])
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> Registry:
+    """The registry of bundled cards, loaded once per process on first use."""
+    return load_registry()

@@ -1,0 +1,340 @@
+"""The ``attribution`` command: a thin shell over the library's pure functions.
+
+Exit codes: 0 success; 1 a check failed (e.g. ``cards validate`` found a bad
+card); 2 usage or input errors, always as a one-line message on stderr, never
+a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from ._cards import load_card
+from ._money import present
+from ._pricing import price_many
+from ._records import PricedRecord, Quarantined
+from ._registry import Registry, load_registry
+from ._rollup import rollup
+from ._usage import BILLED_METERS, METERS, Usage
+from .exceptions import AttributionError, PriceCardError
+from .io import read_payloads
+from .normalize import normalize_many
+
+__all__ = ["main"]
+
+UTC = timezone.utc
+
+
+class _UsageError(Exception):
+    """Bad command-line input: exit 2 with the message."""
+
+
+def _safe(text: object) -> str:
+    """Printable text for a terminal: control characters are shown escaped."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: Iterable[int] = ()) -> str:
+    cells = [[_safe(h) for h in headers], *([_safe(c) for c in row] for row in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    align = set(right)
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  ".join(c.rjust(w) if i in align else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=False))).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _money(amount: Decimal, currency: str | None = "USD") -> str:
+    symbol = "$" if currency in (None, "USD") else f"{currency} "
+    return f"{symbol}{present(amount):,}"
+
+
+def _registry(args: argparse.Namespace) -> Registry:
+    return load_registry(*getattr(args, "pricecards", None) or ())
+
+
+def _parse_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        if "T" in text:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+        d = date.fromisoformat(text)
+    except ValueError:
+        raise _UsageError(f"--at: not an ISO date or datetime: {text!r}") from None
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+# -- cards ---------------------------------------------------------------------
+
+
+def _cmd_cards_list(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    rows = []
+    for info in reg.models(args.provider):
+        last = info.periods[-1]
+        rows.append([info.provider, info.id, _price(last.input), _price(last.cached_input), _price(last.output),
+                     last.from_.date().isoformat(), info.card_version])
+    if not rows:
+        raise _UsageError(f"no models for provider {args.provider!r}; known: {', '.join(reg.providers())}")
+    print(_table(["provider", "model", "input/1M", "cached/1M", "output/1M", "since", "card"], rows,
+                 right=(2, 3, 4)))
+    print(f"\n{len(rows)} models across {len({r[0] for r in rows})} providers (current prices, USD per 1M tokens)")
+    return 0
+
+
+def _price(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value.normalize():f}"
+
+
+def _cmd_cards_show(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    matches = [m for m in reg.models(args.provider)
+               if args.model.lower() in (m.id.lower(), *m.aliases)]
+    if not matches:
+        providers = [args.provider] if args.provider else reg.providers()
+        for prov in providers:
+            try:
+                _, canonical, _ = reg.canonical_model(prov, args.model)
+            except AttributionError:
+                continue
+            matches = [m for m in reg.models(prov) if m.id == canonical]
+            break
+    if not matches:
+        raise _UsageError(f"no model {args.model!r} on any card" + (f" of {args.provider}" if args.provider else ""))
+    for info in matches:
+        print(f"{info.provider}/{info.id}" + (f"  ({info.name})" if info.name else ""))
+        print(f"  card {info.card_version}  ({info.card.path})")
+        if info.aliases:
+            print(f"  aliases: {', '.join(info.aliases)}")
+        for period in info.periods:
+            until = period.until.date().isoformat() if period.until else "now"
+            print(f"  {period.from_.date().isoformat()} .. {until}   source: "
+                  f"{period.source or info.card.card.source} (read {period.read_on or info.card.card.read_on})")
+            for meter, value in period.meter_prices().items():
+                unit = "1K calls" if meter == "web_search" else "1M tokens"
+                print(f"    {meter:<15} {value.normalize():f} {info.card.card.currency} / {unit}")
+            for tier in period.context:
+                prices = ", ".join(f"{m} {v.normalize():f}" for m, v in tier.meter_prices().items())
+                print(f"    prompt > {tier.above:,} tokens: {prices}")
+            for name, st in sorted(period.tiers.items()):
+                body = (f"x{st.multiplier}" if st.multiplier is not None
+                        else ", ".join(f"{m} {v.normalize():f}" for m, v in st.meter_prices().items()))
+                print(f"    tier {name}: {body}")
+            for region, mult in sorted(period.regions.items()):
+                print(f"    region {region}: x{mult}")
+    return 0
+
+
+def _cmd_cards_validate(args: argparse.Namespace) -> int:
+    failures = 0
+    files: list[Path] = []
+    for raw in args.paths:
+        p = Path(raw)
+        files.extend(sorted(p.glob("*.toml")) if p.is_dir() else [p])
+    good = []
+    for f in files:
+        try:
+            good.append(load_card(f))
+        except PriceCardError as exc:
+            failures += 1 + len(exc.others)
+            for err in (exc, *exc.others):
+                print(f"FAIL {_safe(err)}")
+            continue
+        print(f"ok   {f}")
+    if good and not failures:
+        # Layer the cards on the bundled ones, as load_registry would: catches
+        # aliases pointing nowhere and clashes with bundled models.
+        try:
+            load_registry(*(c.path for c in good if c.path), bundled=not args.alone)
+        except PriceCardError as exc:
+            failures += 1
+            print(f"FAIL {_safe(exc)}")
+    print(f"{len(files) - min(failures, len(files))} valid, {failures} problem(s)")
+    return 1 if failures else 0
+
+
+# -- price -------------------------------------------------------------------------
+
+
+def _cmd_price(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    counts = {m: getattr(args, m) for m in METERS if getattr(args, m)}
+    usage = Usage(**counts)
+    rate = reg.resolve(args.provider, args.model, _parse_at(args.at), service_tier=args.tier, region=args.region)
+    lines = rate.lines(usage)
+    print(f"{rate.provider}/{rate.model}  card {rate.card_version}  tier {rate.service_tier}"
+          + (f"  region {rate.region}" if rate.region else ""))
+    print(f"prices from {rate.source} (read {rate.read_on.isoformat()}, in force "
+          f"{rate.effective_from.date().isoformat()} .. "
+          f"{rate.effective_until.date().isoformat() if rate.effective_until else 'now'})")
+    rows = [[li.meter, f"{li.quantity:,}", f"{li.unit_price:f}", "1K calls" if li.per == 1000 else "1M tokens",
+             f"{li.amount:f}"] for li in lines]
+    total = sum((li.amount for li in lines), Decimal(0))
+    rows.append(["total", "", "", "", f"{total:f}"])
+    print(_table(["meter", "quantity", "unit price", "per", rate.currency], rows, right=(1, 2, 4)))
+    for note in rate.notes:
+        print(f"note: {note}")
+    return 0
+
+
+# -- audit -------------------------------------------------------------------------
+
+
+def _inputs(paths: Sequence[str]) -> Iterator[Any]:
+    for p in paths:
+        yield from read_payloads(p)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    dims = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("team",)
+    for p in args.inputs:
+        if not Path(p).exists():
+            raise _UsageError(f"no such input file: {p}")
+    items = price_many(normalize_many(_inputs(args.inputs)), reg)
+    quarantined: list[Quarantined] = []
+    flags: Counter[str] = Counter()
+
+    def priced() -> Iterator[PricedRecord | Quarantined]:
+        for item in items:
+            if isinstance(item, Quarantined):
+                quarantined.append(item)
+            else:
+                flags.update(item.flags)
+            yield item
+
+    r = rollup(priced(), by=dims)
+    if args.format == "json":
+        out = {
+            "schema": "attribution.audit/0",
+            "by": list(dims),
+            "currency": r.currency,
+            "total": str(r.total),
+            "records": r.records,
+            "requests": r.requests,
+            "rows": [{**row, "cost": str(row["cost"])} for row in r.to_records()],
+            "quarantined": [{"code": q.code, "message": q.message, "source": str(q.source) if q.source else None}
+                            for q in quarantined],
+            "flags": dict(flags),
+        }
+        print(json.dumps(out, indent=2, sort_keys=False))
+        return 0
+    total = r.total
+    rows = []
+    for e in r.entries():
+        share = (e.cost / total * 100) if total else Decimal(0)
+        rows.append([*("(none)" if v is None else v for v in e.key), f"{e.requests:,}",
+                     f"{e.usage.prompt_tokens:,}", f"{e.usage.output:,}", _money(e.cost, r.currency),
+                     f"{present(share, Decimal('0.1'))}%"])
+    n = len(dims)
+    print(f"Spend by {', '.join(dims)} ({r.records:,} priced records, {r.currency or 'USD'})\n")
+    print(_table([*dims, "requests", "input tok", "output tok", "cost", "share"], rows,
+                 right=range(n, n + 5)))
+    print(f"\nTotal attributed: {_money(total, r.currency)} over {r.requests:,} requests")
+    missing = [e for e in r.entries() if None in e.key]
+    if missing:
+        unowned = sum((e.cost for e in missing), Decimal(0))
+        print(f"Missing owner ({'/'.join(dims)} not set): {_money(unowned, r.currency)} "
+              f"({present(unowned / total * 100 if total else Decimal(0), Decimal('0.1'))}% of spend)")
+    if flags:
+        print("Flags: " + ", ".join(f"{code} x{n}" for code, n in flags.most_common()))
+    seen = r.records + len(quarantined)
+    print(f"Records read: {seen:,} = {r.records:,} priced + {len(quarantined):,} quarantined")
+    if quarantined:
+        by_code = Counter(q.code for q in quarantined)
+        print("Quarantined by reason: " + ", ".join(f"{c} x{k}" for c, k in by_code.most_common()))
+        for q in quarantined[: args.show_quarantined]:
+            print(f"  {_safe(q)}")
+    return 0
+
+
+# -- wiring ------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attribution", description="Exact, explainable LLM cost attribution.")
+    parser.add_argument("--version", action="version", version=f"attribution {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def cards_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--pricecards", action="append", metavar="PATH",
+                       help="extra price card file or directory, layered over the bundled cards (repeatable)")
+
+    cards = sub.add_parser("cards", help="list, show and validate price cards")
+    csub = cards.add_subparsers(dest="cards_command", required=True)
+    p = csub.add_parser("list", help="list known models and their current prices")
+    p.add_argument("--provider")
+    cards_opt(p)
+    p.set_defaults(func=_cmd_cards_list)
+    p = csub.add_parser("show", help="show every price period, tier and source of a model")
+    p.add_argument("model")
+    p.add_argument("--provider")
+    cards_opt(p)
+    p.set_defaults(func=_cmd_cards_show)
+    p = csub.add_parser("validate", help="validate price card files (exit 1 on any problem)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--alone", action="store_true", help="do not layer the cards over the bundled ones")
+    p.set_defaults(func=_cmd_cards_validate)
+
+    p = sub.add_parser("price", help="price one request and show the line items")
+    p.add_argument("--provider", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--at", help="ISO date or datetime the request was made (default: newest price)")
+    p.add_argument("--tier", help="service tier: batch, priority, flex... (default standard)")
+    p.add_argument("--region", help="region or cross-region profile (global, us, eu...)")
+    for meter in (*BILLED_METERS, "reasoning"):
+        p.add_argument(f"--{meter.replace('_', '-')}", dest=meter, type=_count, default=0, metavar="N")
+    cards_opt(p)
+    p.set_defaults(func=_cmd_price)
+
+    p = sub.add_parser("audit", help="normalize, price and roll up usage files; print spend by owner")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl / .json files (optionally .gz)")
+    p.add_argument("--by", default="team", help="comma-separated dimensions (default: team)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--show-quarantined", type=int, default=5, metavar="N",
+                   help="list the first N quarantined records (default 5)")
+    cards_opt(p)
+    p.set_defaults(func=_cmd_audit)
+    return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (AttributionError, _UsageError) as exc:
+        print(f"attribution: error: {_safe(exc)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `attribution cards list | head`
+        return 0
+    except KeyboardInterrupt:
+        print("attribution: interrupted", file=sys.stderr)
+        return 130

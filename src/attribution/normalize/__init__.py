@@ -1,0 +1,188 @@
+"""Normalization: provider payloads in, disjoint-meter usage records out.
+
+Each provider schema is one pure function ``(payload, hints) -> list of
+UsageRecord`` in its own module, registered in :data:`SCHEMAS` with a
+detector. ``normalize`` handles one payload and raises on bad input;
+``normalize_many`` handles a stream lazily and quarantines bad input instead,
+so ``records in == normalized + quarantined``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .._records import Quarantined, SourceLocation, UsageRecord
+from .._registry import canonical_provider
+from ..exceptions import AttributionError, NormalizeError
+from ..typing import Detector, Normalizer
+from . import anthropic, gateway, openai
+from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints
+
+__all__ = [
+    "DEFAULT_TAG_ALIASES",
+    "OWNER_DIMENSIONS",
+    "SCHEMAS",
+    "Hints",
+    "Raw",
+    "Schema",
+    "detect_schema",
+    "normalize",
+    "normalize_many",
+]
+
+
+@attrs.frozen(slots=True)
+class Schema:
+    """A payload schema: its id, the provider it belongs to, how to spot and read it."""
+
+    id: str
+    provider: str | None  # None: the payload names its own provider (gateways, traces)
+    detect: Detector
+    normalize: Normalizer
+    description: str
+
+
+#: Every schema, most specific first. A new provider is one module plus one line here.
+SCHEMAS: tuple[Schema, ...] = (
+    Schema("trace", None, gateway.is_trace, gateway.normalize_trace,
+           "a trace root with provider_calls (seed 004)"),
+    Schema("openai.chat", "openai", openai.is_chat_completion, openai.normalize_chat_completion,
+           'OpenAI Chat Completions response or final stream chunk (object "chat.completion[.chunk]")'),
+    Schema("anthropic.messages", "anthropic", anthropic.is_message, anthropic.normalize_message,
+           'Anthropic Messages response (type "message" with usage)'),
+    Schema("gateway", None, gateway.is_gateway_event, gateway.normalize_gateway_event,
+           "a flat gateway event with provider, model_requested/model_actual/model and input_tokens"),
+)
+_BY_ID = {s.id: s for s in SCHEMAS}
+
+
+@attrs.frozen(slots=True)
+class Raw:
+    """A payload with the place it was read from (what file readers yield)."""
+
+    payload: Any
+    source: SourceLocation | None = None
+
+
+def detect_schema(payload: Mapping[str, Any], provider: str | None = None) -> Schema:
+    """The one schema ``payload`` matches, optionally among ``provider``'s.
+
+    ``provider`` may be a provider name (``"openai"``) or a schema id
+    (``"openai.chat"``).
+
+    Raises:
+        NormalizeError: code ``unknown_schema`` (naming what was looked for) or
+            ``ambiguous_schema``.
+    """
+    if provider is not None and provider in _BY_ID:
+        return _BY_ID[provider]
+    prov = canonical_provider(provider) if provider else None
+    candidates = [s for s in SCHEMAS if prov is None or s.provider in (prov, None)]
+    matches = [s for s in candidates if s.detect(payload)]
+    if not matches:
+        looked = "; ".join(f"{s.id}: {s.description}" for s in candidates)
+        keys = ", ".join(sorted(str(k) for k in payload)[:12])
+        raise NormalizeError("unknown_schema", f"payload matches no known schema (keys: {keys}). Looked for {looked}")
+    if len(matches) > 1:
+        raise NormalizeError("ambiguous_schema", f"payload matches several schemas: {', '.join(s.id for s in matches)}")
+    return matches[0]
+
+
+def _hints(provider: str | None, tags: Mapping[str, str] | None, source: SourceLocation | None,
+           extra: Mapping[str, Any]) -> Hints:
+    unknown = set(extra) - {f.name for f in attrs.fields(Hints)}
+    if unknown:
+        raise TypeError(f"unknown normalize hint(s): {', '.join(sorted(unknown))}")
+    at = extra.get("at")
+    if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
+        raise TypeError("at= must be a timezone-aware datetime")
+    tag_map = dict(tags or {})
+    prov = provider if provider is not None and provider not in _BY_ID else None
+    return Hints(provider=prov, tags=tag_map, source=source, **extra)
+
+
+def _run(payload: Any, hints: Hints, provider: str | None) -> list[UsageRecord]:
+    if not isinstance(payload, Mapping):
+        raise NormalizeError("bad_type", f"payload must be a JSON object, got {type(payload).__name__}")
+    schema = detect_schema(payload, provider)
+    return schema.normalize(payload, hints)
+
+
+def _located(exc: NormalizeError, source: SourceLocation | None) -> NormalizeError:
+    if source is None or (exc.file and exc.line):
+        return exc
+    return NormalizeError(exc.code, exc.message, path=exc.path or source.path, file=source.file, line=source.line)
+
+
+def normalize(payload: Mapping[str, Any], provider: str | None = None, tags: Mapping[str, str] | None = None,
+              source: SourceLocation | None = None, **hints: Any) -> UsageRecord:
+    """Normalize one provider payload into a :class:`UsageRecord`.
+
+    ``provider=None`` detects the schema from the payload's shape. ``tags`` are
+    owner tags to attach (they win over the payload's own). Hints fill what a
+    payload lacks: ``model=`` (Bedrock Converse, Cohere), ``at=`` (Anthropic
+    responses carry no timestamp), ``request_id=`` (from an HTTP header),
+    ``service_tier=``, ``region=``, ``cached_in_input=`` (flat events).
+
+    Raises:
+        NormalizeError: with a reason code and the field path.
+
+    >>> rec = normalize({"id": "chatcmpl-1", "object": "chat.completion", "created": 1748779200,
+    ...                  "model": "gpt-4o-2024-08-06", "choices": [],
+    ...                  "usage": {"prompt_tokens": 5000, "completion_tokens": 800,
+    ...                            "prompt_tokens_details": {"cached_tokens": 1000}}},
+    ...                 tags={"team": "search"})
+    >>> rec.usage.input, rec.usage.cached_input, rec.tags["team"]
+    (4000, 1000, 'search')
+    """
+    h = _hints(provider, tags, source, hints)
+    try:
+        records = _run(payload, h, provider)
+    except NormalizeError as exc:
+        raise _located(exc, source) from None
+    if len(records) != 1:
+        raise NormalizeError("multiple_records", f"payload holds {len(records)} provider calls; use normalize_many()")
+    return records[0]
+
+
+def normalize_many(items: Iterable[Any], provider: str | None = None, tags: Mapping[str, str] | None = None,
+                   source: SourceLocation | None = None, **hints: Any) -> Iterator[UsageRecord | Quarantined]:
+    """Normalize a stream lazily, quarantining what cannot be normalized.
+
+    Items may be payload dicts, :class:`Raw` payloads with their source
+    location (as the file readers yield), or ``Quarantined`` items from a
+    reader (passed through). A payload that holds several provider calls (a
+    trace) yields one record per call. Nothing is dropped: every input yields
+    at least one item.
+
+    >>> out = list(normalize_many([{"object": "chat.completion", "model": "gpt-4o"}, "junk"]))
+    >>> [q.code for q in out]
+    ['missing_usage', 'bad_type']
+    """
+    base = _hints(provider, tags, source, hints)
+    for item in items:
+        if isinstance(item, Quarantined):
+            yield item
+            continue
+        where = source
+        payload = item
+        if isinstance(item, Raw):
+            payload, where = item.payload, item.source or source
+        h = base if where is source else attrs.evolve(base, source=where)
+        try:
+            yield from _run(payload, h, provider)
+        except AttributionError as exc:
+            code = exc.code if isinstance(exc, NormalizeError) else "bad_value"
+            path = exc.path if isinstance(exc, NormalizeError) else None
+            loc = (where or SourceLocation()).with_path(path) if (where or path) else None
+            yield Quarantined(code=code, message=str(exc) if not isinstance(exc, NormalizeError) else exc.message,
+                              stage="normalize", source=loc, raw=payload)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # A safety net: a payload shape no normalizer anticipated is still
+            # accounted for, with the error text, rather than lost or fatal.
+            yield Quarantined(code="unreadable", message=f"{type(exc).__name__}: {exc}", stage="normalize",
+                              source=where, raw=payload)

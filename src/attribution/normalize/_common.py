@@ -1,0 +1,222 @@
+"""Shared helpers for normalizers: typed field access, timestamps, owner tags.
+
+Every helper raises :class:`~attribution.NormalizeError` with a stable code and
+the field path, so a bad payload is quarantined with a reason a person can act
+on. Unknown extra fields are ignored by design: providers add fields often.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from .._records import SourceLocation
+from .._usage import MAX_COUNT
+from ..exceptions import NormalizeError
+
+__all__ = [
+    "DEFAULT_TAG_ALIASES",
+    "OWNER_DIMENSIONS",
+    "Hints",
+    "count",
+    "mapping",
+    "money",
+    "optional_str",
+    "owner_tags",
+    "timestamp",
+]
+
+UTC = timezone.utc
+
+#: The canonical owner dimensions every record can carry.
+OWNER_DIMENSIONS = ("team", "project", "feature", "workflow", "tenant", "user", "environment", "cost_center")
+
+#: Field names seen in gateways, SDK metadata and logs, mapped to a canonical dimension.
+DEFAULT_TAG_ALIASES: Mapping[str, str] = {
+    "team": "team", "team_id": "team", "owner_team": "team", "team_name": "team", "owner": "team",
+    "project": "project", "project_id": "project", "project_name": "project",
+    "feature": "feature", "feature_id": "feature", "feature_name": "feature",
+    "workflow": "workflow", "workflow_id": "workflow", "workflow_name": "workflow",
+    "tenant": "tenant", "tenant_id": "tenant", "tenant_id_hash": "tenant", "customer": "tenant",
+    "customer_id": "tenant", "customer_id_hash": "tenant",
+    "user": "user", "user_id": "user", "user_id_hash": "user", "end_user": "user",
+    "environment": "environment", "env": "environment",
+    "cost_center": "cost_center", "cost_centre": "cost_center", "costcenter": "cost_center",
+}
+
+
+@attrs.frozen(kw_only=True)
+class Hints:
+    """What the caller knows that a payload may lack (see ``normalize``).
+
+    ``tags`` are added to (and override) the payload's own owner fields.
+    ``cached_in_input`` says whether a flat event's input count *includes*
+    its cached tokens; ``None`` follows the provider's own convention.
+    """
+
+    provider: str | None = None
+    model: str | None = None
+    at: datetime | None = None
+    request_id: str | None = None
+    service_tier: str | None = None
+    region: str | None = None
+    tags: Mapping[str, str] = attrs.field(factory=dict)
+    tag_aliases: Mapping[str, str] = DEFAULT_TAG_ALIASES
+    source: SourceLocation | None = None
+    cached_in_input: bool | None = None
+
+
+def _fail(code: str, message: str, path: str) -> NormalizeError:
+    return NormalizeError(code, message, path=path)
+
+
+def mapping(obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> Mapping[str, Any] | None:
+    """A nested object, or ``None`` when absent/null (an error when required)."""
+    value = obj.get(key)
+    here = f"{path}.{key}" if path else key
+    if value is None:
+        if required:
+            raise _fail("missing_field", f"required field {here!r} is missing", here)
+        return None
+    if not isinstance(value, Mapping):
+        raise _fail("bad_type", f"{here!r} must be an object, got {type(value).__name__}", here)
+    return value
+
+
+def count(obj: Mapping[str, Any] | None, key: str, path: str, *, required: bool = False) -> int:
+    """A token or call count: a non-negative integer (``12.0`` is accepted as 12)."""
+    here = f"{path}.{key}" if path else key
+    value = None if obj is None else obj.get(key)
+    if value is None:
+        if required:
+            raise _fail("missing_field", f"required field {here!r} is missing", here)
+        return 0
+    if isinstance(value, bool):
+        raise _fail("bad_type", f"{here!r} must be an integer count, got {value!r}", here)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise _fail("bad_type", f"{here!r} must be an integer count, got {value!r}", here)
+        value = int(value)
+    elif isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            raise _fail("bad_type", f"{here!r} must be an integer count, got {value}", here)
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    elif not isinstance(value, int):
+        raise _fail("bad_type", f"{here!r} must be an integer count, got {type(value).__name__} {value!r}", here)
+    if value < 0:
+        raise _fail("negative_count", f"{here!r} is negative ({value})", here)
+    if value > MAX_COUNT:
+        raise _fail("absurd_count", f"{here!r} is {value:,}, above the sanity limit of {MAX_COUNT:,}", here)
+    return value
+
+
+def optional_str(obj: Mapping[str, Any], key: str, path: str) -> str | None:
+    """A string field; numbers are accepted as their text (ids are often numeric)."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    here = f"{path}.{key}" if path else key
+    raise _fail("bad_type", f"{here!r} must be a string, got {type(value).__name__}", here)
+
+
+def timestamp(value: Any, path: str) -> datetime | None:
+    """An instant from ISO 8601 text (``Z`` or an offset) or Unix seconds.
+
+    Text without an offset is taken as UTC, as every provider documents.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        seconds = float(value) if not isinstance(value, int) else value
+        if not 0 <= seconds < 32503680000:  # year 3000
+            raise _fail("bad_timestamp", f"{path!r}: Unix time {value} is out of range", path)
+        if seconds > 1e11:  # milliseconds, as some gateways log
+            seconds = seconds / 1000
+        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            raise _fail("bad_timestamp", f"{path!r}: not an ISO 8601 timestamp: {value!r}", path) from None
+        return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)
+    raise _fail("bad_timestamp", f"{path!r}: expected a timestamp, got {type(value).__name__}", path)
+
+
+def money(value: Any, path: str) -> Decimal | None:
+    """A logged cost estimate as an exact Decimal.
+
+    JSON readers in this library parse numbers straight to ``Decimal``; a
+    ``float`` from a caller's own dict is taken by its shortest text
+    (``0.0335`` stays ``0.0335``), which is what was logged.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _fail("bad_type", f"{path!r} must be a number, got {value!r}", path)
+    try:
+        if isinstance(value, float):
+            dec = Decimal(repr(value))
+        elif isinstance(value, (int, Decimal, str)):
+            dec = Decimal(value)
+        else:
+            raise _fail("bad_type", f"{path!r} must be a number, got {type(value).__name__}", path)
+    except InvalidOperation:
+        raise _fail("bad_type", f"{path!r} is not a number: {value!r}", path) from None
+    if not dec.is_finite():
+        raise _fail("bad_type", f"{path!r} is not a finite number: {value!r}", path)
+    return dec
+
+
+def _tag_value(value: Any, path: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    raise _fail("bad_tag", f"tag {path!r} must be a string, got {type(value).__name__}", path)
+
+
+def owner_tags(obj: Mapping[str, Any], path: str, hints: Hints, *,
+               nested: tuple[str, ...] = ("tags", "metadata", "labels")) -> dict[str, str]:
+    """Owner tags from a payload: known top-level aliases, then nested tag maps.
+
+    Top-level fields are read only when they are known aliases (``team_id`` ->
+    ``team``); nested tag objects keep every key, canonicalizing the aliases.
+    The caller's ``hints.tags`` are applied last and win.
+    """
+    aliases = hints.tag_aliases
+    out: dict[str, str] = {}
+    for key, value in obj.items():
+        canonical = aliases.get(key)
+        if canonical is not None:
+            text = _tag_value(value, f"{path}.{key}" if path else key)
+            if text is not None:
+                out[canonical] = text
+    for name in nested:
+        inner = obj.get(name)
+        if isinstance(inner, Mapping):
+            for key, value in inner.items():
+                if not isinstance(key, str):
+                    continue
+                text = _tag_value(value, f"{path}.{name}.{key}" if path else f"{name}.{key}")
+                if text is not None:
+                    out[aliases.get(key, key)] = text
+    for key, value in hints.tags.items():
+        out[aliases.get(key, key)] = value
+    return out
