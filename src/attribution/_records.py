@@ -181,6 +181,9 @@ class PricedRecord:
             + ")",
             f"  unit prices from {r.source} (read {r.read_on.isoformat()})",
         ]
+        above = r.prices_for(rec.usage)[1]
+        if above is not None:
+            out.append(f"  long-context rates: prompt of {rec.usage.prompt_tokens:,} tokens exceeds {above:,}")
         out.extend(f"  {line}" for line in self.lines)
         out.append(f"  total {self.cost} {r.currency}")
         if rec.estimate is not None:

@@ -22,7 +22,7 @@ from ._cards import load_card
 from ._money import present
 from ._pricing import price_many
 from ._records import PricedRecord, Quarantined
-from ._registry import Registry, load_registry
+from ._registry import Registry, bundled_card_paths, load_registry
 from ._rollup import rollup
 from ._usage import BILLED_METERS, METERS, Usage
 from .exceptions import AttributionError, PriceCardError
@@ -161,8 +161,13 @@ def _cmd_cards_validate(args: argparse.Namespace) -> int:
     if good and not failures:
         # Layer the cards on the bundled ones, as load_registry would: catches
         # aliases pointing nowhere and clashes with bundled models.
+        bundled = {p.resolve() for p in bundled_card_paths()}
+        own = [c.path for c in good if c.path and Path(c.path).resolve() not in bundled]
         try:
-            load_registry(*(c.path for c in good if c.path), bundled=not args.alone)
+            if len(own) < len(good):  # validating the bundled cards themselves
+                load_registry(*[c.path for c in good if c.path], bundled=False)
+            else:
+                load_registry(*own, bundled=not args.alone)
         except PriceCardError as exc:
             failures += 1
             print(f"FAIL {_safe(exc)}")
@@ -189,6 +194,9 @@ def _cmd_price(args: argparse.Namespace) -> int:
     total = sum((li.amount for li in lines), Decimal(0))
     rows.append(["total", "", "", "", f"{total:f}"])
     print(_table(["meter", "quantity", "unit price", "per", rate.currency], rows, right=(1, 2, 4)))
+    above = rate.prices_for(usage)[1]
+    if above is not None:
+        print(f"long-context rates: the prompt ({usage.prompt_tokens:,} tokens) exceeds {above:,}")
     for note in rate.notes:
         print(f"note: {note}")
     return 0
@@ -247,7 +255,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(f"Spend by {', '.join(dims)} ({r.records:,} priced records, {r.currency or 'USD'})\n")
     print(_table([*dims, "requests", "input tok", "output tok", "cost", "share"], rows,
                  right=range(n, n + 5)))
-    print(f"\nTotal attributed: {_money(total, r.currency)} over {r.requests:,} requests")
+    print(f"\nTotal priced: {_money(total, r.currency)} over {r.requests:,} requests")
     missing = [e for e in r.entries() if None in e.key]
     if missing:
         unowned = sum((e.cost for e in missing), Decimal(0))
@@ -259,9 +267,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     print(f"Records read: {seen:,} = {r.records:,} priced + {len(quarantined):,} quarantined")
     if quarantined:
         by_code = Counter(q.code for q in quarantined)
-        print("Quarantined by reason: " + ", ".join(f"{c} x{k}" for c, k in by_code.most_common()))
-        for q in quarantined[: args.show_quarantined]:
-            print(f"  {_safe(q)}")
+        print("Quarantined by reason (first example of each):")
+        first: dict[str, Quarantined] = {}
+        for q in quarantined:
+            first.setdefault(q.code, q)
+        for code, n in by_code.most_common():
+            print(f"  {code} x{n}: {_safe(first[code])}")
     return 0
 
 
@@ -308,8 +319,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl / .json files (optionally .gz)")
     p.add_argument("--by", default="team", help="comma-separated dimensions (default: team)")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--show-quarantined", type=int, default=5, metavar="N",
-                   help="list the first N quarantined records (default 5)")
     cards_opt(p)
     p.set_defaults(func=_cmd_audit)
     return parser
