@@ -18,9 +18,8 @@ import attrs
 from .._records import Quarantined, SourceLocation, UsageRecord
 from .._registry import canonical_provider
 from ..exceptions import AttributionError, NormalizeError
-from ..typing import Detector, Normalizer
 from . import anthropic, gateway, openai
-from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints
+from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema
 
 __all__ = [
     "DEFAULT_TAG_ALIASES",
@@ -35,27 +34,15 @@ __all__ = [
 ]
 
 
-@attrs.frozen(slots=True)
-class Schema:
-    """A payload schema: its id, the provider it belongs to, how to spot and read it."""
-
-    id: str
-    provider: str | None  # None: the payload names its own provider (gateways, traces)
-    detect: Detector
-    normalize: Normalizer
-    description: str
+def _collect(*modules: Any) -> tuple[Schema, ...]:
+    return tuple(schema for module in modules for schema in module.SCHEMAS)
 
 
-#: Every schema, most specific first. A new provider is one module plus one line here.
-SCHEMAS: tuple[Schema, ...] = (
-    Schema("trace", None, gateway.is_trace, gateway.normalize_trace,
-           "a trace root with provider_calls (seed 004)"),
-    Schema("openai.chat", "openai", openai.is_chat_completion, openai.normalize_chat_completion,
-           'OpenAI Chat Completions response or final stream chunk (object "chat.completion[.chunk]")'),
-    Schema("anthropic.messages", "anthropic", anthropic.is_message, anthropic.normalize_message,
-           'Anthropic Messages response (type "message" with usage)'),
-    Schema("gateway", None, gateway.is_gateway_event, gateway.normalize_gateway_event,
-           "a flat gateway event with provider, model_requested/model_actual/model and input_tokens"),
+#: Every schema. A new provider is one module (with a ``SCHEMAS`` tuple) plus one name here.
+SCHEMAS: tuple[Schema, ...] = _collect(
+    gateway,
+    openai,
+    anthropic,
 )
 _BY_ID = {s.id: s for s in SCHEMAS}
 
@@ -87,9 +74,12 @@ def detect_schema(payload: Mapping[str, Any], provider: str | None = None) -> Sc
         looked = "; ".join(f"{s.id}: {s.description}" for s in candidates)
         keys = ", ".join(sorted(str(k) for k in payload)[:12])
         raise NormalizeError("unknown_schema", f"payload matches no known schema (keys: {keys}). Looked for {looked}")
-    if len(matches) > 1:
-        raise NormalizeError("ambiguous_schema", f"payload matches several schemas: {', '.join(s.id for s in matches)}")
-    return matches[0]
+    best = max(s.specificity for s in matches)
+    top = [s for s in matches if s.specificity == best]
+    if len(top) > 1:
+        raise NormalizeError("ambiguous_schema", f"payload matches several schemas: {', '.join(s.id for s in top)}; "
+                             "pass provider= to choose")
+    return top[0]
 
 
 def _hints(provider: str | None, tags: Mapping[str, str] | None, source: SourceLocation | None,

@@ -17,11 +17,13 @@ import attrs
 from .._records import SourceLocation
 from .._usage import MAX_COUNT
 from ..exceptions import NormalizeError
+from ..typing import Detector, Normalizer
 
 __all__ = [
     "DEFAULT_TAG_ALIASES",
     "OWNER_DIMENSIONS",
     "Hints",
+    "Schema",
     "count",
     "mapping",
     "money",
@@ -68,6 +70,25 @@ class Hints:
     tag_aliases: Mapping[str, str] = DEFAULT_TAG_ALIASES
     source: SourceLocation | None = None
     cached_in_input: bool | None = None
+
+
+@attrs.frozen(slots=True)
+class Schema:
+    """A payload schema: its id, its provider, how to spot it and how to read it.
+
+    ``provider`` is ``None`` for shapes that name their own provider (gateway
+    events, traces, OTel spans). When a payload matches several schemas, the
+    one with the highest ``specificity`` wins (an Azure response is also a
+    valid OpenAI response; the Azure schema is more specific); a tie is an
+    ``ambiguous_schema`` error.
+    """
+
+    id: str
+    provider: str | None
+    detect: Detector
+    normalize: Normalizer
+    description: str
+    specificity: int = 10
 
 
 def _fail(code: str, message: str, path: str) -> NormalizeError:

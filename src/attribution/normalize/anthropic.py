@@ -18,9 +18,9 @@ from typing import Any
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, count, mapping, optional_str, owner_tags
+from ._common import Hints, Schema, count, mapping, optional_str, owner_tags
 
-__all__ = ["is_message", "message_usage", "normalize_message"]
+__all__ = ["SCHEMAS", "is_message", "message_usage", "normalize_message"]
 
 
 def is_message(payload: Mapping[str, Any]) -> bool:
@@ -76,3 +76,9 @@ def normalize_message(payload: Mapping[str, Any], hints: Hints) -> list[UsageRec
         schema="anthropic.messages",
         source=hints.source,
     )]
+
+
+SCHEMAS = (
+    Schema("anthropic.messages", "anthropic", is_message, normalize_message,
+           'Anthropic Messages response (type "message" with usage)'),
+)

@@ -37,9 +37,9 @@ from .._records import UsageRecord
 from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, count, money, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, money, optional_str, owner_tags, timestamp
 
-__all__ = ["is_gateway_event", "is_trace", "normalize_gateway_event", "normalize_trace"]
+__all__ = ["SCHEMAS", "is_gateway_event", "is_trace", "normalize_gateway_event", "normalize_trace"]
 
 #: Providers whose APIs report cached tokens *inside* the input count.
 _CACHED_INCLUDED = frozenset({"openai", "azure", "google", "vertex", "xai", "deepseek", "mistral", "groq",
@@ -170,3 +170,10 @@ def normalize_trace(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecor
     return out
 
 
+
+
+SCHEMAS = (
+    Schema("trace", None, is_trace, normalize_trace, "a trace root with provider_calls (seed 004)", specificity=30),
+    Schema("gateway", None, is_gateway_event, normalize_gateway_event,
+           "a flat gateway event with provider, model_requested/model_actual/model and input_tokens"),
+)

@@ -15,9 +15,9 @@ from typing import Any
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, count, mapping, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, mapping, optional_str, owner_tags, timestamp
 
-__all__ = ["is_chat_completion", "normalize_chat_completion"]
+__all__ = ["SCHEMAS", "chat_usage", "is_chat_completion", "normalize_chat_completion"]
 
 
 def is_chat_completion(payload: Mapping[str, Any]) -> bool:
@@ -71,3 +71,9 @@ def normalize_chat_completion(payload: Mapping[str, Any], hints: Hints) -> list[
         schema="openai.chat",
         source=hints.source,
     )]
+
+
+SCHEMAS = (
+    Schema("openai.chat", "openai", is_chat_completion, normalize_chat_completion,
+           'OpenAI Chat Completions response or final stream chunk (object "chat.completion[.chunk]")'),
+)
