@@ -58,9 +58,10 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
     Decimal('0.01925')
     """
     reg = registry if registry is not None else default_registry()
-    rate = reg.resolve(record.provider, record.billed_model, record.at,
-                       service_tier=record.service_tier, region=record.region)
-    units = rate.units(record.usage)
+    # UsageRecord guarantees an aware timestamp, so the validating resolve() is skipped.
+    rate = reg._rate_at(record.provider, record.model_billed or record.model, record.service_tier, record.region,
+                        record.at)
+    units = rate._units(record.usage)
     flags: tuple[str, ...] = ()
     if record.at is None:
         flags = ("no_timestamp",)

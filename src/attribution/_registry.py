@@ -15,12 +15,13 @@ import bisect
 import difflib
 import fnmatch
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, NoReturn
 
 import attrs
 
@@ -36,7 +37,7 @@ from ._cards import (
     per_unit,
 )
 from ._money import to_decimal, unit_price
-from ._usage import BILLED_METERS, Usage
+from ._usage import BILLED_METERS, PROMPT_METERS, Usage
 from .exceptions import (
     PriceCardError,
     PriceNotInForce,
@@ -183,27 +184,23 @@ class Rate:
             return chosen
         return self.prices, None
 
+    _units: Callable[[Usage], int] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_units", _compile(self))
+
     def units(self, usage: Usage) -> int:
         """Exact cost of ``usage`` in money units.
 
         Raises:
             UnpricedMeter: the usage has counts on a meter this rate does not price.
         """
-        p = self.prices_for(usage)[0] if self.context else self.prices
-        u = usage
-        counts = (u.input, u.cached_input, u.cache_write, u.cache_write_1h, u.output,
-                  u.input_audio, u.output_audio, u.input_image, u.output_image, u.web_search)
-        total = 0
-        missing = None
-        for n, price in zip(counts, p, strict=False):
-            if n:
-                if price < 0:
-                    missing = True
-                total += n * price
-        if missing:
-            raise UnpricedMeter(self.provider, self.model,
-                                [m for m, n, price in zip(BILLED_METERS, counts, p, strict=False) if n and price < 0])
-        return total
+        return self._units(usage)
+
+    def _unpriced(self, usage: Usage) -> NoReturn:
+        prices, _ = self.prices_for(usage)
+        raise UnpricedMeter(self.provider, self.model,
+                            [m for m, p in zip(BILLED_METERS, prices, strict=True) if p < 0 and getattr(usage, m)])
 
     def lines(self, usage: Usage) -> tuple[LineItem, ...]:
         """Line items for ``usage``; their amounts sum exactly to ``units(usage)``."""
@@ -223,6 +220,38 @@ class Rate:
         """Base unit prices as on the pricing page (per 1M tokens / 1K calls)."""
         return {m: to_decimal(p * per_unit(m)).normalize()
                 for m, p in zip(BILLED_METERS, self.prices, strict=False) if p >= 0}
+
+
+def _compile(rate: Rate) -> Callable[[Usage], int]:
+    """Generate ``units(usage)`` for one rate: integer multiply-adds, constants inlined.
+
+    Pricing is the hot path (every record of every month, re-run whenever a
+    card changes), so each resolved rate gets a straight-line function, the
+    way attrs generates ``__init__``. The constants are integers from
+    validated cards; nothing else reaches the generated source.
+    """
+
+    def total(prices: _Prices) -> str:
+        terms = [f"u.{m} * {p}" for m, p in zip(BILLED_METERS, prices, strict=True) if p > 0]
+        return " + ".join(terms) or "0"
+
+    def guard(prices: _Prices, indent: str) -> list[str]:
+        unpriced = [f"u.{m}" for m, p in zip(BILLED_METERS, prices, strict=True) if p < 0]
+        return [f"{indent}if {' or '.join(unpriced)}: _unpriced(u)"] if unpriced else []
+
+    src = ["def units(u):"]
+    if rate.context:
+        src.append("    prompt = " + " + ".join(f"u.{m}" for m in PROMPT_METERS))
+        for above, prices in reversed(rate.context):
+            src.append(f"    if prompt > {above}:")
+            src.extend(guard(prices, "        "))
+            src.append(f"        return {total(prices)}")
+    src.extend(guard(rate.prices, "    "))
+    src.append(f"    return {total(rate.prices)}")
+    namespace: dict[str, Any] = {"_unpriced": rate._unpriced}
+    exec("\n".join(src), namespace)  # generated from integers only, see docstring
+    fn: Callable[[Usage], int] = namespace["units"]
+    return fn
 
 
 @attrs.frozen(slots=True)
@@ -285,7 +314,7 @@ class Registry:
         self._models: dict[str, dict[str, tuple[ModelSpec, CardFile]]] = {}
         self._names: dict[str, dict[str, str]] = {}   # provider -> lowercase name -> canonical id
         self._discounts: dict[str, list[tuple[DiscountSpec, CardFile]]] = {}
-        self._memo: dict[tuple[str, str, str, str | None], tuple[list[datetime], list[_Segment]]] = {}
+        self._memo: dict[tuple[str, str, str | None, str | None], tuple[list[datetime], list[_Segment]]] = {}
         versions: dict[str, str | None] = {}
         for card in self._cards:
             meta = card.card
@@ -416,15 +445,19 @@ class Registry:
         >>> rate.model, rate.unit_prices()["input"]
         ('gpt-4o-2024-08-06', Decimal('2.5'))
         """
-        tier = canonical_tier(service_tier)
-        key = (provider, model, tier, region)
+        return self._rate_at(provider, model, service_tier, region, _instant(at))
+
+    def _rate_at(self, provider: str, model: str, service_tier: str | None, region: str | None,
+                 when: datetime | None) -> Rate:
+        """``resolve`` for callers that already hold an aware datetime (the pricing hot path)."""
+        key = (provider, model, service_tier, region)
         memo = self._memo.get(key)
         if memo is None:
             prov, canonical, geo = self.canonical_model(provider, model)
-            memo = self._timeline(prov, canonical, tier, region if region is not None else geo)
+            memo = self._timeline(prov, canonical, canonical_tier(service_tier),
+                                  region if region is not None else geo)
             self._memo[key] = memo
         starts, segments = memo
-        when = _instant(at)
         if when is None:
             return segments[-1].rate
         i = bisect.bisect_right(starts, when) - 1
