@@ -19,6 +19,7 @@ from ._pricing import cost, price, price_many
 from ._records import PricedRecord, Quarantined, SourceLocation, UsageRecord
 from ._registry import LineItem, ModelInfo, Rate, Registry, default_registry, load_registry
 from ._rollup import Rollup, RollupEntry, rollup
+from ._tree import RequestTree, build_forest
 from ._usage import METERS, Usage
 from .exceptions import (
     AttributionError,
@@ -50,6 +51,7 @@ __all__ = [
     "Quarantined",
     "Rate",
     "Registry",
+    "RequestTree",
     "Rollup",
     "RollupEntry",
     "SourceLocation",
@@ -60,6 +62,7 @@ __all__ = [
     "Usage",
     "UsageRecord",
     "__version__",
+    "build_forest",
     "cost",
     "default_registry",
     "load_card",

@@ -10,7 +10,8 @@ cluster job can be rolled up apart and merged.
 Dimensions are owner tags (``team``, ``feature``, ``tenant``... any tag name)
 or these built-ins: ``provider``, ``model`` (as requested), ``model_billed``,
 ``priced_model`` (the card id that priced it), ``service_tier``, ``region``,
-``outcome``, ``card_version``, ``schema``, and the UTC time buckets ``day``
+``outcome``, ``card_version``, ``schema``, ``role`` (``first``, ``retry`` or
+``fallback``), and the UTC time buckets ``day``
 (``2026-06-08``), ``week`` (ISO, ``2026-W24``) and ``month`` (``2026-06``).
 A record without a value for a dimension gets ``None`` there, shown by name,
 never merged into another owner.
@@ -28,6 +29,7 @@ import attrs
 
 from ._money import to_decimal
 from ._records import PricedRecord, Quarantined
+from ._tree import RequestTree, call_role
 from ._usage import METERS, Usage
 from .exceptions import CurrencyMismatch
 
@@ -65,6 +67,7 @@ _BUILTINS: dict[str, _Getter] = {
     "outcome": lambda p: p.record.outcome,
     "card_version": lambda p: p.rate.card_version,
     "schema": lambda p: p.record.schema,
+    "role": call_role,
 }
 _TIME = {"day": "%Y-%m-%d", "week": "week", "month": "%Y-%m"}
 #: Dimension names with a built-in meaning; any other name is a tag.
@@ -236,11 +239,20 @@ def _merge_currency(a: str | None, b: str | None) -> str | None:
     return a
 
 
-def rollup(priced: Iterable[PricedRecord | Quarantined], by: Iterable[str] = (), *,
+def _flatten(items: Iterable[PricedRecord | Quarantined | RequestTree]) -> Iterator[PricedRecord | Quarantined]:
+    for item in items:
+        if isinstance(item, RequestTree):
+            yield from item.calls
+        else:
+            yield item
+
+
+def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Iterable[str] = (), *,
            tz: tzinfo | None = None) -> Rollup:
     """Group priced records by ``by`` and sum them exactly, in one pass.
 
-    ``Quarantined`` items are counted by reason (``Rollup.quarantined``), so a
+    Items may be priced records, request trees (their calls, with inherited
+    owners, are rolled up) and ``Quarantined`` items, which are counted by reason (``Rollup.quarantined``), so a
     stream straight from :func:`price_many` keeps its conservation:
     ``records in == r.records + sum(r.quarantined.values())``. Time buckets use
     UTC unless ``tz`` is given.
@@ -261,7 +273,7 @@ def rollup(priced: Iterable[PricedRecord | Quarantined], by: Iterable[str] = (),
     quarantined: Counter[str] = Counter()
     currency: str | None = None
     single = getters[0] if len(getters) == 1 else None
-    for p in priced:
+    for p in _flatten(priced):
         if type(p) is not PricedRecord:
             if isinstance(p, Quarantined):
                 quarantined[p.code] += 1
