@@ -15,6 +15,9 @@ Decimal('192.50')
 from __future__ import annotations
 
 from ._cards import load_card
+from ._change import Anomaly, ChangeRow, explain_change, find_anomalies
+from ._coverage import BudgetLine, Coverage, budget_report, coverage
+from ._ownership import OwnerEntry, OwnerMap, OwnershipContract, apply_ownership, check_owner, load_owner_map
 from ._pricing import cost, price, price_many
 from ._records import PricedRecord, Quarantined, SourceLocation, UsageRecord
 from ._registry import LineItem, ModelInfo, Rate, Registry, default_registry, load_registry
@@ -26,6 +29,7 @@ from .exceptions import (
     CurrencyMismatch,
     InvalidUsage,
     NormalizeError,
+    OwnershipError,
     PriceCardError,
     PriceNotInForce,
     UnknownModel,
@@ -39,12 +43,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METERS",
+    "Anomaly",
     "AttributionError",
+    "BudgetLine",
+    "ChangeRow",
+    "Coverage",
     "CurrencyMismatch",
     "InvalidUsage",
     "LineItem",
     "ModelInfo",
     "NormalizeError",
+    "OwnerEntry",
+    "OwnerMap",
+    "OwnershipContract",
+    "OwnershipError",
     "PriceCardError",
     "PriceNotInForce",
     "PricedRecord",
@@ -62,10 +74,17 @@ __all__ = [
     "Usage",
     "UsageRecord",
     "__version__",
+    "apply_ownership",
+    "budget_report",
     "build_forest",
+    "check_owner",
     "cost",
+    "coverage",
     "default_registry",
+    "explain_change",
+    "find_anomalies",
     "load_card",
+    "load_owner_map",
     "load_registry",
     "normalize",
     "normalize_many",

@@ -20,6 +20,7 @@ __all__ = [
     "CurrencyMismatch",
     "InvalidUsage",
     "NormalizeError",
+    "OwnershipError",
     "PriceCardError",
     "PriceNotInForce",
     "UnknownModel",
@@ -140,6 +141,24 @@ class UnpricedMeter(AttributionError, LookupError):
         self.model = model
         self.meters = tuple(meters)
         super().__init__(f"{provider}/{model}: the price card has no price for meter(s) {', '.join(self.meters)}")
+
+
+class OwnershipError(AttributionError, ValueError):
+    """A call breaks the ownership contract, or an owner map is malformed.
+
+    ``fields`` names the owner fields at issue; ``file``/``line``/``path``
+    locate a problem in an owner map file.
+    """
+
+    def __init__(self, message: str, *, fields: Sequence[str] = (), file: str | None = None,
+                 path: str | None = None, line: int | None = None) -> None:
+        self.message = message
+        self.fields = tuple(fields)
+        self.file = file
+        self.path = path
+        self.line = line
+        where = _where(file, line, path)
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class CurrencyMismatch(AttributionError, ValueError):

@@ -1,0 +1,344 @@
+"""The ownership contract: which owner fields every call must carry, and who they map to.
+
+Two pieces of configuration, both plain data:
+
+* the **required owner fields** (default ``team``, ``project`` and
+  ``environment``, the minimum seed 001 asks gateways to enforce), and
+* an **owner map** (TOML or CSV) from an owner field value (an API key, a
+  project, a team) to a cost center, a budget line, a named owner and an
+  optional monthly budget.
+
+:func:`apply_ownership` checks each priced call against the contract and
+stamps the mapped fields onto it. A call that misses a required field is
+flagged ``missing_owner`` (or quarantined, or rejected, per the contract's
+``on_missing`` policy); a call whose owner value has no map entry is flagged
+``unmapped_owner``. Both are reported by name in the coverage report, never
+folded silently into "unattributed".
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+
+from ._money import from_decimal
+from ._records import PricedRecord, Quarantined
+from ._tree import RequestTree
+from .exceptions import OwnershipError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "DEFAULT_REQUIRED",
+    "OwnerEntry",
+    "OwnerMap",
+    "OwnershipContract",
+    "apply_ownership",
+    "check_owner",
+    "load_owner_map",
+]
+
+#: Required owner fields when a contract does not say otherwise (seed 001).
+DEFAULT_REQUIRED = ("team", "project", "environment")
+
+OnMissing = Literal["flag", "quarantine", "reject"]
+
+
+@attrs.frozen(kw_only=True)
+class OwnerEntry:
+    """One row of the owner map: calls whose ``field`` equals ``value`` belong here."""
+
+    field: str
+    value: str
+    cost_center: str | None = None
+    budget_line: str | None = None
+    owner: str | None = None
+    monthly_budget: Decimal | None = None
+    currency: str = "USD"
+
+    def stamps(self) -> dict[str, str]:
+        """The tags this entry adds to a call it matches."""
+        out = {}
+        for name in ("cost_center", "budget_line", "owner"):
+            value = getattr(self, name)
+            if value:
+                out[name] = value
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class OwnerMap:
+    """Owner map entries, looked up in file order (the first match wins)."""
+
+    entries: tuple[OwnerEntry, ...] = ()
+    path: str | None = None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The owner fields the map is keyed on, in first-seen order."""
+        return tuple(dict.fromkeys(e.field for e in self.entries))
+
+    def lookup(self, tags: Mapping[str, str]) -> OwnerEntry | None:
+        """The first entry whose field value the tags carry."""
+        for e in self.entries:
+            if tags.get(e.field) == e.value:
+                return e
+        return None
+
+    def budgets(self) -> dict[str, tuple[Decimal, str]]:
+        """Monthly budget per budget line (or cost center, when no budget line): ``{name: (amount, currency)}``."""
+        out: dict[str, tuple[Decimal, str]] = {}
+        for e in self.entries:
+            name = e.budget_line or e.cost_center
+            if name and e.monthly_budget is not None:
+                out.setdefault(name, (e.monthly_budget, e.currency))
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class OwnershipContract:
+    """What a call must carry to count as owned.
+
+    ``on_missing``: ``flag`` keeps the call and flags it ``missing_owner``;
+    ``quarantine`` turns it into a ``Quarantined`` item (code
+    ``missing_owner``); ``reject`` raises :class:`OwnershipError`, for
+    gateways that refuse untagged calls.
+    """
+
+    required: tuple[str, ...] = DEFAULT_REQUIRED
+    owner_map: OwnerMap | None = None
+    on_missing: OnMissing = "flag"
+
+    def __attrs_post_init__(self) -> None:
+        if self.on_missing not in ("flag", "quarantine", "reject"):
+            raise OwnershipError(f"on_missing must be flag, quarantine or reject, not {self.on_missing!r}")
+
+    def missing(self, tags: Mapping[str, str]) -> tuple[str, ...]:
+        """Required fields the tags do not carry (empty strings count as missing)."""
+        return tuple(f for f in self.required if not tags.get(f))
+
+    def is_owned(self, p: PricedRecord) -> bool:
+        """True when the call carries every required field and, with a map, maps to an entry."""
+        tags = p.record.tags
+        if self.missing(tags):
+            return False
+        return self.owner_map is None or not self.owner_map.entries or self.owner_map.lookup(tags) is not None
+
+
+def check_owner(tags: Mapping[str, str], contract: OwnershipContract | None = None) -> None:
+    """Raise :class:`OwnershipError` unless ``tags`` satisfy the contract: the gateway check.
+
+    >>> check_owner({"team": "search", "project": "web", "environment": "production"})
+    >>> check_owner({"team": "search"})
+    Traceback (most recent call last):
+    ...
+    attribution.exceptions.OwnershipError: missing required owner field(s): project, environment
+    """
+    c = contract or OwnershipContract()
+    missing = c.missing(tags)
+    if missing:
+        raise OwnershipError(f"missing required owner field(s): {', '.join(missing)}", fields=missing)
+    if c.owner_map is not None and c.owner_map.entries and c.owner_map.lookup(tags) is None:
+        keys = ", ".join(f"{f}={tags.get(f)!r}" for f in c.owner_map.fields if tags.get(f))
+        raise OwnershipError(f"no owner map entry for {keys or 'this call'}", fields=c.owner_map.fields)
+
+
+def apply_ownership(items: Iterable[PricedRecord | Quarantined | RequestTree],
+                    contract: OwnershipContract | None = None) -> Iterator[PricedRecord | Quarantined]:
+    """Check each priced call against the contract and stamp its mapped owner fields.
+
+    Yields one item per call (request trees are flattened to their calls,
+    which already carry inherited owner fields). Mapped fields
+    (``cost_center``, ``budget_line``, ``owner``) are added where the call
+    does not carry them; a call whose own value disagrees with the map keeps
+    its value and is flagged ``owner_conflict``.
+
+    Raises:
+        OwnershipError: under ``on_missing="reject"``, at the first call that fails.
+    """
+    c = contract or OwnershipContract()
+    omap = c.owner_map
+    for item in items:
+        calls: Iterable[PricedRecord | Quarantined] = item.calls if isinstance(item, RequestTree) else (item,)
+        for p in calls:
+            if isinstance(p, Quarantined):
+                yield p
+                continue
+            yield from _apply_one(p, c, omap)
+
+
+def _apply_one(p: PricedRecord, c: OwnershipContract, omap: OwnerMap | None) -> Iterator[PricedRecord | Quarantined]:
+    tags = p.record.tags
+    flags = list(p.flags)
+    missing = c.missing(tags)
+    if missing:
+        message = f"missing required owner field(s): {', '.join(missing)}"
+        if c.on_missing == "reject":
+            raise OwnershipError(message, fields=missing)
+        if c.on_missing == "quarantine":
+            yield Quarantined(code="missing_owner", message=message, stage="ownership", source=p.record.source, raw=p)
+            return
+        flags.append("missing_owner")
+    new_tags = None
+    if omap is not None and omap.entries:
+        entry = omap.lookup(tags)
+        if entry is None:
+            if any(tags.get(f) for f in omap.fields):
+                flags.append("unmapped_owner")
+        else:
+            stamps = entry.stamps()
+            conflict = any(tags.get(k) and tags[k] != v for k, v in stamps.items())
+            add = {k: v for k, v in stamps.items() if not tags.get(k)}
+            if conflict:
+                flags.append("owner_conflict")
+            if add:
+                new_tags = {**tags, **add}
+    if new_tags is None and len(flags) == len(p.flags):
+        yield p
+        return
+    record = attrs.evolve(p.record, tags=new_tags) if new_tags is not None else p.record
+    yield PricedRecord(record, p.units, p.rate, tuple(dict.fromkeys(flags)))
+
+
+# -- loading -------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _TomlEntry:
+    match: Mapping[str, str]
+    cost_center: str | None = None
+    budget_line: str | None = None
+    owner: str | None = None
+    monthly_budget: Decimal | None = None
+    currency: str = "USD"
+
+
+@attrs.frozen(kw_only=True)
+class _TomlMap:
+    owners: tuple[_TomlEntry, ...] = ()
+
+
+_CONVERTER = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+
+def _decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return Decimal(value)
+
+
+def _string(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+_CONVERTER.register_structure_hook(Decimal, _decimal)
+_CONVERTER.register_structure_hook(str, _string)
+
+
+def _budget(value: Decimal | None, file: str, where: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        from_decimal(value)
+    except ValueError as exc:
+        raise OwnershipError(str(exc), file=file, path=where) from None
+    if value < 0:
+        raise OwnershipError(f"monthly_budget must not be negative, got {value}", file=file, path=where)
+    return value
+
+
+def load_owner_map(path: str | Path) -> OwnerMap:
+    """Read an owner map from TOML (``[[owners]]`` tables) or CSV.
+
+    TOML::
+
+        [[owners]]
+        match = { team = "search" }     # exactly one field = value
+        cost_center = "CC-1001"
+        budget_line = "search-ai"
+        owner = "Dana Chen"
+        monthly_budget = 2500.00
+
+    CSV: a header with ``field,value,cost_center,budget_line,owner,monthly_budget[,currency]``.
+
+    Raises:
+        OwnershipError: naming the file and the key path or CSV line.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OwnershipError(f"cannot read owner map: {exc}", file=str(p)) from None
+    entries = _read_csv(text, str(p)) if p.suffix.lower() == ".csv" else _read_toml(text, str(p))
+    seen: dict[tuple[str, str], int] = {}
+    for i, e in enumerate(entries):
+        if (e.field, e.value) in seen:
+            raise OwnershipError(f"duplicate entry for {e.field} = {e.value!r} (also entry {seen[e.field, e.value]})",
+                                 file=str(p), path=f"owners[{i}]")
+        seen[e.field, e.value] = i
+    return OwnerMap(entries=tuple(entries), path=str(p))
+
+
+def _read_toml(text: str, file: str) -> list[OwnerEntry]:
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise OwnershipError(f"invalid TOML: {exc}", file=file) from None
+    try:
+        parsed = _CONVERTER.structure(data, _TomlMap)
+    except cattrs.BaseValidationError as exc:
+        msg = (cattrs.transform_error(exc) or [str(exc)])[0]
+        reason, _, where = msg.rpartition(" @ ")
+        raise OwnershipError(reason or msg, file=file, path=where.removeprefix("$.") or None) from None
+    out = []
+    for i, e in enumerate(parsed.owners):
+        if len(e.match) != 1:
+            raise OwnershipError("match must name exactly one field, e.g. { team = \"search\" }",
+                                 file=file, path=f"owners[{i}].match")
+        [(field, value)] = e.match.items()
+        out.append(OwnerEntry(field=field, value=value, cost_center=e.cost_center, budget_line=e.budget_line,
+                              owner=e.owner, currency=e.currency,
+                              monthly_budget=_budget(e.monthly_budget, file, f"owners[{i}].monthly_budget")))
+    return out
+
+
+_CSV_COLUMNS = ("field", "value", "cost_center", "budget_line", "owner", "monthly_budget", "currency")
+
+
+def _read_csv(text: str, file: str) -> list[OwnerEntry]:
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    unknown = [h for h in header if h not in _CSV_COLUMNS]
+    if unknown or "field" not in header or "value" not in header:
+        raise OwnershipError(f"CSV header must have field,value and only {', '.join(_CSV_COLUMNS)}; "
+                             f"got {', '.join(header)}", file=file, line=1)
+    out = []
+    for row in reader:
+        line = reader.line_num
+        field, value = (row.get("field") or "").strip(), (row.get("value") or "").strip()
+        if not field or not value:
+            raise OwnershipError("field and value must not be empty", file=file, line=line)
+        budget = None
+        raw = (row.get("monthly_budget") or "").strip()
+        if raw:
+            try:
+                budget = _budget(Decimal(raw), file, "monthly_budget")
+            except InvalidOperation:
+                raise OwnershipError(f"monthly_budget is not a number: {raw!r}", file=file, line=line,
+                                     path="monthly_budget") from None
+        out.append(OwnerEntry(field=field, value=value, cost_center=(row.get("cost_center") or None),
+                              budget_line=(row.get("budget_line") or None), owner=(row.get("owner") or None),
+                              monthly_budget=budget, currency=(row.get("currency") or "USD")))
+    return out
