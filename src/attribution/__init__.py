@@ -22,7 +22,7 @@ from ._pricing import cost, price, price_many
 from ._records import PricedRecord, Quarantined, SourceLocation, UsageRecord
 from ._registry import LineItem, ModelInfo, Rate, Registry, default_registry, load_registry
 from ._rollup import Rollup, RollupEntry, rollup
-from ._tree import RequestTree, build_forest
+from ._tree import RequestTree, build_forest, call_role
 from ._usage import METERS, Usage
 from .exceptions import (
     AttributionError,
@@ -77,6 +77,7 @@ __all__ = [
     "apply_ownership",
     "budget_report",
     "build_forest",
+    "call_role",
     "check_owner",
     "cost",
     "coverage",
