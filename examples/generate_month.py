@@ -39,6 +39,7 @@ WORKLOADS = [
      (150, 600), 0.4),
     ("platform", "eval-harness", "nightly-evals", "openai", "gpt-4.1", 6, (2_000, 8_000), (100, 900), 0.2),
 ]
+PROJECTS = {"search": "proj_search", "support": "proj_support", "growth": "proj_growth", "platform": "proj_platform"}
 TENANTS = ["t_acme", "t_globex", "t_initech", "t_umbrella", "t_hooli"]
 ENVS = ["production"] * 9 + ["staging"]
 FALLBACK = {"gpt-4.1-mini": "gpt-4.1", "claude-haiku-4-5-20251001": "claude-sonnet-4-5-20250929"}
@@ -75,9 +76,11 @@ def events(n: int = 2_400) -> list[dict[str, object]]:
                          output_tokens=output)
             if model == "gpt-5.4":
                 event["reasoning_tokens"] = output // 3
-        if rng.random() >= 0.08:  # ~8% of calls come from a service that forgot its tags
-            event.update(team_id=team, feature=feature, workflow_id=workflow,
+        if rng.random() >= 0.08:
+            event.update(team_id=team, project_id=PROJECTS[team], feature=feature, workflow_id=workflow,
                          tenant_id=rng.choice(TENANTS), environment=rng.choice(ENVS))
+        else:  # ~8% of calls come from two services that forgot the ownership contract
+            event["metadata"] = {"service": rng.choice(["ingest-worker", "ingest-worker", "legacy-cron"])}
         roll = rng.random()
         if roll < 0.04:
             # A failed first attempt that billed its prompt, then the retry.

@@ -19,11 +19,14 @@ from typing import Any
 
 from . import __version__
 from ._cards import load_card
+from ._coverage import coverage
 from ._money import present
+from ._ownership import DEFAULT_REQUIRED, OwnershipContract, apply_ownership, load_owner_map
 from ._pricing import price_many
 from ._records import PricedRecord, Quarantined
 from ._registry import Registry, bundled_card_paths, load_registry
 from ._rollup import rollup
+from ._tree import build_forest
 from ._usage import BILLED_METERS, METERS, Usage
 from .exceptions import AttributionError, PriceCardError
 from .io import read_payloads
@@ -213,22 +216,25 @@ def _inputs(paths: Sequence[str]) -> Iterator[Any]:
 def _cmd_audit(args: argparse.Namespace) -> int:
     reg = _registry(args)
     dims = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("team",)
+    required = tuple(f.strip() for f in args.require.split(",") if f.strip())
     for p in args.inputs:
         if not Path(p).exists():
             raise _UsageError(f"no such input file: {p}")
-    items = price_many(normalize_many(_inputs(args.inputs)), reg)
+    owner_map = load_owner_map(args.owners) if args.owners else None
+    contract = OwnershipContract(required=required, owner_map=owner_map)
     quarantined: list[Quarantined] = []
-    flags: Counter[str] = Counter()
-
-    def priced() -> Iterator[PricedRecord | Quarantined]:
-        for item in items:
-            if isinstance(item, Quarantined):
-                quarantined.append(item)
-            else:
-                flags.update(item.flags)
-            yield item
-
-    r = rollup(priced(), by=dims)
+    priced: list[PricedRecord] = []
+    for item in price_many(normalize_many(_inputs(args.inputs)), reg):
+        if isinstance(item, Quarantined):
+            quarantined.append(item)
+        else:
+            priced.append(item)
+    trees = build_forest(priced)
+    calls = list(apply_ownership(trees, contract))
+    r = rollup([*calls, *quarantined], by=dims)
+    cov = coverage(trees, contract)
+    flags: Counter[str] = Counter(f for c in calls if isinstance(c, PricedRecord) for f in c.flags)
+    failed = args.fail_under_coverage is not None and cov.coverage * 100 < args.fail_under_coverage
     if args.format == "json":
         out = {
             "schema": "attribution.audit/0",
@@ -238,12 +244,22 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             "records": r.records,
             "requests": r.requests,
             "rows": [{**row, "cost": str(row["cost"])} for row in r.to_records()],
+            "coverage": {
+                "required": list(required), "attributed": str(cov.attributed),
+                "unattributed": str(cov.unattributed), "coverage": str(cov.coverage),
+                "target": str(cov.target), "passed": cov.passed,
+                "by_reason": [{"reason": s.value, "cost": str(s.cost), "records": s.records} for s in cov.by_reason],
+                "by_source": [{"dimension": s.dimension, "value": s.value, "cost": str(s.cost),
+                               "records": s.records} for s in cov.by_source],
+                "retry_cost": str(cov.retry_cost), "fallback_cost": str(cov.fallback_cost),
+                "duplicates": cov.duplicates, "duplicate_cost": str(cov.duplicate_cost),
+            },
             "quarantined": [{"code": q.code, "message": q.message, "source": str(q.source) if q.source else None}
                             for q in quarantined],
             "flags": dict(flags),
         }
         print(json.dumps(out, indent=2, sort_keys=False))
-        return 0
+        return 1 if failed else 0
     total = r.total
     rows = []
     for e in r.entries():
@@ -252,28 +268,32 @@ def _cmd_audit(args: argparse.Namespace) -> int:
                      f"{e.usage.prompt_tokens:,}", f"{e.usage.output:,}", _money(e.cost, r.currency),
                      f"{present(share, Decimal('0.1'))}%"])
     n = len(dims)
-    print(f"Spend by {', '.join(dims)} ({r.records:,} priced records, {r.currency or 'USD'})\n")
+    print(f"Spend by {', '.join(dims)} ({r.records:,} priced calls in {len(trees):,} request trees, "
+          f"{r.currency or 'USD'})\n")
     print(_table([*dims, "requests", "input tok", "output tok", "cost", "share"], rows,
                  right=range(n, n + 5)))
     print(f"\nTotal priced: {_money(total, r.currency)} over {r.requests:,} requests")
-    missing = [e for e in r.entries() if None in e.key]
-    if missing:
-        unowned = sum((e.cost for e in missing), Decimal(0))
-        print(f"Missing owner ({'/'.join(dims)} not set): {_money(unowned, r.currency)} "
-              f"({present(unowned / total * 100 if total else Decimal(0), Decimal('0.1'))}% of spend)")
-    if flags:
-        print("Flags: " + ", ".join(f"{code} x{n}" for code, n in flags.most_common()))
-    seen = r.records + len(quarantined)
-    print(f"Records read: {seen:,} = {r.records:,} priced + {len(quarantined):,} quarantined")
+    print(cov.summary())
+    for src in cov.by_source[:3]:
+        print(f"  unowned from {src.dimension}={_safe(src.value)}: {_money(src.cost, r.currency)} "
+              f"({src.records} calls)")
+    for reason in cov.by_reason[:3]:
+        print(f"  {reason.value}: {_money(reason.cost, r.currency)} ({reason.records} calls)")
+    seen = r.records + len(quarantined) + cov.duplicates
+    print(f"Records read: {seen:,} = {r.records:,} priced + {len(quarantined):,} quarantined"
+          + (f" + {cov.duplicates:,} duplicates" if cov.duplicates else ""))
     if quarantined:
         by_code = Counter(q.code for q in quarantined)
         print("Quarantined by reason (first example of each):")
         first: dict[str, Quarantined] = {}
         for q in quarantined:
             first.setdefault(q.code, q)
-        for code, n in by_code.most_common():
-            print(f"  {code} x{n}: {_safe(first[code])}")
-    return 0
+        for code, count in by_code.most_common():
+            print(f"  {code} x{count}: {_safe(first[code])}")
+    if failed:
+        print(f"attribution: coverage {present(cov.coverage * 100, Decimal('0.1'))}% is under "
+              f"--fail-under-coverage {args.fail_under_coverage}%", file=sys.stderr)
+    return 1 if failed else 0
 
 
 # -- wiring ------------------------------------------------------------------------
@@ -319,6 +339,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl / .json files (optionally .gz)")
     p.add_argument("--by", default="team", help="comma-separated dimensions (default: team)")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--owners", metavar="FILE", help="owner map (TOML or CSV): owner field value -> cost center, "
+                   "budget line, named owner")
+    p.add_argument("--require", default=",".join(DEFAULT_REQUIRED), metavar="FIELDS",
+                   help=f"owner fields every call must carry (default: {','.join(DEFAULT_REQUIRED)})")
+    p.add_argument("--fail-under-coverage", type=Decimal, metavar="PCT",
+                   help="exit 1 when less than PCT percent of spend has a valid owner")
     cards_opt(p)
     p.set_defaults(func=_cmd_audit)
     return parser
