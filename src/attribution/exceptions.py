@@ -21,6 +21,7 @@ __all__ = [
     "InvalidUsage",
     "NormalizeError",
     "OwnershipError",
+    "PolicyError",
     "PriceCardError",
     "PriceNotInForce",
     "UnknownModel",
@@ -70,6 +71,27 @@ class PriceCardError(AttributionError, ValueError):
         self.line = line
         #: Further problems found in the same card, after this one.
         self.others: tuple[PriceCardError, ...] = ()
+        where = _where(file, line, path)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class PolicyError(AttributionError, ValueError):
+    """An allocation policy or an ``allocate`` call is invalid.
+
+    ``file`` is the policy's path (when it came from a file) and ``path`` the
+    key path inside it, such as ``pools[2].shares``; for a direct
+    :func:`~attribution.allocate` call, ``path`` names the argument
+    (``amount``, ``weights['search']``).
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, path: str | None = None,
+                 line: int | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.path = path
+        self.line = line
+        #: Further problems found in the same policy, after this one.
+        self.others: tuple[PolicyError, ...] = ()
         where = _where(file, line, path)
         super().__init__(f"{where}: {message}" if where else message)
 
