@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ._money import from_decimal, to_decimal
-from ._records import PricedRecord, Quarantined, UsageRecord
+from ._records import PricedRecord, Quarantined, UsageRecord, _priced
 from ._registry import Registry, default_registry
 from ._usage import Usage
 from .exceptions import (
@@ -67,7 +67,7 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
         flags = ("no_timestamp",)
     if record.estimate is not None and _drifts(record.estimate, units, estimate_tolerance):
         flags = (*flags, "estimate_drift")
-    return PricedRecord(record, units, rate, flags)
+    return _priced(record, units, rate, flags)
 
 
 def _drifts(estimate: Decimal, units: int, tolerance: Decimal) -> bool:

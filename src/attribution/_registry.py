@@ -460,6 +460,8 @@ class Registry:
         starts, segments = memo
         if when is None:
             return segments[-1].rate
+        if len(starts) == 1 and segments[0].end is None and when >= starts[0]:
+            return segments[0].rate   # one open-ended period: the common case
         i = bisect.bisect_right(starts, when) - 1
         if i >= 0:
             seg = segments[i]

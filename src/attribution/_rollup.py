@@ -273,6 +273,8 @@ def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Itera
     quarantined: Counter[str] = Counter()
     currency: str | None = None
     single = getters[0] if len(getters) == 1 else None
+    # One tag is the common case (by team, by tenant): read it without a getter call.
+    tag = dims[0] if single is not None and dims[0] not in _BUILTINS and dims[0] not in _TIME else None
     for p in _flatten(priced):
         if type(p) is not PricedRecord:
             if isinstance(p, Quarantined):
@@ -283,7 +285,12 @@ def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Itera
         cur = p.rate.currency
         if cur != currency:
             currency = _merge_currency(currency, cur)
-        key: Key = (single(p),) if single is not None else tuple(g(p) for g in getters)
+        if tag is not None:
+            key: Key = (p.record.tags.get(tag),)
+        elif single is not None:
+            key = (single(p),)
+        else:
+            key = tuple(g(p) for g in getters)
         a = acc.get(key)
         if a is None:
             a = acc[key] = [0] * _WIDTH
@@ -295,12 +302,13 @@ def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Itera
         a[3] += u.input
         a[4] += u.cached_input
         a[5] += u.cache_write
-        a[6] += u.cache_write_1h
         a[7] += u.output
-        a[8] += u.input_audio
-        a[9] += u.output_audio
-        a[10] += u.input_image
-        a[11] += u.output_image
-        a[12] += u.web_search
         a[13] += u.reasoning
+        if u._rare:
+            a[6] += u.cache_write_1h
+            a[8] += u.input_audio
+            a[9] += u.output_audio
+            a[10] += u.input_image
+            a[11] += u.output_image
+            a[12] += u.web_search
     return Rollup(dims, currency=currency, _acc=acc, _quarantined=quarantined)

@@ -112,6 +112,9 @@ class Usage:
     input_image: int = _field()
     output_image: int = _field()
     web_search: int = _field()
+    # True when any meter other than input, cached_input, cache_write, output and
+    # reasoning is used: lets hot loops (rollups) skip the rarely used meters.
+    _rare: bool = attrs.field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         if self.reasoning > self.output:
@@ -119,6 +122,8 @@ class Usage:
                 "reasoning", self.reasoning,
                 f"reasoning tokens are part of output and cannot exceed it ({self.output})",
             )
+        object.__setattr__(self, "_rare", bool(self.cache_write_1h or self.input_audio or self.output_audio
+                                               or self.input_image or self.output_image or self.web_search))
 
     def __add__(self, other: object) -> Usage:
         if not isinstance(other, Usage):
