@@ -17,6 +17,7 @@ from __future__ import annotations
 from ._cards import load_card
 from ._change import Anomaly, ChangeRow, explain_change, find_anomalies
 from ._coverage import BudgetLine, Coverage, budget_report, coverage
+from ._invoice import InvoiceLine
 from ._ownership import OwnerEntry, OwnerMap, OwnershipContract, apply_ownership, check_owner, load_owner_map
 from ._pricing import cost, price, price_many
 from ._records import PricedRecord, Quarantined, SourceLocation, UsageRecord
@@ -28,6 +29,7 @@ from .exceptions import (
     AttributionError,
     CurrencyMismatch,
     InvalidUsage,
+    InvoiceError,
     NormalizeError,
     OwnershipError,
     PriceCardError,
@@ -50,6 +52,8 @@ __all__ = [
     "Coverage",
     "CurrencyMismatch",
     "InvalidUsage",
+    "InvoiceError",
+    "InvoiceLine",
     "LineItem",
     "ModelInfo",
     "NormalizeError",

@@ -19,6 +19,7 @@ __all__ = [
     "AttributionError",
     "CurrencyMismatch",
     "InvalidUsage",
+    "InvoiceError",
     "NormalizeError",
     "OwnershipError",
     "PolicyError",
@@ -180,6 +181,19 @@ class OwnershipError(AttributionError, ValueError):
         self.path = path
         self.line = line
         where = _where(file, line, path)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class InvoiceError(AttributionError, ValueError):
+    """An invoice or cost export is malformed: names the file, line (row) and column."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 column: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        where = _where(file, line, column)
         super().__init__(f"{where}: {message}" if where else message)
 
 
