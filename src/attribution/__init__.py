@@ -20,6 +20,7 @@ from ._coverage import BudgetLine, Coverage, budget_report, coverage
 from ._invoice import InvoiceLine
 from ._ownership import OwnerEntry, OwnerMap, OwnershipContract, apply_ownership, check_owner, load_owner_map
 from ._pricing import cost, price, price_many
+from ._reconcile import Cause, ReconciledLine, Reconciliation, UnmatchedUsage, reconcile
 from ._records import PricedRecord, Quarantined, SourceLocation, UsageRecord
 from ._registry import LineItem, ModelInfo, Rate, Registry, default_registry, load_registry
 from ._rollup import Rollup, RollupEntry, rollup
@@ -48,6 +49,7 @@ __all__ = [
     "Anomaly",
     "AttributionError",
     "BudgetLine",
+    "Cause",
     "ChangeRow",
     "Coverage",
     "CurrencyMismatch",
@@ -66,6 +68,8 @@ __all__ = [
     "PricedRecord",
     "Quarantined",
     "Rate",
+    "ReconciledLine",
+    "Reconciliation",
     "Registry",
     "RequestTree",
     "Rollup",
@@ -74,6 +78,7 @@ __all__ = [
     "UnknownModel",
     "UnknownProvider",
     "UnknownServiceTier",
+    "UnmatchedUsage",
     "UnpricedMeter",
     "Usage",
     "UsageRecord",
@@ -95,5 +100,6 @@ __all__ = [
     "normalize_many",
     "price",
     "price_many",
+    "reconcile",
     "rollup",
 ]

@@ -18,13 +18,13 @@ import calendar
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date, timezone, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 import attrs
 
-from ._money import CENT, from_decimal, present, to_decimal
+from ._money import CENT, from_decimal, present, ratio, to_decimal
 from ._ownership import OwnerMap, OwnershipContract, apply_ownership
 from ._records import PricedRecord, Quarantined
 from ._tree import RequestTree, call_role
@@ -35,13 +35,6 @@ __all__ = ["BudgetLine", "Coverage", "UnattributedSource", "budget_report", "cov
 DEFAULT_TARGET = Decimal("0.02")
 #: Dimensions searched, in order, to say where unowned spend comes from.
 SOURCE_DIMENSIONS = ("api_key", "service", "workflow", "feature", "project", "team", "tenant")
-
-
-def _ratio(part: int, whole: int) -> Decimal:
-    """``part / whole`` as a Decimal with 6 decimals (a share, not money)."""
-    if not whole:
-        return Decimal(0)
-    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
 
 
 @attrs.frozen(kw_only=True)
@@ -78,11 +71,11 @@ class Coverage:
     @property
     def coverage(self) -> Decimal:
         """Attributed share of spend (0 to 1, six decimals)."""
-        return _ratio(from_decimal(self.attributed), from_decimal(self.total)) if self.total else Decimal(1)
+        return ratio(from_decimal(self.attributed), from_decimal(self.total)) if self.total else Decimal(1)
 
     @property
     def unattributed_share(self) -> Decimal:
-        return _ratio(from_decimal(self.unattributed), from_decimal(self.total))
+        return ratio(from_decimal(self.unattributed), from_decimal(self.total))
 
     @property
     def passed(self) -> bool:
@@ -103,7 +96,7 @@ class Coverage:
             f"target < {present(self.target * 100, Decimal('0.1'))}%: {'PASS' if self.passed else 'FAIL'})"),
         ]
         if self.overhead:
-            share = present(_ratio(from_decimal(self.overhead), from_decimal(self.total)) * 100, Decimal("0.1"))
+            share = present(ratio(from_decimal(self.overhead), from_decimal(self.total)) * 100, Decimal("0.1"))
             lines.append(f"Retry/fallback overhead: retries {present(self.retry_cost)}, fallbacks "
                          f"{present(self.fallback_cost)} ({share}% of spend)")
         if self.duplicates:

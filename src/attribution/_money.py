@@ -31,6 +31,7 @@ __all__ = [
     "SCALE_EXP",
     "from_decimal",
     "present",
+    "ratio",
     "to_decimal",
     "unit_price",
 ]
@@ -122,3 +123,23 @@ def present(amount: Decimal, quantum: Decimal = CENT) -> Decimal:
     Decimal('2.68')
     """
     return amount.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+_RATIO = Decimal("0.000001")
+
+
+def ratio(part: Decimal | int, whole: Decimal | int) -> Decimal:
+    """``part / whole`` as a share with at most six decimals, trailing zeros dropped.
+
+    Shares (coverage, variance ratios) are not money; six decimals is a
+    ten-thousandth of a percent. ``whole == 0`` gives 0.
+
+    >>> ratio(19580, 22000), ratio(1, 3), ratio(5, 0)
+    (Decimal('0.89'), Decimal('0.333333'), Decimal('0'))
+    """
+    if not whole:
+        return Decimal(0)
+    value = (Decimal(part) / Decimal(whole)).quantize(_RATIO, rounding=ROUND_HALF_UP)
+    trimmed = value.normalize()
+    exponent = trimmed.as_tuple().exponent
+    return trimmed.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else trimmed

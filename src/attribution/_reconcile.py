@@ -1,0 +1,568 @@
+"""Reconciliation: every invoice cent matched, explained, or flagged.
+
+Attribution that does not tie back to the provider bill is a guess (seed 000).
+:func:`reconcile` compares attributed usage with the provider's invoice lines
+and puts every invoice cent in exactly one bucket:
+
+* **usage lines** split into ``attributed`` (priced usage with a valid owner),
+  ``unowned`` (priced usage that matched the line but has no valid owner) and
+  ``variance`` (invoiced minus priced: what the usage data does not explain;
+  negative when the usage data prices *more* than was billed);
+* **other charges** (tax, credits, discounts, fees, commitments) are kept
+  apart by category and never netted into usage silently.
+
+Each priced call is split by meter and matched to the **most specific**
+invoice line that covers it (same provider, the call's UTC day inside the
+line's period, and the line's model, meter, project and service tier when the
+line names them), so overlapping lines never count a call twice. Usage that
+matches no line is reported as ``unmatched``.
+
+For each line outside the tolerance, :func:`reconcile` lists the likely
+causes it can see in the evidence: records that could not be priced, meters
+the invoice bills but the usage never reports (missing cache token types are
+the most common gap), a unit price that matches another meter, tier or
+price period (cache writes billed at the 1-hour rate, batch vs standard, a
+stale card), currencies that differ (FX), usage data that stops before the
+period ends (late data), and duplicate request ids in the input.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import attrs
+
+from ._cards import per_unit
+from ._invoice import InvoiceLine
+from ._money import from_decimal, present, ratio, to_decimal
+from ._ownership import OwnershipContract, apply_ownership
+from ._records import PricedRecord, Quarantined, UsageRecord
+from ._registry import Rate, Registry, canonical_provider, canonical_tier, default_registry
+from ._tree import RequestTree
+from ._usage import BILLED_METERS
+from .exceptions import AttributionError
+
+__all__ = ["DEFAULT_TOLERANCE", "Cause", "ReconciledLine", "Reconciliation", "UnmatchedUsage", "reconcile"]
+
+UTC = timezone.utc
+#: A line matches when |variance| <= 2% of its invoiced amount.
+DEFAULT_TOLERANCE = Decimal("0.02")
+_CACHE_TTL = {"cache_write": "cache_write_1h", "cache_write_1h": "cache_write"}
+
+
+@attrs.frozen(kw_only=True)
+class Cause:
+    """A likely cause of a variance, with the evidence behind it."""
+
+    code: str
+    message: str
+    amount: Decimal | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@attrs.frozen(kw_only=True)
+class ReconciledLine:
+    """One invoice line against the usage matched to it. ``attributed + unowned + variance == invoiced``."""
+
+    line: InvoiceLine
+    priced: Decimal
+    attributed: Decimal
+    records: int
+    tolerance: Decimal
+    causes: tuple[Cause, ...] = ()
+
+    @property
+    def invoiced(self) -> Decimal:
+        return self.line.amount
+
+    @property
+    def unowned(self) -> Decimal:
+        """Priced usage matched to this line that has no valid owner."""
+        return self.priced - self.attributed
+
+    @property
+    def variance(self) -> Decimal:
+        """Invoiced minus priced: what the usage data does not explain."""
+        return self.invoiced - self.priced
+
+    @property
+    def relative_variance(self) -> Decimal | None:
+        if not self.invoiced:
+            return None
+        return ratio(self.variance, self.invoiced)
+
+    @property
+    def matched(self) -> bool:
+        """Within tolerance: ``|variance| <= tolerance x |invoiced|`` (an empty line must have no usage)."""
+        return abs(self.variance) <= self.tolerance * abs(self.invoiced)
+
+
+@attrs.frozen(kw_only=True)
+class UnmatchedUsage:
+    """Priced usage that no invoice line covers."""
+
+    provider: str
+    model: str
+    meter: str
+    day: date | None
+    cost: Decimal
+    records: int
+
+
+@attrs.frozen(kw_only=True)
+class Reconciliation:
+    """The result of :func:`reconcile`; see the module docstring for the buckets."""
+
+    currency: str | None
+    lines: tuple[ReconciledLine, ...]
+    other_charges: tuple[InvoiceLine, ...]
+    unmatched: tuple[UnmatchedUsage, ...]
+    quarantined: Mapping[str, int]
+    tolerance: Decimal
+
+    @property
+    def invoiced(self) -> Decimal:
+        """Usage invoiced (tax, credits and fees are in ``other_charges``)."""
+        return sum((r.invoiced for r in self.lines), Decimal(0))
+
+    @property
+    def priced(self) -> Decimal:
+        """Priced usage matched to invoice lines."""
+        return sum((r.priced for r in self.lines), Decimal(0))
+
+    @property
+    def attributed(self) -> Decimal:
+        """Priced usage with a valid owner, matched to invoice lines."""
+        return sum((r.attributed for r in self.lines), Decimal(0))
+
+    @property
+    def unattributed(self) -> Decimal:
+        """Invoiced usage without a valid owner: ``invoiced - attributed``."""
+        return self.invoiced - self.attributed
+
+    @property
+    def variance(self) -> Decimal:
+        """``invoiced - priced``: what the usage data does not explain."""
+        return self.invoiced - self.priced
+
+    @property
+    def coverage(self) -> Decimal:
+        """``attributed / invoiced`` (0 to 1, six decimals)."""
+        if not self.invoiced:
+            return Decimal(1) if not self.attributed else Decimal(0)
+        return ratio(self.attributed, self.invoiced)
+
+    @property
+    def unmatched_cost(self) -> Decimal:
+        return sum((u.cost for u in self.unmatched), Decimal(0))
+
+    @property
+    def other_total(self) -> dict[str, Decimal]:
+        """Non-usage charges by category (credits and discounts are negative)."""
+        out: dict[str, Decimal] = defaultdict(Decimal)
+        for line in self.other_charges:
+            out[line.charge_category] += line.amount
+        return dict(out)
+
+    @property
+    def passed(self) -> bool:
+        """Every usage line within tolerance and no priced usage left unmatched."""
+        return all(r.matched for r in self.lines) and not self.unmatched
+
+    def summary(self) -> str:
+        cur = self.currency or ""
+        lines = [
+            (f"Invoiced usage {present(self.invoiced)} {cur}: attributed {present(self.attributed)} "
+            f"(coverage {present(self.coverage * 100, Decimal('0.1'))}%), unattributed {present(self.unattributed)}"),
+            (f"Priced usage matched {present(self.priced)}; variance {present(self.variance)} "
+            f"({sum(1 for r in self.lines if not r.matched)} of {len(self.lines)} lines outside "
+            f"{present(self.tolerance * 100, Decimal('0.1'))}%)"),
+        ]
+        if self.unmatched:
+            lines.append(f"Priced usage with no invoice line: {present(self.unmatched_cost)} {cur}")
+        for category, amount in sorted(self.other_total.items()):
+            lines.append(f"Other charges, {category}: {present(amount)}")
+        return "\n".join(lines)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain row per invoice line, for JSON or CSV."""
+        rows = []
+        for r in self.lines:
+            line = r.line
+            rows.append({
+                "provider": line.provider, "period_start": line.period_start.isoformat(),
+                "period_end": line.period_end.isoformat(), "model": line.model, "meter": line.meter,
+                "project": line.project, "currency": line.currency, "invoiced": r.invoiced, "priced": r.priced,
+                "attributed": r.attributed, "unowned": r.unowned, "variance": r.variance,
+                "relative_variance": r.relative_variance, "matched": r.matched,
+                "causes": [str(c) for c in r.causes],
+            })
+        return rows
+
+
+# -- matching ----------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class _Cell:
+    """Usage aggregated to the finest grain an invoice line can name."""
+
+    provider: str
+    day: date | None
+    model: str          # the card id that priced it
+    names: frozenset[str]  # every lowercase name the call was known by (requested, billed, card id)
+    meter: str
+    project: str | None
+    tier: str
+    region: str | None
+    currency: str
+    owned: bool
+
+
+class _Acc:
+    __slots__ = ("rate", "records", "request_ids", "tokens", "units")
+
+    def __init__(self, rate: Rate) -> None:
+        self.units = 0
+        self.tokens = 0
+        self.records = 0
+        self.rate = rate
+        self.request_ids: list[str] = []
+
+
+def _day(at: datetime | None) -> date | None:
+    return at.astimezone(UTC).date() if at is not None else None
+
+
+def _cells(calls: Iterable[PricedRecord], contract: OwnershipContract) -> dict[_Cell, _Acc]:
+    cells: dict[_Cell, _Acc] = {}
+    for p in calls:
+        rec, rate = p.record, p.rate
+        prices, _ = rate.prices_for(rec.usage)
+        names = frozenset({rate.model.lower(), rec.model.lower(), rec.billed_model.lower()})
+        owned = contract.is_owned(p)
+        day = _day(rec.at)
+        project = rec.tags.get("project") or rec.tags.get("workspace")
+        for i, meter in enumerate(BILLED_METERS):
+            n = getattr(rec.usage, meter)
+            if not n:
+                continue
+            cell = _Cell(rate.provider, day, rate.model, names, meter, project, rate.service_tier, rec.region,
+                         rate.currency, owned)
+            acc = cells.get(cell)
+            if acc is None:
+                acc = cells[cell] = _Acc(rate)
+            acc.units += n * prices[i]
+            acc.tokens += n
+            acc.records += 1
+            if rec.request_id:
+                acc.request_ids.append(rec.request_id)
+    return cells
+
+
+def _line_model(line: InvoiceLine, registry: Registry) -> str | None:
+    if not line.model:
+        return None
+    try:
+        return registry.canonical_model(line.provider, line.model)[1].lower()
+    except AttributionError:
+        return line.model.lower()
+
+
+def _covers(line: InvoiceLine, model: str | None, cell: _Cell) -> bool:
+    if canonical_provider(line.provider) != cell.provider or cell.day is None:
+        return False
+    if not (line.period_start <= cell.day < line.period_end):
+        return False
+    if model is not None and model not in cell.names:
+        return False
+    if line.meter is not None and line.meter != cell.meter:
+        return False
+    if line.project is not None and line.project != cell.project:
+        return False
+    return line.service_tier is None or canonical_tier(line.service_tier) == cell.tier
+
+
+def _specificity(line: InvoiceLine) -> tuple[int, int]:
+    named = sum(1 for v in (line.model, line.meter, line.project, line.service_tier) if v)
+    return (named, -(line.period_end - line.period_start).days)
+
+
+def reconcile(attributed: Iterable[PricedRecord | Quarantined | RequestTree], invoice_lines: Iterable[InvoiceLine], *,
+              tolerance: Decimal = DEFAULT_TOLERANCE, contract: OwnershipContract | None = None,
+              registry: Registry | None = None) -> Reconciliation:
+    """Reconcile priced usage against invoice lines; every invoice cent lands in one bucket.
+
+    ``attributed`` is the priced usage for the invoice's period(s): priced
+    records, request trees (duplicates already removed) and the
+    ``Quarantined`` items from the same run (they become evidence for likely
+    causes). A call counts as *attributed* when it satisfies ``contract``
+    (default: team, project and environment present). ``tolerance`` is
+    relative to each line's amount.
+
+    >>> import attribution as at
+    >>> from datetime import date, datetime, timezone
+    >>> from decimal import Decimal
+    >>> rec = at.UsageRecord(provider="openai", model="gpt-4.1", usage=at.Usage(input=9_790_000_000),
+    ...                      at=datetime(2026, 6, 3, tzinfo=timezone.utc), tags={"team": "search"})
+    >>> line = at.InvoiceLine(provider="openai", period_start=date(2026, 6, 1), period_end=date(2026, 7, 1),
+    ...                       amount=Decimal("22000.00"), currency="USD")
+    >>> rep = reconcile([at.price(rec)], [line], contract=at.OwnershipContract(required=("team",)))
+    >>> rep.attributed, rep.unattributed, rep.coverage
+    (Decimal('19580.00'), Decimal('2420.00'), Decimal('0.89'))
+    """
+    reg = registry or default_registry()
+    c = contract or OwnershipContract()
+    quarantined: list[Quarantined] = []
+    owned = apply_ownership(_keep_quarantined(attributed, quarantined), attrs.evolve(c, on_missing="flag"))
+    calls = [item for item in owned if isinstance(item, PricedRecord)]
+    cells = _cells(calls, c)
+
+    usage_lines: list[InvoiceLine] = []
+    other: list[InvoiceLine] = []
+    for line in invoice_lines:
+        (usage_lines if line.charge_category == "usage" else other).append(line)
+    models = [_line_model(line, reg) for line in usage_lines]
+    order = sorted(range(len(usage_lines)), key=lambda i: _specificity(usage_lines[i]), reverse=True)
+
+    matched: dict[int, dict[_Cell, _Acc]] = defaultdict(dict)
+    unmatched: dict[tuple[str, str, str, date | None], list[int]] = defaultdict(lambda: [0, 0])
+    for cell, acc in cells.items():
+        target = next((i for i in order if _covers(usage_lines[i], models[i], cell)
+                       and usage_lines[i].currency == cell.currency), None)
+        if target is None:
+            fx = next((i for i in order if _covers(usage_lines[i], models[i], cell)), None)
+            if fx is not None:  # the line covers it but in another currency: never add across currencies
+                matched[fx][cell] = acc
+                continue
+            u = unmatched[(cell.provider, cell.model, cell.meter, cell.day)]
+            u[0] += acc.units
+            u[1] += acc.records
+        else:
+            matched[target][cell] = acc
+
+    evidence = _Evidence(quarantined, cells, usage_lines)
+    results = []
+    for i, line in enumerate(usage_lines):
+        mine = matched.get(i, {})
+        same_currency = {k: v for k, v in mine.items() if k.currency == line.currency}
+        priced_units = sum(a.units for a in same_currency.values())
+        owned_units = sum(a.units for k, a in same_currency.items() if k.owned)
+        records = sum(a.records for a in mine.values())
+        result = ReconciledLine(line=line, priced=to_decimal(priced_units), attributed=to_decimal(owned_units),
+                                records=records, tolerance=tolerance)
+        if result.variance or len(same_currency) != len(mine):  # explain every variance, even within tolerance
+            result = attrs.evolve(result, causes=tuple(evidence.causes(line, models[i], mine, result, reg)))
+        results.append(result)
+
+    currencies = {line.currency for line in usage_lines}
+    return Reconciliation(
+        currency=next(iter(currencies)) if len(currencies) == 1 else None,
+        lines=tuple(results),
+        other_charges=tuple(other),
+        unmatched=tuple(UnmatchedUsage(provider=k[0], model=k[1], meter=k[2], day=k[3], cost=to_decimal(v[0]),
+                                       records=v[1])
+                        for k, v in sorted(unmatched.items(), key=lambda kv: -kv[1][0])),
+        quarantined=dict(Counter(q.code for q in quarantined)),
+        tolerance=tolerance,
+    )
+
+
+def _keep_quarantined(items: Iterable[PricedRecord | Quarantined | RequestTree],
+                      sink: list[Quarantined]) -> Iterable[PricedRecord | Quarantined | RequestTree]:
+    for item in items:
+        if isinstance(item, Quarantined):
+            sink.append(item)
+        else:
+            yield item
+
+
+# -- likely causes -------------------------------------------------------------------------
+
+
+class _Evidence:
+    """What the inputs show, indexed for explaining a line's variance."""
+
+    def __init__(self, quarantined: Sequence[Quarantined], cells: Mapping[_Cell, _Acc],
+                 lines: Sequence[InvoiceLine]) -> None:
+        self.quarantined = quarantined
+        self.cells = cells
+        self.lines = lines
+        self.last_day: dict[str, date] = {}
+        for cell in cells:
+            if cell.day is not None and cell.day > self.last_day.get(cell.provider, date.min):
+                self.last_day[cell.provider] = cell.day
+
+    def causes(self, line: InvoiceLine, model: str | None, mine: Mapping[_Cell, _Acc], result: ReconciledLine,
+               registry: Registry) -> list[Cause]:
+        out: list[Cause] = []
+        provider = canonical_provider(line.provider)
+        other_currency = sorted({c.currency for c in mine if c.currency != line.currency})
+        if other_currency:
+            out.append(Cause(code="currency", message=f"usage priced in {', '.join(other_currency)} but the line "
+                             f"is in {line.currency}: convert with the invoice's FX rate before comparing"))
+        ttl = self._cache_ttl(line, provider, model, mine) if line.meter in _CACHE_TTL else []
+        out.extend(ttl)
+        tokens = sum(a.tokens for a in mine.values())
+        same_quantity = line.quantity is not None and line.meter is not None and Decimal(tokens) == line.quantity
+        if result.variance > 0:
+            if not same_quantity:  # records we could not price only explain tokens we did not see
+                out.extend(self._unpriced(line, provider, model))
+            if not ttl:
+                out.extend(self._missing_meter(line, provider, model, mine))
+            out.extend(self._late(line, provider))
+        if result.variance < 0 and not out:
+            out.extend(self._duplicates(mine))
+        out.extend(self._unit_price(line, mine, result, registry))
+        if not out:
+            out.append(Cause(code="unexplained", message="no evidence in the usage data explains this variance; "
+                             "check for usage that was never logged (untracked services or keys)",
+                             amount=result.variance))
+        return out
+
+    def _unpriced(self, line: InvoiceLine, provider: str, model: str | None) -> list[Cause]:
+        found: Counter[str] = Counter()
+        tokens = 0
+        for q in self.quarantined:
+            rec = q.raw if isinstance(q.raw, UsageRecord) else None
+            if rec is not None:
+                if canonical_provider(rec.provider) != provider:
+                    continue
+                day = _day(rec.at)
+                if day is not None and not (line.period_start <= day < line.period_end):
+                    continue
+                # An unknown model could be any billed model (an alias drifted), so it is evidence for
+                # every line of its provider; other failures only for lines of their own model.
+                if (model is not None and q.code != "unknown_model"
+                        and model not in (rec.model.lower(), rec.billed_model.lower())):
+                    continue
+                tokens += rec.usage.total_tokens
+                found[f"{q.code} ({rec.billed_model})"] += 1
+            elif q.stage in ("read", "normalize"):
+                found[q.code] += 1
+        if not found:
+            return []
+        detail = ", ".join(f"{n} x {what}" for what, n in found.most_common(4))
+        extra = f" carrying {tokens:,} tokens" if tokens else ""
+        return [Cause(code="unpriced_records", message=f"{sum(found.values())} records in this period could not be "
+                      f"priced or read{extra}: {detail}")]
+
+    def _missing_meter(self, line: InvoiceLine, provider: str, model: str | None,
+                       mine: Mapping[_Cell, _Acc]) -> list[Cause]:
+        if line.meter is None or mine:
+            return []
+        # The invoice bills a meter the usage never reports for this model: a normalizer or logger drops it.
+        other = [c for c in self.cells if c.provider == provider and (model is None or model in c.names)
+                 and c.day is not None and line.period_start <= c.day < line.period_end]
+        if not other:
+            return []
+        return [Cause(code="missing_meter", message=f"the invoice bills {line.meter} for "
+                      f"{line.model or provider} but no attributed call reports {line.meter} tokens; the usage "
+                      "logging or normalizer drops that token type", amount=line.amount)]
+
+    def _cache_ttl(self, line: InvoiceLine, provider: str, model: str | None,
+                   mine: Mapping[_Cell, _Acc]) -> list[Cause]:
+        """5-minute vs 1-hour cache writes: the usage reports one TTL, the invoice bills the other."""
+        sibling = _CACHE_TTL[line.meter or ""]
+        in_period = [c for c in self.cells if c.provider == provider and c.meter == sibling
+                     and (model is None or model in c.names) and c.day is not None
+                     and line.period_start <= c.day < line.period_end]
+        billed_sibling = any(other.meter == sibling and canonical_provider(other.provider) == provider
+                             and other.period_start < line.period_end and line.period_start < other.period_end
+                             and (model is None or (other.model or "").lower() in ("", model))
+                             for other in self.lines)
+        if mine and not billed_sibling:
+            return []
+        if (not mine and in_period) or (mine and billed_sibling and not in_period):
+            names = {"cache_write": "5-minute", "cache_write_1h": "1-hour"}
+            return [Cause(code="cache_ttl_mismatch", message=f"the invoice bills {names[line.meter or '']} cache "
+                          f"writes ({line.meter}) where the usage data reports {names[sibling]} writes "
+                          f"({sibling}): the cache TTL is logged or normalized wrongly, so those writes are priced "
+                          "at the other rate")]
+        return []
+
+    def _late(self, line: InvoiceLine, provider: str) -> list[Cause]:
+        last = self.last_day.get(provider)
+        final_day = line.period_end - timedelta(days=1)
+        if last is None or last >= final_day or last < line.period_start:
+            return []
+        return [Cause(code="late_data", message=f"attributed usage for {provider} stops on {last.isoformat()} but "
+                      f"the line runs to {final_day.isoformat()}: data arriving after the close is missing")]
+
+    def _duplicates(self, mine: Mapping[_Cell, _Acc]) -> list[Cause]:
+        ids: Counter[str] = Counter()
+        for acc in mine.values():
+            ids.update(set(acc.request_ids))
+        seen: Counter[str] = Counter()
+        for acc in mine.values():
+            seen.update(acc.request_ids)
+        dupes = sum(n - ids[r] for r, n in seen.items() if n > ids[r])
+        if not dupes:
+            return [Cause(code="over_priced", message="the usage data prices more than was billed: retries or "
+                          "replays counted that the provider did not bill, or a card price above the list price")]
+        return [Cause(code="duplicates", message=f"{dupes} repeated request ids among the matched calls: run "
+                      "build_forest() first so the same provider request is counted once")]
+
+    def _unit_price(self, line: InvoiceLine, mine: Mapping[_Cell, _Acc], result: ReconciledLine,
+                    registry: Registry) -> list[Cause]:
+        """Compare the invoice's implied unit price with the card's, and name what it matches."""
+        if line.meter is None or not line.quantity or not mine:
+            return []
+        tokens = sum(a.tokens for a in mine.values())
+        rate = next(iter(mine.values())).rate
+        per = per_unit(line.meter)
+        quantity = line.quantity
+        if line.unit and "1k" in line.unit.lower().replace(" ", "") and per == 1_000_000:
+            quantity = quantity * 1000
+        if quantity <= 0:
+            return []
+        implied = (line.amount / quantity * per).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        ours = rate.unit_prices().get(line.meter)
+        out = []
+        if tokens and Decimal(tokens) != quantity:
+            out.append(Cause(code="quantity", message=f"the invoice bills {quantity:,} {line.meter} units; the "
+                             f"usage data reports {tokens:,}"))
+        if ours is not None and implied == ours.quantize(Decimal("0.000001")):
+            return out
+        matches = self._price_matches(implied, rate, registry, line.meter)
+        label = f"{implied.normalize():f} per {'1K calls' if per == 1000 else '1M tokens'}"
+        if matches:
+            out.append(Cause(code=matches[0][0], message=f"the invoice implies {label} for {line.meter}, which is "
+                             f"{matches[0][1]}; the card prices it at {ours.normalize() if ours else 'nothing'}"))
+        else:
+            out.append(Cause(code="price_card_out_of_date", message=f"the invoice implies {label} for {line.meter}; "
+                             f"card {rate.card_version} has {ours.normalize() if ours else 'no price'}: no loaded "
+                             "card matches, update the card"))
+        return out
+
+    def _price_matches(self, implied: Decimal, rate: Rate, registry: Registry, meter: str) -> list[tuple[str, str]]:
+        units = from_decimal(implied / per_unit(meter)) if implied else 0
+        found: list[tuple[str, str]] = []
+        for i, other in enumerate(BILLED_METERS):
+            if other != meter and rate.prices[i] == units:
+                found.append(("meter_mismatch", f"this model's {other} price (priced as {meter}, billed as {other}?)"))
+        for above, prices in rate.context:
+            if prices[BILLED_METERS.index(meter)] == units:
+                found.append(("context_tier", f"the long-context rate for prompts over {above:,} tokens"))
+        for info in registry.models(rate.provider):
+            if info.id != rate.model:
+                continue
+            for period in info.periods:
+                value = period.meter_prices().get(meter)
+                if value is not None and value == implied and period.from_ != rate.effective_from:
+                    found.append(("price_card_out_of_date", (f"the price in force from {period.from_.date()} on card "
+                                  f"{info.card_version} (the records were priced with the period from "
+                                  f"{rate.effective_from.date()})")))
+                for name, tier in period.tiers.items():
+                    tier_price = (tier.meter_prices().get(meter) if tier.multiplier is None
+                                  else (value * tier.multiplier if value is not None else None))
+                    if tier_price is not None and tier_price == implied and name != rate.service_tier:
+                        found.append(("service_tier", (f"the {name} tier price (records priced as "
+                                      f"{rate.service_tier})")))
+        return found
