@@ -412,11 +412,11 @@ class _Evidence:
         tokens = sum(a.tokens for a in mine.values())
         same_quantity = line.quantity is not None and line.meter is not None and Decimal(tokens) == line.quantity
         if result.variance > 0:
-            if not same_quantity:  # records we could not price only explain tokens we did not see
+            if not same_quantity:  # unpriced or late records only explain tokens we did not see
                 out.extend(self._unpriced(line, provider, model))
+                out.extend(self._late(line, provider))
             if not ttl:
                 out.extend(self._missing_meter(line, provider, model, mine))
-            out.extend(self._late(line, provider))
         if result.variance < 0 and not out:
             out.extend(self._duplicates(mine))
         out.extend(self._unit_price(line, mine, result, registry))
