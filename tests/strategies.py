@@ -153,29 +153,85 @@ def json_values(max_leaves: int = 20) -> st.SearchStrategy[object]:
     )
 
 
-#: Field names the normalizers look at; drawing keys from them reaches deep code paths.
-_PAYLOAD_KEYS = (
-    "object", "type", "model", "provider", "usage", "created", "timestamp", "id", "request_id",
-    "input_tokens", "output_tokens", "cached_input_tokens", "cache_read_input_tokens",
-    "cache_creation_input_tokens", "reasoning_tokens", "web_search_requests", "prompt_tokens",
-    "completion_tokens", "prompt_tokens_details", "completion_tokens_details", "cached_tokens",
-    "cache_creation", "ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens", "server_tool_use",
-    "provider_calls", "model_requested", "model_actual", "team_id", "owner_team", "tags", "metadata",
-    "usd_estimate", "estimated_cost_usd", "retry_count", "service_tier", "status", "trace_id",
-)
-_SCHEMA_VALUES = st.sampled_from(["chat.completion", "chat.completion.chunk", "message", "openai", "anthropic",
-                                  "bedrock", "gpt-4o", "gpt-4.1-mini", "claude-sonnet-4-20250514"])
+def _junk() -> st.SearchStrategy[object]:
+    return st.sampled_from([-1, 0.5, "12", "x", "", None, True, [], {}, 10**14, "2026-13-45T99:00:00Z"])
 
 
-def payload_like(max_leaves: int = 30) -> st.SearchStrategy[object]:
-    """JSON that looks like provider payloads: schema keys, plausible values, junk mixed in."""
-    values = _SCHEMA_VALUES | _json_scalars | st.integers(min_value=-5, max_value=10**6)
-    return st.recursive(
-        values,
-        lambda inner: (st.lists(inner, max_size=3)
-                       | st.dictionaries(st.sampled_from(_PAYLOAD_KEYS) | st.text(max_size=6), inner, max_size=6)),
-        max_leaves=max_leaves,
-    )
+def _count_like() -> st.SearchStrategy[object]:
+    """Mostly plausible token counts, sometimes junk."""
+    plausible = st.integers(min_value=0, max_value=10**6)
+    return st.one_of(plausible, plausible, plausible, _junk())
+
+
+def _timestamp_like() -> st.SearchStrategy[object]:
+    return st.one_of(st.integers(min_value=1_700_000_000, max_value=1_800_000_000),
+                     st.sampled_from(["2026-06-08T12:15:44Z", "2025-06-01T00:00:00+02:00", "2025-06-01"]),
+                     _junk())
+
+
+_MODELS = st.sampled_from(["gpt-4o", "gpt-4.1-mini", "o3-2025-04-16", "claude-sonnet-4-20250514",
+                           "anthropic.claude-sonnet-4-20250514-v1:0", "gpt-nope", ""])
+_PROVIDERS = st.sampled_from(["openai", "anthropic", "bedrock", "acme", ""])
+_TAGS = st.dictionaries(st.sampled_from(["team", "team_id", "feature", "tenant_id", "owner_team", "x"]),
+                        st.one_of(st.sampled_from(TEAMS), _junk()), max_size=3)
+
+
+def _optional(required: dict[str, st.SearchStrategy[object]],
+              optional: dict[str, st.SearchStrategy[object]]) -> st.SearchStrategy[dict[str, object]]:
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+def _chat() -> st.SearchStrategy[dict[str, object]]:
+    c = _count_like()
+    usage = _optional({}, {
+        "prompt_tokens": c, "completion_tokens": c, "total_tokens": c,
+        "prompt_tokens_details": _optional({}, {"cached_tokens": c, "audio_tokens": c}) | _junk(),
+        "completion_tokens_details": _optional({}, {"reasoning_tokens": c, "audio_tokens": c}) | _junk(),
+    })
+    return _optional({"object": st.sampled_from(["chat.completion", "chat.completion.chunk"])}, {
+        "id": st.text(max_size=8), "model": _MODELS, "created": _timestamp_like(), "usage": usage | _junk(),
+        "choices": st.just([]), "service_tier": st.sampled_from(["default", "priority", "flex", "auto"]),
+        "metadata": _TAGS,
+    })
+
+
+def _message() -> st.SearchStrategy[dict[str, object]]:
+    c = _count_like()
+    usage = _optional({}, {
+        "input_tokens": c, "output_tokens": c, "cache_read_input_tokens": c, "cache_creation_input_tokens": c,
+        "cache_creation": _optional({}, {"ephemeral_5m_input_tokens": c, "ephemeral_1h_input_tokens": c}) | _junk(),
+        "server_tool_use": _optional({}, {"web_search_requests": c}) | _junk(),
+        "service_tier": st.sampled_from(["standard", "batch", "priority"]),
+    })
+    return _optional({"type": st.just("message")}, {
+        "id": st.text(max_size=8), "model": _MODELS, "usage": usage | _junk(), "metadata": _TAGS,
+    })
+
+
+def _event() -> st.SearchStrategy[dict[str, object]]:
+    c = _count_like()
+    return _optional({"provider": _PROVIDERS | _junk()}, {
+        "model_requested": _MODELS, "model_actual": _MODELS, "model": _MODELS,
+        "input_tokens": c, "output_tokens": c, "cached_input_tokens": c, "reasoning_tokens": c,
+        "cache_creation_input_tokens": c, "web_search_requests": c, "retry_count": c,
+        "timestamp": _timestamp_like(), "request_id": st.text(max_size=6),
+        "usd_estimate": st.one_of(st.decimals(min_value=0, max_value=10, places=8), _junk()),
+        "status": st.sampled_from(["ok", "error", "cancelled", "500"]),
+        "team_id": st.sampled_from(TEAMS) | _junk(), "service_tier": st.sampled_from(["standard", "batch", "x"]),
+    })
+
+
+def _trace() -> st.SearchStrategy[dict[str, object]]:
+    return _optional({"provider_calls": st.lists(_event() | _junk(), max_size=3)}, {
+        "trace_id": st.text(max_size=6), "timestamp": _timestamp_like(), "owner_team": st.sampled_from(TEAMS),
+        "workflow_id": st.text(max_size=6) | _junk(),
+    })
+
+
+def payload_like() -> st.SearchStrategy[object]:
+    """JSON shaped like the payloads the normalizers read (chat, message, gateway event, trace),
+    with plausible values mostly and junk sometimes, plus arbitrary JSON."""
+    return st.one_of(_chat(), _message(), _event(), _trace(), json_values(max_leaves=8))
 
 
 def decimal_amounts() -> st.SearchStrategy[Decimal]:

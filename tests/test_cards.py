@@ -135,9 +135,12 @@ def test_a_valid_card_round_trips_every_field(tmp_path):
 
 def test_a_valid_card_prices_through_a_registry(tmp_path):
     reg = at.load_registry(write(tmp_path, VALID))
-    u = at.Usage(input=1_000_000, output=1_000_000)
-    assert at.cost("acme", "acme-l", u, at=date(2025, 12, 31), registry=reg) == Decimal("16.00")
-    assert at.cost("acme", "acme-large", u, at=date(2026, 1, 1), registry=reg) == Decimal("12.50")
+    u = at.Usage(input=100_000, output=100_000)
+    assert at.cost("acme", "acme-l", u, at=date(2025, 12, 31), registry=reg) == Decimal("1.60")
+    assert at.cost("acme", "acme-large", u, at=date(2026, 1, 1), registry=reg) == Decimal("1.25")
+    # a 128,001-token prompt pays the context tier on all of its tokens
+    big = at.Usage(input=128_001, output=1_000)
+    assert at.cost("acme", "acme-large", big, at=date(2026, 1, 1), registry=reg) == Decimal("0.655005")
     rate = reg.resolve("acme", "acme-large", date(2026, 2, 1))
     assert rate.currency == "EUR"
     assert rate.card_version == "acme-2026-01-15"
@@ -183,13 +186,13 @@ SECOND_PERIOD = """
 BROKEN = {
     "unknown meter key": (
         MINIMAL.replace("input = 1.00", "inptu = 1.00"),
-        "models[0].prices[0]", "inptu"),
+        "models[0].prices[0].inptu", "unknown key"),
     "unknown card key": (
         MINIMAL.replace('currency = "USD"', 'currency = "USD"\ncurrrency = "EUR"'),
-        "card", "currrency"),
+        "card.currrency", "unknown key"),
     "unknown model key": (
         MINIMAL.replace('id = "m1"', 'id = "m1"\nalias = ["m-one"]'),
-        "models[0]", "alias"),
+        "models[0].alias", "unknown key"),
     "negative price": (
         MINIMAL.replace("output = 2.00", "output = -2.00"),
         "models[0].prices[0].output", "negative"),
@@ -235,15 +238,15 @@ BROKEN = {
     "bad currency": (
         MINIMAL.replace('currency = "USD"', 'currency = "usd"'),
         "card.currency", "ISO 4217"),
-    "price given as text of a float type": (
-        MINIMAL.replace("input = 1.00", 'input = true'),
-        "models[0].prices[0].input", "number"),
+    "price that is a boolean": (
+        MINIMAL.replace("input = 1.00", "input = true"),
+        "models[0].prices[0].input", "decimal"),
     "period without prices": (
         MINIMAL.replace("input = 1.00\n", "").replace("output = 2.00\n", ""),
         "models[0].prices[0]", "at least one"),
     "alias entry missing its model": (
         MINIMAL + '\n[[aliases]]\nalias = "m-latest"\n',
-        "aliases[0]", "model"),
+        "aliases[0].model", "required"),
 }
 
 

@@ -7,7 +7,6 @@ from decimal import Decimal, localcontext
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from strategies import decimal_amounts
 
 from attribution._money import (
     CENT,
@@ -19,6 +18,7 @@ from attribution._money import (
     to_decimal,
     unit_price,
 )
+from strategies import decimal_amounts
 
 # Money units that fit in Decimal's default 28-digit context: up to about ±$10 trillion.
 REALISTIC_UNITS = st.integers(min_value=-(10**27), max_value=10**27)
@@ -85,7 +85,7 @@ def test_from_decimal_does_not_depend_on_the_callers_decimal_context():
 
 @pytest.mark.parametrize("bad", [0.1, 192.5, 1.0, True, False])
 def test_from_decimal_refuses_floats_and_bools(bad):
-    with pytest.raises(ValueError, match="float|bool"):
+    with pytest.raises(ValueError, match=r"float|bool"):
         from_decimal(bad)
 
 

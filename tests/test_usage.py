@@ -6,10 +6,10 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import usages
 
 import attribution as at
 from attribution._usage import BILLED_METERS, MAX_COUNT, METERS, PROMPT_METERS
+from strategies import usages
 
 
 @pytest.mark.parametrize("meter", METERS)
@@ -91,9 +91,9 @@ def test_sum_of_usages_starts_from_zero_and_equals_repeated_addition(us):
 
 def test_adding_a_non_usage_is_a_type_error():
     with pytest.raises(TypeError):
-        at.Usage(input=1) + 1  # noqa: B018
+        at.Usage(input=1) + 1
     with pytest.raises(TypeError):
-        1 + at.Usage(input=1)  # noqa: B018
+        1 + at.Usage(input=1)
 
 
 @given(usages())

@@ -14,6 +14,18 @@ Decimal('192.50')
 
 from __future__ import annotations
 
+from ._allocate import (
+    AllocatedShare,
+    Allocation,
+    AllocationRow,
+    Policy,
+    Pool,
+    PoolAllocation,
+    allocate,
+    apply_policy,
+    load_policy,
+    parse_policy,
+)
 from ._cards import load_card
 from ._change import Anomaly, ChangeRow, explain_change, find_anomalies
 from ._coverage import BudgetLine, Coverage, budget_report, coverage
@@ -29,10 +41,12 @@ from ._usage import METERS, Usage
 from .exceptions import (
     AttributionError,
     CurrencyMismatch,
+    InvalidTimestamp,
     InvalidUsage,
     InvoiceError,
     NormalizeError,
     OwnershipError,
+    PolicyError,
     PriceCardError,
     PriceNotInForce,
     UnknownModel,
@@ -46,6 +60,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METERS",
+    "AllocatedShare",
+    "Allocation",
+    "AllocationRow",
     "Anomaly",
     "AttributionError",
     "BudgetLine",
@@ -53,6 +70,7 @@ __all__ = [
     "ChangeRow",
     "Coverage",
     "CurrencyMismatch",
+    "InvalidTimestamp",
     "InvalidUsage",
     "InvoiceError",
     "InvoiceLine",
@@ -63,6 +81,10 @@ __all__ = [
     "OwnerMap",
     "OwnershipContract",
     "OwnershipError",
+    "Policy",
+    "PolicyError",
+    "Pool",
+    "PoolAllocation",
     "PriceCardError",
     "PriceNotInForce",
     "PricedRecord",
@@ -83,7 +105,9 @@ __all__ = [
     "Usage",
     "UsageRecord",
     "__version__",
+    "allocate",
     "apply_ownership",
+    "apply_policy",
     "budget_report",
     "build_forest",
     "call_role",
@@ -95,9 +119,11 @@ __all__ = [
     "find_anomalies",
     "load_card",
     "load_owner_map",
+    "load_policy",
     "load_registry",
     "normalize",
     "normalize_many",
+    "parse_policy",
     "price",
     "price_many",
     "reconcile",

@@ -416,6 +416,10 @@ def parse_card(data: Mapping[str, Any], *, path: str | None = None, text: str | 
         messages = cattrs.transform_error(exc)
         key, reason = _cattrs_path(messages[0] if messages else str(exc))
         key = key.replace("from_", "from")
+        extra = re.fullmatch(r"extra fields found \(([^,]+)\)", reason)
+        if extra:  # name the unknown key itself: models[0].prices[0].inptu
+            key = f"{key}.{extra.group(1)}" if key else extra.group(1)
+            reason = f"unknown key {extra.group(1)!r}"
         raise PriceCardError(reason.replace("from_", "from"), file=path, path=key or None) from None
     card = attrs.evolve(card, path=path, text=text)
     err = _Errors(path, text)
@@ -441,5 +445,6 @@ def load_card(path: str | Path) -> CardFile:
     try:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
-        raise PriceCardError(f"invalid TOML: {exc}", file=str(p)) from None
+        found = re.search(r"line (\d+)", str(exc))
+        raise PriceCardError(f"invalid TOML: {exc}", file=str(p), line=int(found.group(1)) if found else None) from None
     return parse_card(data, path=str(p), text=text)

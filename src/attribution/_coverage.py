@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from ._money import CENT, from_decimal, present, ratio, to_decimal
+from ._money import CENT, from_decimal, present, ratio, round_to_units, to_decimal
 from ._ownership import OwnerMap, OwnershipContract, apply_ownership
 from ._records import PricedRecord, Quarantined
 from ._tree import RequestTree, call_role
@@ -155,7 +155,7 @@ def coverage(items: Iterable[PricedRecord | Quarantined | RequestTree], contract
             fallback += p.units
         if "estimate_drift" in p.flags and p.record.estimate is not None:
             drift += 1
-            drift_units += abs(from_decimal(p.record.estimate) - p.units)
+            drift_units += abs(round_to_units(p.record.estimate) - p.units)
         tags = p.record.tags
         missing = c.missing(tags)
         unmapped = "unmapped_owner" in p.flags or (

@@ -22,6 +22,7 @@ amount is *presented* (reports, CSV, allocation to cents) and always through
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 
 __all__ = [
     "CENT",
@@ -32,6 +33,7 @@ __all__ = [
     "from_decimal",
     "present",
     "ratio",
+    "round_to_units",
     "to_decimal",
     "unit_price",
 ]
@@ -69,15 +71,19 @@ def to_decimal(units: int) -> Decimal:
     return Decimal((int(negative), tuple(map(int, digits)), drop - SCALE_EXP))
 
 
-def from_decimal(amount: Decimal | int | str, *, what: str = "amount") -> int:
-    """Convert an exact amount of the currency to integer money units.
+#: Amounts beyond 10^30 of a currency are rejected as corrupt rather than computed.
+_MAX_EXPONENT = 30
 
-    Raises ``ValueError`` if ``amount`` is a float, is not a finite number, or
-    has more than 15 decimals (it would not be exact).
 
-    >>> from_decimal(Decimal("0.01925"))
-    19250000000000
-    """
+def _split(dec: Decimal) -> tuple[int, int]:
+    """``(signed integer coefficient, exponent)`` of a finite Decimal, exactly."""
+    sign, digits, exponent = dec.as_tuple()
+    assert isinstance(exponent, int)
+    coefficient = int("".join(map(str, digits)) or "0")
+    return (-coefficient if sign else coefficient), int(exponent)
+
+
+def _parse(amount: Decimal | int | str, what: str) -> Decimal:
     if isinstance(amount, (bool, float)):
         raise ValueError(f"{what} must be a Decimal, int or decimal string, not {type(amount).__name__}")
     try:
@@ -86,11 +92,54 @@ def from_decimal(amount: Decimal | int | str, *, what: str = "amount") -> int:
         raise ValueError(f"{what} is not a number: {amount!r}") from None
     if not dec.is_finite():
         raise ValueError(f"{what} is not a finite number: {amount!r}")
-    scaled = dec.scaleb(SCALE_EXP)
-    integral = scaled.to_integral_value()
-    if scaled != integral:
+    if dec and dec.adjusted() > _MAX_EXPONENT:
+        raise ValueError(f"{what} {str(amount)[:40]} is larger than 10^{_MAX_EXPONENT}")
+    return dec
+
+
+def from_decimal(amount: Decimal | int | str, *, what: str = "amount") -> int:
+    """Convert an exact amount of the currency to integer money units.
+
+    Exact whatever the caller's ``decimal`` context: the digits are shifted
+    as integers, never through context arithmetic. Raises ``ValueError`` if
+    ``amount`` is a float, is not a finite number, is larger than 10^30, or
+    has more than 15 decimals (it would not be exact).
+
+    >>> from_decimal(Decimal("0.01925"))
+    19250000000000
+    """
+    dec = _parse(amount, what)
+    coefficient, exponent = _split(dec)
+    shift = exponent + SCALE_EXP
+    if shift >= 0:
+        up: int = 10**shift
+        return coefficient * up
+    down: int = 10**-shift
+    whole, rest = divmod(coefficient, down)
+    if rest:
         raise ValueError(f"{what} {amount} has more than {SCALE_EXP} decimals and cannot be held exactly")
-    return int(integral)
+    return whole
+
+
+def round_to_units(amount: Decimal | int | str, *, what: str = "amount") -> int:
+    """Like :func:`from_decimal`, but rounds digits beyond 10^-15 half to even.
+
+    For *comparing* with amounts the caller logged themselves (estimates with
+    float noise such as ``0.0020480000000000003``), never for amounts that
+    are summed.
+
+    >>> round_to_units(Decimal("0.0020480000000000003"))
+    2048000000000
+    """
+    dec = _parse(amount, what)
+    coefficient, exponent = _split(dec)
+    shift = exponent + SCALE_EXP
+    if shift >= 0:
+        up: int = 10**shift
+        return coefficient * up
+    down: int = 10**-shift
+    rounded: int = round(Fraction(coefficient, down))
+    return rounded
 
 
 def unit_price(price: Decimal, per: int, *, what: str = "price") -> int:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
-from ._money import from_decimal, to_decimal
+from ._money import from_decimal, round_to_units, to_decimal
 from ._records import PricedRecord, Quarantined, UsageRecord, _priced
 from ._registry import Registry, default_registry
 from ._usage import Usage
@@ -72,7 +72,7 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
 
 def _drifts(estimate: Decimal, units: int, tolerance: Decimal) -> bool:
     try:
-        est = from_decimal(estimate, what="estimate")
+        est = round_to_units(estimate, what="estimate")  # float noise in logged estimates is not drift
     except ValueError:
         return True
     diff = abs(est - units)

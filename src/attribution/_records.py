@@ -20,6 +20,7 @@ import attrs
 
 from ._money import to_decimal
 from ._usage import Usage
+from .exceptions import InvalidTimestamp
 
 if TYPE_CHECKING:
     from ._registry import LineItem, Rate
@@ -39,7 +40,7 @@ def _freeze_tags(value: Mapping[str, str] | None) -> Mapping[str, str]:
 
 def _aware(inst: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
     if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise ValueError(f"{attribute.name} must be a timezone-aware datetime, got {value!r}")
+        raise InvalidTimestamp(f"{attribute.name} must be a timezone-aware datetime, got {value!r}")
 
 
 @attrs.frozen(kw_only=True, slots=True)

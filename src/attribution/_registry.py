@@ -39,6 +39,7 @@ from ._cards import (
 from ._money import to_decimal, unit_price
 from ._usage import BILLED_METERS, PROMPT_METERS, Usage
 from .exceptions import (
+    InvalidTimestamp,
     PriceCardError,
     PriceNotInForce,
     UnknownModel,
@@ -120,7 +121,7 @@ def _instant(at: datetime | date | None) -> datetime | None:
         return None
     if isinstance(at, datetime):
         if at.utcoffset() is None:
-            raise ValueError(f"at={at.isoformat()} has no timezone; pass an aware datetime (e.g. tzinfo=UTC)")
+            raise InvalidTimestamp(f"at={at.isoformat()} has no timezone; pass an aware datetime (e.g. tzinfo=UTC)")
         return at
     return datetime.combine(at, time(0), tzinfo=UTC)
 
@@ -271,7 +272,13 @@ class ModelInfo:
 class _Segment:
     start: datetime | None
     end: datetime | None
-    rate: Rate
+    built: Rate | UnknownServiceTier  # a period that does not offer the tier keeps the error
+
+    @property
+    def rate(self) -> Rate:
+        if isinstance(self.built, UnknownServiceTier):
+            raise self.built
+        return self.built
 
 
 def _vector(table: _Meters, base: _Prices | None, where: str) -> _Prices:
@@ -488,8 +495,14 @@ class Registry:
                 assert start is not None
                 active = [(d, c) for d, c in discounts
                           if (d.from_ is None or d.from_ <= start) and (d.until is None or start < d.until)]
-                rate = self._rate(provider, spec, card, period, where, tier, region, active, start, end)
-                segments.append(_Segment(start, end, rate))
+                try:
+                    built: Rate | UnknownServiceTier = self._rate(provider, spec, card, period, where, tier, region,
+                                                                   active, start, end)
+                except UnknownServiceTier as exc:
+                    # Only requests made while this period was in force fail: a tier the
+                    # provider launched later must not break pricing of current requests.
+                    built = exc
+                segments.append(_Segment(start, end, built))
         return [s.start for s in segments if s.start is not None], segments
 
     def _rate(self, provider: str, spec: ModelSpec, card: CardFile, period: PricePeriod, where: str,
@@ -512,12 +525,15 @@ class Registry:
                 base = _vector(st, None, f"{where}.tiers.{tier}")
                 context = [(c.above, _vector(c, base, f"{where}.tiers.{tier}.context"))
                            for c in st.context]
-        if region is not None and period.regions:
-            mult = period.regions.get(region.lower(), period.regions.get("*"))
+        if period.regions:
+            # "*" covers every request not named, including one with no region recorded.
+            mult = period.regions.get(region.lower()) if region else None
+            if mult is None:
+                mult = period.regions.get("*")
             if mult is not None and mult != 1:
                 base = _mult_vector(base, mult, f"{where}.regions", card)
                 context = [(a, _mult_vector(p, mult, f"{where}.regions", card)) for a, p in context]
-                notes.append(f"region {region}: x{mult}")
+                notes.append(f"region {region or 'not recorded (regional endpoint)'}: x{mult}")
         for disc, dcard in discounts:
             base = _mult_vector(base, disc.multiplier, "discounts", dcard)
             context = [(a, _mult_vector(p, disc.multiplier, "discounts", dcard)) for a, p in context]

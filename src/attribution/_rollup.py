@@ -137,7 +137,7 @@ class Rollup:
 
     @staticmethod
     def _entry(key: Key, acc: list[int]) -> RollupEntry:
-        usage = Usage(**dict(zip(METERS, acc[_FIRST_METER:], strict=True)))
+        usage = Usage.total(dict(zip(METERS, acc[_FIRST_METER:], strict=True)))
         return RollupEntry(key, acc[_RECORDS], acc[_REQUESTS], to_decimal(acc[_UNITS]), usage)
 
     def __contains__(self, key: object) -> bool:
@@ -177,7 +177,7 @@ class Rollup:
     @property
     def usage(self) -> Usage:
         """Total tokens per meter."""
-        return Usage(**{m: sum(acc[_FIRST_METER + i] for acc in self._acc.values()) for i, m in enumerate(METERS)})
+        return Usage.total({m: sum(acc[_FIRST_METER + i] for acc in self._acc.values()) for i, m in enumerate(METERS)})
 
     @property
     def quarantined(self) -> Mapping[str, int]:

@@ -128,7 +128,32 @@ class Usage:
     def __add__(self, other: object) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        return Usage(**{m: getattr(self, m) + getattr(other, m) for m in METERS})
+        return Usage.total({m: getattr(self, m) + getattr(other, m) for m in METERS})
+
+    @classmethod
+    def total(cls, counts: Mapping[str, int]) -> Usage:
+        """A sum of usages: like the constructor, without the per-record sanity limit.
+
+        ``MAX_COUNT`` guards single records against corrupt counters; a month's
+        total for a busy model legitimately exceeds it.
+
+        >>> Usage.total({"input": 3 * MAX_COUNT}).input == 3 * MAX_COUNT
+        True
+        """
+        unknown = sorted(set(counts) - set(METERS))
+        if unknown:
+            raise InvalidUsage(unknown[0], counts[unknown[0]], f"unknown meter; known meters: {', '.join(METERS)}")
+        inst = object.__new__(cls)
+        for m in METERS:
+            n = counts.get(m, 0)
+            if type(n) is not int or n < 0:
+                raise InvalidUsage(m, n, "must be a non-negative integer count")
+            object.__setattr__(inst, m, n)
+        if inst.reasoning > inst.output:
+            raise InvalidUsage("reasoning", inst.reasoning, "reasoning tokens are part of output and cannot exceed it")
+        object.__setattr__(inst, "_rare", bool(inst.cache_write_1h or inst.input_audio or inst.output_audio
+                                               or inst.input_image or inst.output_image or inst.web_search))
+        return inst
 
     def __radd__(self, other: object) -> Usage:
         # Lets sum(usages) start from 0.

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 __all__ = [
     "AttributionError",
     "CurrencyMismatch",
+    "InvalidTimestamp",
     "InvalidUsage",
     "InvoiceError",
     "NormalizeError",
@@ -195,6 +196,15 @@ class InvoiceError(AttributionError, ValueError):
         self.column = column
         where = _where(file, line, column)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class InvalidTimestamp(AttributionError, ValueError):
+    """A timestamp without a timezone, or one that cannot be read.
+
+    Naive datetimes are refused rather than guessed: a request at 23:30 in
+    New York and one at 23:30 UTC fall on different days and may fall on
+    different sides of a price change.
+    """
 
 
 class CurrencyMismatch(AttributionError, ValueError):

@@ -17,8 +17,21 @@ import attrs
 
 from .._records import Quarantined, SourceLocation, UsageRecord
 from .._registry import canonical_provider
-from ..exceptions import AttributionError, NormalizeError
-from . import anthropic, gateway, openai
+from ..exceptions import AttributionError, InvalidTimestamp, NormalizeError
+from . import (
+    anthropic,
+    azure,
+    bedrock,
+    cohere,
+    deepseek,
+    gateway,
+    google,
+    litellm,
+    mistral,
+    openai,
+    otel,
+    xai,
+)
 from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema
 
 __all__ = [
@@ -43,6 +56,15 @@ SCHEMAS: tuple[Schema, ...] = _collect(
     gateway,
     openai,
     anthropic,
+    google,
+    bedrock,
+    cohere,
+    azure,
+    deepseek,
+    xai,
+    mistral,
+    otel,
+    litellm,
 )
 _BY_ID = {s.id: s for s in SCHEMAS}
 
@@ -89,7 +111,7 @@ def _hints(provider: str | None, tags: Mapping[str, str] | None, source: SourceL
         raise TypeError(f"unknown normalize hint(s): {', '.join(sorted(unknown))}")
     at = extra.get("at")
     if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
-        raise TypeError("at= must be a timezone-aware datetime")
+        raise InvalidTimestamp(f"at= must be a timezone-aware datetime, got {at!r}")
     tag_map = dict(tags or {})
     prov = provider if provider is not None and provider not in _BY_ID else None
     return Hints(provider=prov, tags=tag_map, source=source, **extra)

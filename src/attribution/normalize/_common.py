@@ -111,29 +111,39 @@ def mapping(obj: Mapping[str, Any], key: str, path: str, *, required: bool = Fal
 def count(obj: Mapping[str, Any] | None, key: str, path: str, *, required: bool = False) -> int:
     """A token or call count: a non-negative integer (``12.0`` is accepted as 12)."""
     here = f"{path}.{key}" if path else key
-    value = None if obj is None else obj.get(key)
-    if value is None:
+    raw = None if obj is None else obj.get(key)
+    if raw is None:
         if required:
             raise _fail("missing_field", f"required field {here!r} is missing", here)
         return 0
-    if isinstance(value, bool):
-        raise _fail("bad_type", f"{here!r} must be an integer count, got {value!r}", here)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise _fail("bad_type", f"{here!r} must be an integer count, got {value!r}", here)
-        value = int(value)
-    elif isinstance(value, Decimal):
-        if value != value.to_integral_value():
+    if isinstance(raw, bool):
+        raise _fail("bad_type", f"{here!r} must be an integer count, got {raw!r}", here)
+    value: int | float | Decimal
+    if isinstance(raw, (int, float, Decimal)):
+        value = raw
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if not text.isdigit():
+            raise _fail("bad_type", f"{here!r} must be an integer count, got {raw[:40]!r}", here)
+        if len(text) > 15:  # checked before int(): a million-digit string must not stall the reader
+            raise _fail("absurd_count", f"{here!r} is {text[:20]}..., above the sanity limit of {MAX_COUNT:,}", here)
+        value = int(text)
+    else:
+        raise _fail("bad_type", f"{here!r} must be an integer count, got {type(raw).__name__}", here)
+    if isinstance(value, (float, Decimal)):
+        if value != value or value in (float("inf"), float("-inf")):  # NaN and infinities
+            raise _fail("bad_type", f"{here!r} must be a finite integer count, got {value}", here)
+        # Compare before converting: int(Decimal("1e1000000")) would take minutes.
+        if value > MAX_COUNT or value < -MAX_COUNT:
+            code = "negative_count" if value < 0 else "absurd_count"
+            raise _fail(code, f"{here!r} is {str(value)[:20]}, outside 0..{MAX_COUNT:,}", here)
+        if value != int(value):
             raise _fail("bad_type", f"{here!r} must be an integer count, got {value}", here)
         value = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    elif not isinstance(value, int):
-        raise _fail("bad_type", f"{here!r} must be an integer count, got {type(value).__name__} {value!r}", here)
     if value < 0:
         raise _fail("negative_count", f"{here!r} is negative ({value})", here)
     if value > MAX_COUNT:
-        raise _fail("absurd_count", f"{here!r} is {value:,}, above the sanity limit of {MAX_COUNT:,}", here)
+        raise _fail("absurd_count", f"{here!r} is {str(value)[:20]}, above the sanity limit of {MAX_COUNT:,}", here)
     return value
 
 

@@ -56,8 +56,16 @@ def is_gateway_event(payload: Mapping[str, Any]) -> bool:
 
 
 def is_trace(payload: Mapping[str, Any]) -> bool:
-    """A trace root with a ``provider_calls`` list."""
-    return isinstance(payload.get("provider_calls"), list)
+    """A trace root with a ``provider_calls`` list.
+
+    An empty list still makes a trace (and normalizing it fails with
+    ``empty_trace``) unless the payload is plainly a provider response that
+    happens to carry the key.
+    """
+    calls = payload.get("provider_calls")
+    if not isinstance(calls, list):
+        return False
+    return bool(calls) or not ("usage" in payload or "object" in payload or payload.get("type") == "message")
 
 
 def _first(payload: Mapping[str, Any], keys: tuple[str, ...], path: str) -> str | None:
@@ -154,6 +162,9 @@ def normalize_gateway_event(payload: Mapping[str, Any], hints: Hints) -> list[Us
 def normalize_trace(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
     """One record per provider call; the root's ownership contract is inherited."""
     calls = payload["provider_calls"]
+    if not calls:
+        raise NormalizeError("empty_trace", "trace has no provider calls: nothing to price, but the record is kept "
+                             "so the trace is accounted for", path="provider_calls")
     root_tags = owner_tags(payload, "", attrs.evolve(hints, tags={}))
     root_tags.update(hints.tags)
     trace_id = optional_str(payload, "trace_id", "")
