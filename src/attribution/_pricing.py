@@ -45,6 +45,10 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
       (relative; 5% by default).
     - ``no_timestamp``: the record has no timestamp, so the newest card price
       was used.
+    - ``context_tier_unknown``: an aggregate record (``requests != 1``) on a
+      model with long-context rates, with no ``long_context`` hint: priced at
+      the base rates, since a bucket's total prompt says nothing about any
+      single request's size.
 
     Raises:
         UnknownModel: no card prices the model (it is never priced at $0).
@@ -61,10 +65,17 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
     # UsageRecord guarantees an aware timestamp, so the validating resolve() is skipped.
     rate = reg._rate_at(record.provider, record.model_billed or record.model, record.service_tier, record.region,
                         record.at)
-    units = rate._units(record.usage)
     flags: tuple[str, ...] = ()
+    if rate.context and (record.requests != 1 or record.long_context is not None):
+        # Aggregates: one bucket's total prompt says nothing about any single request's size.
+        prices, _ = rate.prices_for(record.usage, requests=record.requests, long_context=record.long_context)
+        units = rate.units_with(record.usage, prices)
+        if record.long_context is None:
+            flags = ("context_tier_unknown",)
+    else:
+        units = rate._units(record.usage)
     if record.at is None:
-        flags = ("no_timestamp",)
+        flags = (*flags, "no_timestamp")
     if record.estimate is not None and _drifts(record.estimate, units, estimate_tolerance):
         flags = (*flags, "estimate_drift")
     return _priced(record, units, rate, flags)

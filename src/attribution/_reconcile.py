@@ -244,7 +244,7 @@ def _cells(calls: Iterable[PricedRecord], contract: OwnershipContract) -> dict[_
     cells: dict[_Cell, _Acc] = {}
     for p in calls:
         rec, rate = p.record, p.rate
-        prices, _ = rate.prices_for(rec.usage)
+        prices, _ = rate.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
         names = frozenset({rate.model.lower(), rec.model.lower(), rec.billed_model.lower()})
         owned = contract.is_owned(p)
         day = _day(rec.at)

@@ -75,7 +75,10 @@ class UsageRecord:
     model the provider reports it served and billed (often a dated snapshot, or
     a fallback), when known. Pricing uses ``model_billed`` when set.
     ``requests`` is 1 for a single call and the request count for an aggregate
-    bucket from a usage export. ``tags`` holds canonical owner dimensions
+    bucket from a usage export (0 when the export does not say).
+    ``long_context`` says whether the request(s) paid long-context rates when
+    that cannot be told from one prompt's size (aggregate buckets, reports with
+    a context-window field); ``None`` lets a single request's prompt decide. ``tags`` holds canonical owner dimensions
     (team, project, feature, workflow, tenant, user, environment, cost_center)
     and any free-form tags, read-only.
 
@@ -100,6 +103,7 @@ class UsageRecord:
     service_tier: str | None = None
     region: str | None = None
     requests: int = 1
+    long_context: bool | None = None
     tags: Mapping[str, str] = attrs.field(default=_EMPTY, converter=_freeze_tags)
     estimate: Decimal | None = None
     estimate_card: str | None = None
@@ -169,7 +173,8 @@ class PricedRecord:
     @property
     def lines(self) -> tuple[LineItem, ...]:
         """One line item per non-zero billed meter; amounts sum exactly to ``cost``."""
-        return self.rate.lines(self.record.usage)
+        rec = self.record
+        return self.rate.lines(rec.usage, requests=rec.requests, long_context=rec.long_context)
 
     def explain(self) -> str:
         """A human-readable breakdown of how the cost was computed."""
@@ -182,7 +187,7 @@ class PricedRecord:
             + ")",
             f"  unit prices from {r.source} (read {r.read_on.isoformat()})",
         ]
-        above = r.prices_for(rec.usage)[1]
+        above = r.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)[1]
         if above is not None:
             out.append(f"  long-context rates: prompt of {rec.usage.prompt_tokens:,} tokens exceeds {above:,}")
         out.extend(f"  {line}" for line in self.lines)

@@ -174,16 +174,38 @@ class Rate:
     context: tuple[tuple[int, _Prices], ...] = ()
     notes: tuple[str, ...] = ()
 
-    def prices_for(self, usage: Usage) -> tuple[_Prices, int | None]:
-        """The price vector that applies to ``usage`` and the context tier used."""
-        if self.context:
-            prompt = usage.prompt_tokens
-            chosen: tuple[_Prices, int | None] = (self.prices, None)
-            for above, prices in self.context:
-                if prompt > above:
-                    chosen = (prices, above)
-            return chosen
-        return self.prices, None
+    def prices_for(self, usage: Usage, *, requests: int = 1,
+                   long_context: bool | None = None) -> tuple[_Prices, int | None]:
+        """The price vector that applies to ``usage`` and the context threshold it exceeded.
+
+        A single request's prompt size picks the tier. A record that stands for
+        several requests (an aggregate bucket) cannot: its total prompt says
+        nothing about any one request, so it pays the base prices unless
+        ``long_context`` says otherwise (``True`` picks the highest tier).
+        """
+        if not self.context:
+            return self.prices, None
+        if long_context is not None:
+            return (self.context[-1][1], self.context[-1][0]) if long_context else (self.prices, None)
+        if requests != 1:
+            return self.prices, None
+        prompt = usage.prompt_tokens
+        chosen: tuple[_Prices, int | None] = (self.prices, None)
+        for above, prices in self.context:
+            if prompt > above:
+                chosen = (prices, above)
+        return chosen
+
+    def units_with(self, usage: Usage, prices: _Prices) -> int:
+        """Exact cost of ``usage`` at an explicit price vector (the slow, general path)."""
+        total = 0
+        for meter, price in zip(BILLED_METERS, prices, strict=True):
+            n = getattr(usage, meter)
+            if n:
+                if price < 0:
+                    self._unpriced(usage)
+                total += n * price
+        return total
 
     _units: Callable[[Usage], int] = attrs.field(init=False, eq=False, repr=False)
 
@@ -203,9 +225,9 @@ class Rate:
         raise UnpricedMeter(self.provider, self.model,
                             [m for m, p in zip(BILLED_METERS, prices, strict=True) if p < 0 and getattr(usage, m)])
 
-    def lines(self, usage: Usage) -> tuple[LineItem, ...]:
-        """Line items for ``usage``; their amounts sum exactly to ``units(usage)``."""
-        prices, _ = self.prices_for(usage)
+    def lines(self, usage: Usage, *, requests: int = 1, long_context: bool | None = None) -> tuple[LineItem, ...]:
+        """Line items for ``usage``; their amounts sum exactly to the record's cost."""
+        prices, _ = self.prices_for(usage, requests=requests, long_context=long_context)
         out = []
         for meter, price in zip(BILLED_METERS, prices, strict=True):
             n = getattr(usage, meter)

@@ -113,7 +113,7 @@ def _hints(provider: str | None, tags: Mapping[str, str] | None, source: SourceL
     if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
         raise InvalidTimestamp(f"at= must be a timezone-aware datetime, got {at!r}")
     tag_map = dict(tags or {})
-    prov = provider if provider is not None and provider not in _BY_ID else None
+    prov = canonical_provider(provider) if provider is not None and provider not in _BY_ID else None
     return Hints(provider=prov, tags=tag_map, source=source, **extra)
 
 

@@ -7,6 +7,7 @@ on. Unknown extra fields are ignored by design: providers add fields often.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -15,8 +16,8 @@ from typing import Any
 import attrs
 
 from .._records import SourceLocation
-from .._usage import MAX_COUNT
-from ..exceptions import NormalizeError
+from .._usage import MAX_COUNT, Usage
+from ..exceptions import InvalidUsage, NormalizeError
 from ..typing import Detector, Normalizer
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "optional_str",
     "owner_tags",
     "timestamp",
+    "usage_of",
 ]
 
 UTC = timezone.utc
@@ -56,8 +58,9 @@ class Hints:
     """What the caller knows that a payload may lack (see ``normalize``).
 
     ``tags`` are added to (and override) the payload's own owner fields.
-    ``cached_in_input`` says whether a flat event's input count *includes*
-    its cached tokens; ``None`` follows the provider's own convention.
+    ``cached_in_input`` says whether an input count *includes* the cached
+    tokens, for schemas where that varies (flat gateway events, OTel spans,
+    LiteLLM logs); ``None`` follows the provider's or convention's default.
     """
 
     provider: str | None = None
@@ -89,6 +92,19 @@ class Schema:
     normalize: Normalizer
     description: str
     specificity: int = 10
+
+
+def usage_of(path: str, **meters: int) -> Usage:
+    """A :class:`Usage` from counts, as a ``NormalizeError`` (with ``path``) when they are invalid.
+
+    Counts that are each in range can still add up past the per-record limit,
+    or reasoning can exceed output: the payload is inconsistent, not the code.
+    """
+    try:
+        return Usage(**meters)
+    except InvalidUsage as exc:
+        code = "absurd_count" if "sanity limit" in exc.reason else "inconsistent_usage"
+        raise _fail(code, str(exc), f"{path}.{exc.meter}" if path else exc.meter) from None
 
 
 def _fail(code: str, message: str, path: str) -> NormalizeError:
@@ -123,7 +139,7 @@ def count(obj: Mapping[str, Any] | None, key: str, path: str, *, required: bool 
         value = raw
     elif isinstance(raw, str):
         text = raw.strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):  # "²".isdigit() is True
             raise _fail("bad_type", f"{here!r} must be an integer count, got {raw[:40]!r}", here)
         if len(text) > 15:  # checked before int(): a million-digit string must not stall the reader
             raise _fail("absurd_count", f"{here!r} is {text[:20]}..., above the sanity limit of {MAX_COUNT:,}", here)
@@ -172,20 +188,45 @@ def timestamp(value: Any, path: str) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _fail("bad_timestamp", f"{path!r}: not a number: {value}", path)
         seconds = float(value) if not isinstance(value, int) else value
-        if not 0 <= seconds < 32503680000:  # year 3000
-            raise _fail("bad_timestamp", f"{path!r}: Unix time {value} is out of range", path)
-        if seconds > 1e11:  # milliseconds, as some gateways log
+        if 1e11 < seconds < 1e14:  # milliseconds, as some gateways and JavaScript log
             seconds = seconds / 1000
+        if not 0 <= seconds < 32503680000:  # year 3000
+            raise _fail("bad_timestamp", f"{path!r}: Unix time {str(value)[:30]} is out of range", path)
         return datetime.fromtimestamp(seconds, UTC)
     if isinstance(value, str):
-        text = value.strip()
         try:
-            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+            parsed = _iso(value.strip())
         except ValueError:
-            raise _fail("bad_timestamp", f"{path!r}: not an ISO 8601 timestamp: {value!r}", path) from None
+            raise _fail("bad_timestamp", f"{path!r}: not an ISO 8601 timestamp: {value[:60]!r}", path) from None
         return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)
     raise _fail("bad_timestamp", f"{path!r}: expected a timestamp, got {type(value).__name__}", path)
+
+
+_ISO = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?")
+
+
+def _iso(text: str) -> datetime:
+    """ISO 8601 as providers and databases write it, on every supported Python.
+
+    Python 3.10's ``fromisoformat`` rejects ``Z``, ``+00`` and fractions that
+    are not 3 or 6 digits long; Postgres, LiteLLM and JavaScript write all three.
+    """
+    m = _ISO.fullmatch(text)
+    if m is None:
+        return datetime.fromisoformat(text)
+    day, clock, fraction, offset = m.groups()
+    if len(clock) == 5:
+        clock += ":00"
+    micro = f".{(fraction or '')[:6].ljust(6, '0')}" if fraction else ""
+    if offset in ("Z", "z"):
+        offset = "+00:00"
+    elif offset:
+        digits = offset[1:].replace(":", "")
+        offset = f"{offset[0]}{digits[:2]}:{digits[2:4] or '00'}"
+    return datetime.fromisoformat(f"{day}T{clock}{micro}{offset or ''}")
 
 
 def money(value: Any, path: str) -> Decimal | None:

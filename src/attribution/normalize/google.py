@@ -4,7 +4,9 @@ One response shape serves both: the Gemini API (``generativelanguage``,
 provider ``google``) and Vertex AI (``aiplatform``, provider ``vertex``; its
 responses add ``createTime`` and ``usageMetadata.trafficType``). This module
 also reads the last chunk of ``streamGenerateContent`` (each chunk carries the
-cumulative ``usageMetadata``; the last one is complete) and the output lines of
+cumulative ``usageMetadata``, prompt included; earlier chunks, whose candidates
+have no ``finishReason`` yet, are rejected as ``partial_stream_chunk`` so a
+stream is never counted once per chunk) and the output lines of
 Vertex AI and Gemini API batch jobs (``{"request", "response", "status",
 "processed_time"}`` / ``{"key", "response"}``), which are billed at the batch
 tier.
@@ -46,7 +48,8 @@ Service tier comes from ``usageMetadata.serviceTier`` (Gemini API) or
 ``ON_DEMAND_FLEX``, ``PROVISIONED_THROUGHPUT``). Vertex request ``labels``
 (passed as ``tags=``, present in the logged record, or in a batch line's
 ``request``) become owner tags. JSON from ``response.model_dump()`` (snake
-case) is accepted as well as the REST camelCase.
+case) is accepted as well as the REST camelCase. The ``@default`` version alias
+that Vertex batch output appends to ``modelVersion`` is dropped.
 """
 
 from __future__ import annotations
@@ -108,8 +111,9 @@ def _is_batch_line(payload: Mapping[str, Any]) -> bool:
     line = _cc(payload)
     if _is_response(line.get("response")):
         return True
-    # A failed Vertex batch row: request, status and processed_time, no response.
-    return isinstance(line.get("request"), Mapping) and "processedTime" in line
+    # Failed rows: Vertex (request, status, processed_time) and Gemini API (key, error), no response.
+    return (isinstance(line.get("request"), Mapping) and "processedTime" in line) or (
+        isinstance(line.get("key"), str) and isinstance(line.get("error"), Mapping))
 
 
 def is_generate_content(payload: Mapping[str, Any]) -> bool:
@@ -250,6 +254,18 @@ def _service_tier(usage: Mapping[str, Any], batch: bool, hints: Hints) -> str | 
     return hints.service_tier
 
 
+def _is_partial_chunk(response: Mapping[str, Any]) -> bool:
+    """A stream chunk before the last: it has candidates and none has finished yet.
+
+    Every ``streamGenerateContent`` chunk carries ``usageMetadata`` with the
+    prompt counted, so normalizing each chunk would bill the prompt N times.
+    """
+    candidates = response.get("candidates")
+    if not isinstance(candidates, list) or not candidates:
+        return False
+    return not any(isinstance(c, Mapping) and _cc(c).get("finishReason") for c in candidates)
+
+
 def _outcome(line: Mapping[str, Any], response: Mapping[str, Any] | None) -> str:
     status = line.get("status")
     if (isinstance(status, str) and status) or isinstance(line.get("error"), Mapping):
@@ -282,13 +298,20 @@ def _normalize(payload: Mapping[str, Any], hints: Hints, provider: str | None) -
     if usage is None or not any(usage.get(k) is not None for k in _USAGE_KEYS):
         raise NormalizeError("missing_usage", "response has no usageMetadata (for streams, keep the last chunk)",
                              path=upath)
+    if _is_partial_chunk(response):
+        raise NormalizeError("partial_stream_chunk", "a stream chunk before the last (no candidate has a "
+                             "finishReason); only the last chunk's usage is complete",
+                             path=f"{prefix}candidates")
     served = optional_str(response, "modelVersion", prefix.rstrip("."))
+    if served:
+        served = served.removesuffix("@default")  # Vertex batch output names the version alias
     model = hints.model or served
     if not model:
         raise NormalizeError("missing_field", "no modelVersion in the response and no model= hint",
                              path=f"{prefix}modelVersion")
     if provider is None:
-        vertex = "createTime" in response or "trafficType" in usage or "processedTime" in line
+        vertex = any(obj.get(key) is not None for obj, key in
+                     ((response, "createTime"), (usage, "trafficType"), (line, "processedTime")))
         provider = "vertex" if vertex else "google"
     at = (timestamp(response.get("createTime"), f"{prefix}createTime")
           or timestamp(line.get("processedTime"), "processed_time") or hints.at)
@@ -318,7 +341,8 @@ def normalize_generate_content(payload: Mapping[str, Any], hints: Hints) -> list
 
     Raises:
         NormalizeError: ``missing_usage`` (no ``usageMetadata``), ``missing_field``
-            (no model), ``inconsistent_usage`` (parts exceed their totals).
+            (no model), ``inconsistent_usage`` (parts exceed their totals),
+            ``partial_stream_chunk`` (a stream chunk before the last).
     """
     provider = canonical_provider(hints.provider) if hints.provider else None
     return _normalize(payload, hints, provider)

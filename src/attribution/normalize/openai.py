@@ -1,28 +1,148 @@
-"""OpenAI: Chat Completions responses (including a streamed final chunk with usage).
+"""OpenAI: Chat Completions, Responses, Embeddings, Batch output lines and the Usage API.
 
-OpenAI's ``prompt_tokens`` *includes* ``prompt_tokens_details.cached_tokens``
-and any audio input tokens; ``completion_tokens`` *includes* reasoning tokens
-and audio output tokens. This module subtracts the parts out so meters are
-disjoint. Source: OpenAI API reference, "The chat completion object" and
-"The chat completion chunk object" (``usage``, ``service_tier``).
+Every OpenAI shape reports *inclusive* counts that this module splits into
+disjoint meters:
+
+* **Chat Completions** (``object: "chat.completion"`` or the final
+  ``"chat.completion.chunk"`` of a stream with ``include_usage``):
+  ``prompt_tokens`` *includes* ``prompt_tokens_details.cached_tokens`` and
+  audio input tokens; ``completion_tokens`` *includes* reasoning and audio
+  output tokens.
+* **Responses** (``object: "response"``, or the terminal stream event
+  ``response.completed`` / ``response.incomplete`` / ``response.failed`` that
+  carries the whole response): ``input_tokens`` *includes*
+  ``input_tokens_details.cached_tokens``; ``output_tokens`` *includes*
+  ``output_tokens_details.reasoning_tokens``. Each ``web_search_call`` item in
+  ``output`` is one billed web-search tool call (the ``web_search`` meter,
+  priced per 1,000 calls); the search-content tokens are already inside
+  ``input_tokens``.
+* **Embeddings** (``object: "list"`` of ``embedding`` items): only
+  ``usage.prompt_tokens`` (equal to ``total_tokens``), all uncached input. The
+  response carries neither an id nor a timestamp: pass ``at=``.
+* **Batch API output lines** (``{"id": "batch_req_...", "custom_id": ...,
+  "response": {"status_code", "request_id", "body"}, "error"}``): the body is
+  one of the shapes above, billed at the ``batch`` tier. A line whose request
+  failed carries no usage and is rejected (``missing_usage``), not priced at $0.
+* **Usage API** completions (and embeddings) buckets, alone or as a whole
+  ``{"object": "page"}``: one *aggregate* record per result, with
+  ``requests = num_model_requests`` and ``at`` = the bucket start. Older results
+  count text in ``input_tokens``/``input_cached_tokens`` and audio apart in
+  ``input_audio_tokens``; newer ones (recognised by the per-modality fields
+  ``input_text_tokens``/``input_uncached_tokens``) count every modality in
+  ``input_tokens``. Cached audio is priced with cached text (OpenAI prices the
+  two alike on its realtime models); image tokens stay in ``input`` except
+  generated ones (``output_image_tokens``).
+
+Not metered here, for lack of a meter: file-search, code-interpreter and
+image-generation tool fees of the Responses API (their token usage is kept).
+
+Sources: OpenAI API reference ("The chat completion object", "The chat
+completion chunk object", "The response object", "response.completed",
+"The embedding object", "The request output object" of the Batch API,
+"Completions usage object" of the Usage API) and the ``openai-python`` SDK types
+(``ResponseUsage``, ``ResponseFunctionWebSearch``, ``ResponseCompletedEvent``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import attrs
 
 from .._records import UsageRecord
 from .._usage import Usage
-from ..exceptions import NormalizeError
+from ..exceptions import InvalidUsage, NormalizeError
 from ._common import Hints, Schema, count, mapping, optional_str, owner_tags, timestamp
 
-__all__ = ["SCHEMAS", "chat_usage", "is_chat_completion", "normalize_chat_completion"]
+__all__ = [
+    "SCHEMAS",
+    "chat_record",
+    "chat_usage",
+    "embeddings_usage",
+    "is_batch_output",
+    "is_chat_completion",
+    "is_embeddings",
+    "is_response",
+    "is_usage_report",
+    "make_usage",
+    "normalize_batch_output",
+    "normalize_chat_completion",
+    "normalize_embeddings",
+    "normalize_response",
+    "normalize_usage_report",
+    "require_usage",
+    "responses_usage",
+    "split_output",
+]
+
+PROVIDER = "openai"
+
+#: Terminal Responses stream events; each carries the whole response (with usage).
+RESPONSE_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+
+#: Usage API result objects this module reads (others are rejected by name, not skipped).
+_USAGE_RESULTS = ("organization.usage.completions.result", "organization.usage.embeddings.result")
 
 
-def is_chat_completion(payload: Mapping[str, Any]) -> bool:
-    """A Chat Completions response or stream chunk."""
-    return payload.get("object") in ("chat.completion", "chat.completion.chunk")
+def _at(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+# --- shared building blocks (also used by the Azure, DeepSeek, xAI and Mistral modules) ---------
+
+
+def make_usage(path: str, **meters: int) -> Usage:
+    """A :class:`Usage`, with meter errors (a sum above the sanity limit) as ``NormalizeError``."""
+    try:
+        return Usage(**meters)
+    except InvalidUsage as exc:
+        raise NormalizeError("inconsistent_usage", str(exc), path=path or None) from None
+
+
+def require_usage(payload: Mapping[str, Any], path: str, advice: str = "") -> Mapping[str, Any]:
+    """The payload's ``usage`` object, or ``missing_usage`` (never a guessed zero)."""
+    usage = mapping(payload, "usage", path)
+    if usage is None:
+        raise NormalizeError("missing_usage", "response has no usage" + (f" ({advice})" if advice else ""),
+                             path=_at(path, "usage"))
+    return usage
+
+
+def split_output(completion: int, reasoning: int, *, prompt: int, total: int | None, reasoning_inside: bool,
+                 path: str) -> tuple[int, int]:
+    """``(output, reasoning)`` where ``output`` includes reasoning, whatever the provider's convention.
+
+    Providers disagree on whether ``completion_tokens`` includes
+    ``reasoning_tokens`` (OpenAI, DeepSeek: inside; xAI chat: beside, with
+    ``total_tokens = prompt + completion + reasoning``). When ``total`` is
+    reported it decides; otherwise ``reasoning_inside`` (the provider's
+    documented convention) does. A total that fits neither is rejected, so a
+    record's meters always add up to the total the provider reported.
+
+    >>> split_output(168, 304, prompt=26, total=498, reasoning_inside=False, path="usage")
+    (472, 304)
+    >>> split_output(1035, 832, prompt=81, total=1116, reasoning_inside=False, path="usage")
+    (1035, 832)
+    """
+    inside_total, beside_total = prompt + completion, prompt + completion + reasoning
+    if total is not None:
+        if total == inside_total:
+            reasoning_inside = True
+        elif total == beside_total:
+            reasoning_inside = False
+        else:
+            raise NormalizeError(
+                "inconsistent_usage",
+                f"total_tokens ({total}) is neither prompt + completion ({inside_total}) nor prompt + "
+                f"completion + reasoning ({beside_total})", path=_at(path, "total_tokens"))
+    if not reasoning_inside:
+        return completion + reasoning, reasoning
+    if reasoning > completion:
+        raise NormalizeError("inconsistent_usage",
+                             f"reasoning_tokens ({reasoning}) exceed completion_tokens ({completion})",
+                             path=_at(path, "completion_tokens"))
+    return completion, reasoning
 
 
 def chat_usage(usage: Mapping[str, Any], path: str) -> Usage:
@@ -49,31 +169,415 @@ def chat_usage(usage: Mapping[str, Any], path: str) -> Usage:
                  input_audio=audio_in, output_audio=audio_out)
 
 
-def normalize_chat_completion(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
-    usage = mapping(payload, "usage", "")
-    if usage is None:
-        raise NormalizeError("missing_usage", "response has no usage (for streams, request "
-                             "stream_options.include_usage and keep the final chunk)", path="usage")
-    served = optional_str(payload, "model", "")
+def _outcome(status: str | None) -> str:
+    if status in ("failed", "error"):
+        return "error"
+    if status in ("cancelled", "canceled"):
+        return "cancelled"
+    return "ok"
+
+
+def chat_record(payload: Mapping[str, Any], hints: Hints, usage: Usage, *, provider: str, schema: str,
+                path: str = "", service_tier: str | None = None, outcome: str = "ok",
+                created_key: str = "created", extra_tags: Mapping[str, str] | None = None) -> UsageRecord:
+    """The record for one OpenAI-shaped response whose ``usage`` has been read.
+
+    ``model`` is the caller's ``model=`` hint when given (for Azure, the
+    deployment name), else the response's ``model``; ``model_billed`` is the
+    response's ``model`` when it differs. ``service_tier`` overrides the
+    response's own (the Batch API bills every line at ``batch``).
+    """
+    served = optional_str(payload, "model", path)
     model = hints.model or served
     if not model:
-        raise NormalizeError("missing_field", "no model in the response and no model= hint", path="model")
-    return [UsageRecord(
-        provider=hints.provider or "openai",
+        raise NormalizeError("missing_field", "no model in the response and no model= hint", path=_at(path, "model"))
+    tags = owner_tags(payload, path, hints, nested=("metadata",))
+    if extra_tags:
+        tags = {**extra_tags, **tags}
+    return UsageRecord(
+        provider=provider,
         model=model,
         model_billed=served if served and served != model else None,
-        usage=chat_usage(usage, "usage"),
-        at=timestamp(payload.get("created"), "created") or hints.at,
-        request_id=optional_str(payload, "id", "") or hints.request_id,
-        service_tier=optional_str(payload, "service_tier", "") or hints.service_tier,
+        usage=usage,
+        at=timestamp(payload.get(created_key), _at(path, created_key)) or hints.at,
+        request_id=optional_str(payload, "id", path) or hints.request_id,
+        outcome=outcome,
+        service_tier=service_tier or optional_str(payload, "service_tier", path) or hints.service_tier,
         region=hints.region,
-        tags=owner_tags(payload, "", hints, nested=("metadata",)),
-        schema="openai.chat",
+        tags=tags,
+        schema=schema,
         source=hints.source,
-    )]
+    )
+
+
+# --- Chat Completions ------------------------------------------------------------------------------
+
+
+def is_chat_completion(payload: Mapping[str, Any]) -> bool:
+    """A Chat Completions response or stream chunk."""
+    return payload.get("object") in ("chat.completion", "chat.completion.chunk")
+
+
+def _chat(payload: Mapping[str, Any], hints: Hints, path: str = "", service_tier: str | None = None,
+          extra_tags: Mapping[str, str] | None = None) -> UsageRecord:
+    usage = require_usage(payload, path, "for streams, request stream_options.include_usage and keep the final "
+                          "chunk")
+    return chat_record(payload, hints, chat_usage(usage, _at(path, "usage")), provider=PROVIDER,
+                       schema="openai.chat", path=path, service_tier=service_tier, extra_tags=extra_tags)
+
+
+def normalize_chat_completion(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a Chat Completions response or its final stream chunk.
+
+    Source: OpenAI API reference, "The chat completion object" (``usage``,
+    ``service_tier``) and "The chat completion chunk object".
+    """
+    return [_chat(payload, hints)]
+
+
+# --- Responses -------------------------------------------------------------------------------------
+
+
+def is_response(payload: Mapping[str, Any]) -> bool:
+    """A Responses API response, or a terminal stream event carrying one."""
+    if payload.get("object") == "response":
+        return True
+    return payload.get("type") in RESPONSE_EVENTS and isinstance(payload.get("response"), Mapping)
+
+
+def responses_usage(usage: Mapping[str, Any], path: str, web_search: int = 0) -> Usage:
+    """Disjoint meters from a Responses ``usage`` object (cached inside input, reasoning inside output)."""
+    inp = count(usage, "input_tokens", path, required=True)
+    out = count(usage, "output_tokens", path, required=True)
+    cached = count(mapping(usage, "input_tokens_details", path), "cached_tokens", f"{path}.input_tokens_details")
+    reasoning = count(mapping(usage, "output_tokens_details", path), "reasoning_tokens",
+                      f"{path}.output_tokens_details")
+    if cached > inp:
+        raise NormalizeError("inconsistent_usage", f"cached_tokens ({cached}) exceed input_tokens ({inp})",
+                             path=f"{path}.input_tokens")
+    if reasoning > out:
+        raise NormalizeError("inconsistent_usage", f"reasoning_tokens ({reasoning}) exceed output_tokens ({out})",
+                             path=f"{path}.output_tokens")
+    return make_usage(path, input=inp - cached, cached_input=cached, output=out, reasoning=reasoning,
+                      web_search=web_search)
+
+
+def _web_search_calls(response: Mapping[str, Any], path: str) -> int:
+    output = response.get("output")
+    if output is None:
+        return 0
+    if not isinstance(output, list):
+        raise NormalizeError("bad_type", f"{_at(path, 'output')!r} must be an array, got {type(output).__name__}",
+                             path=_at(path, "output"))
+    return sum(1 for item in output if isinstance(item, Mapping) and item.get("type") == "web_search_call")
+
+
+def _response(response: Mapping[str, Any], hints: Hints, path: str = "", service_tier: str | None = None,
+              extra_tags: Mapping[str, str] | None = None, provider: str = PROVIDER,
+              schema: str = "openai.responses") -> UsageRecord:
+    usage = require_usage(response, path, "for streams, keep the final response.completed event")
+    meters = responses_usage(usage, _at(path, "usage"), _web_search_calls(response, path))
+    status = optional_str(response, "status", path)
+    return chat_record(response, hints, meters, provider=provider, schema=schema, path=path,
+                       service_tier=service_tier, outcome=_outcome(status), created_key="created_at",
+                       extra_tags=extra_tags)
+
+
+def normalize_response(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a Responses API response or its terminal stream event.
+
+    ``status: "failed"`` gives ``outcome="error"`` and ``"cancelled"`` gives
+    ``"cancelled"`` (a failed or incomplete response is billed for what it used).
+    Source: OpenAI API reference, "The response object" (``usage``,
+    ``created_at``, ``output``, ``service_tier``) and the streaming events
+    ``response.completed``, ``response.incomplete``, ``response.failed``.
+    """
+    if payload.get("object") != "response":
+        response = mapping(payload, "response", "", required=True)
+        assert response is not None
+        return [_response(response, hints, "response")]
+    return [_response(payload, hints)]
+
+
+# --- Embeddings ------------------------------------------------------------------------------------
+
+
+def is_embeddings(payload: Mapping[str, Any]) -> bool:
+    """An Embeddings response: a ``list`` of ``embedding`` objects (or an empty list with usage)."""
+    data = payload.get("data")
+    if payload.get("object") != "list" or not isinstance(data, list):
+        return False
+    if any(isinstance(item, Mapping) and item.get("object") == "embedding" for item in data):
+        return True
+    return not data and isinstance(payload.get("usage"), Mapping)
+
+
+def embeddings_usage(usage: Mapping[str, Any], path: str) -> Usage:
+    """Meters from an Embeddings ``usage``: every prompt token is uncached input."""
+    prompt = count(usage, "prompt_tokens", path, required=True)
+    total = usage.get("total_tokens")
+    if total is not None and count(usage, "total_tokens", path) != prompt:
+        raise NormalizeError("inconsistent_usage", f"total_tokens ({total}) differs from prompt_tokens ({prompt}); "
+                             "embeddings have no output tokens", path=f"{path}.total_tokens")
+    return Usage(input=prompt)
+
+
+def _embeddings(payload: Mapping[str, Any], hints: Hints, path: str = "", service_tier: str | None = None,
+                extra_tags: Mapping[str, str] | None = None) -> UsageRecord:
+    usage = require_usage(payload, path)
+    return chat_record(payload, hints, embeddings_usage(usage, _at(path, "usage")), provider=PROVIDER,
+                       schema="openai.embeddings", path=path, service_tier=service_tier, extra_tags=extra_tags)
+
+
+def normalize_embeddings(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from an Embeddings response (no id, no timestamp: use ``request_id=``, ``at=``).
+
+    Source: OpenAI API reference, "Create embeddings" response and "The
+    embedding object".
+    """
+    return [_embeddings(payload, hints)]
+
+
+# --- Batch API output lines ------------------------------------------------------------------------
+
+
+def is_batch_output(payload: Mapping[str, Any]) -> bool:
+    """A line of a Batch API output or error file."""
+    return "custom_id" in payload and ("response" in payload or "error" in payload) and "object" not in payload
+
+
+_Body = Callable[[Mapping[str, Any], Hints, str, "str | None", "Mapping[str, str] | None"], UsageRecord]
+
+#: How each body object is read, by its ``object`` field.
+_BATCH_BODIES: Mapping[str, _Body] = {
+    "chat.completion": _chat,
+    "response": _response,
+    "list": _embeddings,
+}
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, Mapping):
+        code, message = error.get("code"), error.get("message")
+        return ": ".join(str(part) for part in (code, message) if part) or "unspecified error"
+    return str(error)
+
+
+def normalize_batch_output(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a Batch API output line: its body, billed at the ``batch`` tier.
+
+    ``request_id`` is the body's own id (``chatcmpl-...``, ``resp_...``; for an
+    embeddings body the line's ``response.request_id``); ``custom_id`` becomes
+    the free-form tag ``custom_id``. A failed request (``error`` set, or a
+    non-2xx ``status_code`` with an error body) carries no usage and raises
+    ``missing_usage`` naming the error; one that does carry usage is a record
+    with ``outcome="error"``.
+
+    Source: OpenAI API reference, Batch, "The request output object"; Batch
+    guide, "Retrieving the results".
+    """
+    custom_id = optional_str(payload, "custom_id", "")
+    extra = {"custom_id": custom_id} if custom_id else None
+    response = mapping(payload, "response", "")
+    error = payload.get("error")
+    body = mapping(response, "body", "response") if response is not None else None
+    if body is None or not isinstance(body.get("usage"), Mapping):
+        why = error if error is not None else (body.get("error") if body is not None else None)
+        if why is not None:
+            detail = f"the batch request failed ({_error_text(why)}); a failed request carries no usage"
+        elif response is None:
+            detail = "the line has neither a response nor an error"
+        else:
+            detail = "the response has no body with usage"
+        where = "response.body.usage" if body is not None else ("error" if error is not None else "response.body")
+        raise NormalizeError("missing_usage", detail, path=where)
+    kind = body.get("object")
+    read = _BATCH_BODIES.get(kind) if isinstance(kind, str) else None
+    if read is None:
+        raise NormalizeError("unknown_schema", f"batch body object {kind!r} is not one of "
+                             f"{', '.join(sorted(_BATCH_BODIES))}", path="response.body.object")
+    if kind == "list" and hints.request_id is None:
+        request_id = optional_str(response, "request_id", "response") if response is not None else None
+        hints = attrs.evolve(hints, request_id=request_id)
+    record = read(body, hints, "response.body", "batch", extra)
+    failed = response is not None and response.get("status_code") is not None and not (
+        200 <= count(response, "status_code", "response") < 300)
+    if error is not None or failed:
+        return [attrs.evolve(record, outcome="error")]
+    return [record]
+
+
+# --- Usage API (organization usage buckets) --------------------------------------------------------
+
+
+def _results_of(bucket: Any) -> list[Any] | None:
+    if not isinstance(bucket, Mapping) or bucket.get("object") != "bucket":
+        return None
+    results = bucket.get("results", bucket.get("result"))
+    return results if isinstance(results, list) else None
+
+
+def _usage_buckets(payload: Mapping[str, Any]) -> list[Any] | None:
+    if payload.get("object") == "bucket":
+        return [payload]
+    if payload.get("object") == "page" and isinstance(payload.get("data"), list):
+        return list(payload["data"])
+    return None
+
+
+def is_usage_report(payload: Mapping[str, Any]) -> bool:
+    """A Usage API bucket, or a page of buckets, whose results are usage (not costs) results."""
+    buckets = _usage_buckets(payload)
+    if buckets is None:
+        return False
+    for bucket in buckets:
+        results = _results_of(bucket)
+        if results is None:
+            return False
+        for result in results:
+            kind = result.get("object") if isinstance(result, Mapping) else None
+            if not (isinstance(kind, str) and kind.startswith("organization.usage.")):
+                return False
+    return True
+
+
+def _bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
+    """Meters from one completions result, older (text-only ``input_tokens``) or newer (all modalities)."""
+    def n(key: str) -> int:
+        return count(result, key, path)
+
+    def has(key: str) -> bool:
+        return result.get(key) is not None
+
+    def bad(message: str, key: str) -> NormalizeError:
+        return NormalizeError("inconsistent_usage", message, path=f"{path}.{key}")
+
+    inp = count(result, "input_tokens", path, required=True)
+    out = count(result, "output_tokens", path, required=True)
+    cached = n("input_cached_tokens")
+    audio_in, audio_in_cached = n("input_audio_tokens"), n("input_cached_audio_tokens")
+    audio_out, image_out = n("output_audio_tokens"), n("output_image_tokens")
+    if audio_in_cached > audio_in:
+        raise bad(f"input_cached_audio_tokens ({audio_in_cached}) exceed input_audio_tokens ({audio_in})",
+                  "input_cached_audio_tokens")
+    if has("input_text_tokens") or has("input_uncached_tokens"):
+        # Newer results: input_tokens, input_cached_tokens and output_tokens span every modality.
+        if has("input_text_tokens") and inp != n("input_text_tokens") + audio_in + n("input_image_tokens"):
+            raise bad(f"input_tokens ({inp}) is not the sum of text ({n('input_text_tokens')}), audio ({audio_in}) "
+                      f"and image ({n('input_image_tokens')}) input tokens", "input_tokens")
+        if has("input_uncached_tokens") and n("input_uncached_tokens") + cached != inp:
+            raise bad(f"input_uncached_tokens ({n('input_uncached_tokens')}) + input_cached_tokens ({cached}) "
+                      f"differ from input_tokens ({inp})", "input_uncached_tokens")
+        all_in, all_cached = inp, cached
+        if has("output_text_tokens"):
+            if out != n("output_text_tokens") + audio_out + image_out:
+                raise bad(f"output_tokens ({out}) is not the sum of text ({n('output_text_tokens')}), audio "
+                          f"({audio_out}) and image ({image_out}) output tokens", "output_tokens")
+            out = n("output_text_tokens")
+        elif audio_out or image_out:
+            raise NormalizeError("ambiguous_usage", "a per-modality result with audio or image output but no "
+                                 "output_text_tokens: cannot tell whether output_tokens includes them",
+                                 path=f"{path}.output_text_tokens")
+    else:
+        # Older results: input_tokens and input_cached_tokens count text only; audio is counted apart.
+        if cached > inp:
+            raise bad(f"input_cached_tokens ({cached}) exceed input_tokens ({inp})", "input_cached_tokens")
+        all_in, all_cached = inp + audio_in, cached + audio_in_cached
+    uncached_audio = audio_in - audio_in_cached
+    text_in = all_in - all_cached - uncached_audio
+    if text_in < 0:
+        raise bad(f"cached ({all_cached}) and uncached audio ({uncached_audio}) tokens exceed input_tokens ({inp})",
+                  "input_cached_tokens")
+    return make_usage(path, input=text_in, cached_input=all_cached, input_audio=uncached_audio, output=out,
+                      output_audio=audio_out, output_image=image_out)
+
+
+def _bucket_record(result: Mapping[str, Any], start: Any, path: str, bucket_path: str,
+                   hints: Hints) -> UsageRecord:
+    kind = result.get("object")
+    if kind not in _USAGE_RESULTS:
+        raise NormalizeError("unsupported_result", f"usage result {kind!r} is not supported (only "
+                             f"{', '.join(_USAGE_RESULTS)})", path=_at(path, "object"))
+    if kind == "organization.usage.embeddings.result":
+        usage = Usage(input=count(result, "input_tokens", path, required=True))
+    else:
+        usage = _bucket_usage(result, path)
+    served = optional_str(result, "model", path)
+    model = hints.model or served
+    if not model:
+        raise NormalizeError("missing_field", "usage result has no model (query the Usage API with "
+                             "group_by=model) and no model= hint", path=_at(path, "model"))
+    batch = result.get("batch")
+    if batch is not None and not isinstance(batch, bool):
+        raise NormalizeError("bad_type", f"{_at(path, 'batch')!r} must be true, false or null", path=_at(path, "batch"))
+    tier = "batch" if batch else optional_str(result, "service_tier", path) or hints.service_tier
+    tags = owner_tags({k: result.get(k) for k in ("project_id", "user_id")}, path, Hints(tag_aliases=hints.tag_aliases))
+    api_key = optional_str(result, "api_key_id", path)
+    if api_key:
+        tags["api_key"] = api_key
+    for key, value in hints.tags.items():
+        tags[hints.tag_aliases.get(key, key)] = value
+    return UsageRecord(
+        provider=PROVIDER,
+        model=model,
+        model_billed=served if served and served != model else None,
+        usage=usage,
+        at=timestamp(start, _at(bucket_path, "start_time")) or hints.at,
+        service_tier=tier,
+        region=hints.region,
+        requests=count(result, "num_model_requests", path, required=True),
+        tags=tags,
+        schema="openai.usage",
+        source=hints.source,
+    )
+
+
+def normalize_usage_report(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One aggregate record per result of a Usage API bucket (or of every bucket of a page).
+
+    ``requests`` is ``num_model_requests``, ``at`` the bucket's
+    ``start_time``; ``batch: true`` means the ``batch`` tier; ``project_id``,
+    ``user_id`` and ``api_key_id`` (present when grouped by them) become the
+    tags ``project``, ``user`` and ``api_key``. Query with ``group_by=model``:
+    a result without a model cannot be priced and is rejected. A report with no
+    results at all raises ``empty_usage`` (there is nothing to price).
+
+    Source: OpenAI API reference, Usage, "Completions" and "Embeddings"
+    (``organization.usage.*.result``, bucket and page objects).
+    """
+    buckets = _usage_buckets(payload)
+    if buckets is None:
+        raise NormalizeError("bad_type", 'expected a usage "bucket" or a "page" of buckets', path="object")
+    paged = payload.get("object") == "page"
+    out: list[UsageRecord] = []
+    for i, bucket in enumerate(buckets):
+        bpath = f"data[{i}]" if paged else ""
+        results = _results_of(bucket)
+        if results is None:
+            raise NormalizeError("bad_type", "expected a usage bucket with a results array", path=bpath or None)
+        assert isinstance(bucket, Mapping)
+        key = "results" if "results" in bucket else "result"
+        for j, result in enumerate(results):
+            rpath = f"{_at(bpath, key)}[{j}]"
+            if not isinstance(result, Mapping):
+                raise NormalizeError("bad_type", f"{rpath!r} must be an object", path=rpath)
+            out.append(_bucket_record(result, bucket.get("start_time"), rpath, bpath, hints))
+    if not out:
+        raise NormalizeError("empty_usage", "the usage report holds no results (no usage in its period)",
+                             path="data" if paged else "results")
+    return out
 
 
 SCHEMAS = (
     Schema("openai.chat", "openai", is_chat_completion, normalize_chat_completion,
            'OpenAI Chat Completions response or final stream chunk (object "chat.completion[.chunk]")'),
+    Schema("openai.responses", "openai", is_response, normalize_response,
+           'OpenAI Responses API response (object "response") or its terminal stream event '
+           '("response.completed")'),
+    Schema("openai.embeddings", "openai", is_embeddings, normalize_embeddings,
+           'OpenAI Embeddings response (object "list" of "embedding" objects with usage)'),
+    Schema("openai.batch", "openai", is_batch_output, normalize_batch_output,
+           'OpenAI Batch API output line ({"id": "batch_req_...", "custom_id", "response", "error"})'),
+    Schema("openai.usage", "openai", is_usage_report, normalize_usage_report,
+           'OpenAI Usage API bucket or page (object "bucket"/"page" of organization.usage.* results)'),
 )

@@ -235,7 +235,8 @@ def _nanos(value: Any, path: str) -> datetime | None:
         nanos = int(value)
     elif isinstance(value, int) and not isinstance(value, bool):
         nanos = value
-    elif isinstance(value, (float, Decimal)) and value == int(value):
+    elif (isinstance(value, float) and value.is_integer()) or (
+            isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()):
         nanos = int(value)
     else:
         raise NormalizeError("bad_timestamp", f"{path!r} must be Unix nanoseconds, got {value!r}", path=path)
@@ -254,8 +255,9 @@ def _text(attrs_: Mapping[str, Any], keys: Sequence[str], path: str) -> str | No
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            return value[0]  # some instrumentations record a one-element array
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            first: str = value[0]  # some instrumentations record a one-element array
+            return first
         raise NormalizeError("bad_type", f"'{path}.{key}' must be a string, got {type(value).__name__}",
                              path=f"{path}.{key}")
     return None
@@ -335,24 +337,25 @@ def _has_usage(span: _Span) -> bool:
     return any(key.startswith(_USAGE_PREFIX) for key in span.attrs)
 
 
-def _rollups(spans: list[_Span]) -> set[int]:
-    """Indexes of usage spans that sum the usage of spans beneath them."""
+def _rollups(spans: list[_Span]) -> set[tuple[str | None, str]]:
+    """``(trace id, span id)`` of usage spans that sum the usage of spans beneath them."""
     parent = {(s.trace_id, s.span_id): s.parent_id for s in spans if s.span_id}
-    index = {(s.trace_id, s.span_id): i for i, s in enumerate(spans) if s.span_id}
-    out: set[int] = set()
+    usage = {(s.trace_id, s.span_id) for s in spans if s.span_id and _has_usage(s)}
+    out: set[tuple[str | None, str]] = set()
     for s in spans:
+        if not _has_usage(s):
+            continue
         seen: set[str] = set()
         up = s.parent_id
         while up is not None and up not in seen:
             seen.add(up)
-            i = index.get((s.trace_id, up))
-            if i is not None:
-                out.add(i)
+            if (s.trace_id, up) in usage:
+                out.add((s.trace_id, up))
             up = parent.get((s.trace_id, up))
-    for i, s in enumerate(spans):
         op = s.attrs.get("gen_ai.operation.name")
-        if op in _ROLLUP_OPERATIONS and s.span.get("kind") in _SPAN_KIND_INTERNAL:
-            out.add(i)
+        internal = s.span.get("kind") in _SPAN_KIND_INTERNAL
+        if s.span_id and internal and isinstance(op, str) and op in _ROLLUP_OPERATIONS:
+            out.add((s.trace_id, s.span_id))
     return out
 
 
@@ -436,8 +439,8 @@ def normalize_otlp_traces(payload: Mapping[str, Any], hints: Hints) -> list[Usag
         what = "GenAI spans, but none carries gen_ai.usage.* attributes" if genai else "no GenAI spans"
         raise NormalizeError("missing_usage", f"trace export with {len(spans)} span(s) holds {what}; "
                              "nothing to attribute", path="resourceSpans")
-    skipped = _rollups(usage_spans)
-    records = [_record(s, hints) for i, s in enumerate(usage_spans) if i not in skipped]
+    skipped = _rollups(spans)
+    records = [_record(s, hints) for s in usage_spans if s.span_id is None or (s.trace_id, s.span_id) not in skipped]
     if not records:
         raise NormalizeError("missing_usage", "every span with GenAI usage is an agent/workflow roll-up whose "
                              "model-call spans are not in this export; nothing to attribute", path="resourceSpans")

@@ -1,0 +1,280 @@
+"""LiteLLM proxy: rows of the ``LiteLLM_SpendLogs`` table.
+
+The proxy writes one row per request (``SpendLogsPayload`` in
+``litellm/proxy/_types.py``, built by ``get_logging_payload`` in
+``litellm/proxy/spend_tracking/spend_tracking_utils.py``): ``request_id``,
+``call_type``, ``api_key`` (hashed), ``spend`` (USD, a float), token counts,
+``startTime``/``endTime``, ``model`` (the deployment's model, provider prefix
+kept for Bedrock and for router deployments), ``model_group`` (the name the
+caller asked for), ``custom_llm_provider``, ``user``, ``team_id``,
+``end_user``, ``cache_hit``, ``request_tags`` (a JSON list), ``session_id``,
+``status`` (``success``/``failure``) and ``metadata`` (a JSON object or its
+text: ``user_api_key_*`` owner fields, ``spend_logs_metadata`` and
+``additional_usage_values``: every key of LiteLLM's ``Usage`` except the
+three token totals). Rows come from the database, ``/spend/logs`` or a CSV
+export.
+
+Token semantics are LiteLLM's OpenAI-shaped ``Usage``:
+
+* ``prompt_tokens`` *includes* cache reads for every provider (Anthropic's
+  ``cache_read_input_tokens`` is added in), and audio input;
+  ``prompt_tokens_details.cached_tokens`` (or, for Anthropic and Bedrock,
+  ``cache_read_input_tokens``) is the read count.
+* Cache writes (``cache_creation_input_tokens``, or
+  ``prompt_tokens_details.cache_write_tokens``/``cache_creation_tokens``) are
+  inside ``prompt_tokens`` in current LiteLLM, but were left out of it by the
+  Anthropic and Bedrock adapters from April 2025 (LiteLLM PR 9838) until they
+  were added back. The row does not say which version wrote it: when
+  ``prompt_tokens`` is smaller than reads plus writes, the writes must be
+  outside it and are read so; otherwise they are taken as inside. Pass
+  ``cached_in_input=True`` to insist they are inside (a row that cannot be is
+  then rejected) or ``cached_in_input=False`` for rows whose
+  ``prompt_tokens`` exclude reads and writes alike (Anthropic's own
+  convention).
+* ``prompt_tokens_details.cache_creation_token_details`` splits writes into
+  5-minute and 1-hour TTLs; without it writes are 5-minute (the default).
+* ``completion_tokens`` includes reasoning
+  (``completion_tokens_details.reasoning_tokens``) and audio output.
+* ``server_tool_use.web_search_requests`` counts web searches.
+
+``cache_hit`` ``True`` means LiteLLM answered from its own response cache: no
+provider call was made and nothing was billed, so the record carries zero
+meters (and the tag ``litellm_cache_hit``), while the row's tokens describe
+the cached answer. ``spend`` becomes the record's ``estimate``.
+
+Owner tags: ``team`` from ``team_id`` (or ``metadata.user_api_key_team_id``),
+``team_alias``, ``user`` from ``user`` (the key owner's LiteLLM user id),
+``tenant`` from ``end_user`` (LiteLLM's *customer*, the ``user`` field of the
+request), ``api_key`` (hashed) and ``api_key_alias``, ``organization``,
+``metadata.spend_logs_metadata`` (owner aliases canonicalized), and
+``request_tags``: ``key:value`` tags become tags, bare tags are joined into
+``litellm_tags``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from .._records import UsageRecord
+from .._registry import canonical_provider
+from .._usage import Usage
+from ..exceptions import NormalizeError
+from ._common import Hints, Schema, count, mapping, money, optional_str, timestamp
+
+__all__ = ["SCHEMAS", "is_spend_log", "normalize_spend_log", "spend_log_usage"]
+
+#: Route segments LiteLLM puts between the provider prefix and a Bedrock model id.
+_BEDROCK_ROUTES = ("converse/", "invoke/", "converse_like/")
+
+
+def is_spend_log(payload: Mapping[str, Any]) -> bool:
+    """A ``LiteLLM_SpendLogs`` row: only these carry ``spend``, ``call_type`` and ``startTime`` together."""
+    return "spend" in payload and "call_type" in payload and "startTime" in payload
+
+
+def _json_object(value: Any, path: str) -> Mapping[str, Any] | None:
+    """A JSON column: an object, or its text (as the table and CSV exports hold it)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value, parse_float=Decimal)
+        except ValueError:
+            raise NormalizeError("bad_json", f"{path!r} is not valid JSON", path=path) from None
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise NormalizeError("bad_type", f"{path!r} must be a JSON object, got {type(value).__name__}", path=path)
+    return value
+
+
+def _json_list(value: Any, path: str) -> list[Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise NormalizeError("bad_json", f"{path!r} is not valid JSON", path=path) from None
+    if value is None or (isinstance(value, Mapping) and not value):
+        return []
+    if not isinstance(value, list):
+        raise NormalizeError("bad_type", f"{path!r} must be a JSON list, got {type(value).__name__}", path=path)
+    return value
+
+
+def spend_log_usage(row: Mapping[str, Any], extra: Mapping[str, Any] | None, path: str,
+                    writes_inside: bool | None = None) -> Usage:
+    """Disjoint meters from a spend-log row and its ``additional_usage_values``.
+
+    ``writes_inside`` is the caller's ``cached_in_input`` (see the module
+    docstring): ``None`` infers where cache writes are from the counts.
+    """
+    p = f"{path}." if path else ""
+    prompt = count(row, "prompt_tokens", path, required=True)
+    completion = count(row, "completion_tokens", path, required=True)
+    xpath = f"{p}metadata.additional_usage_values"
+    pd = mapping(extra, "prompt_tokens_details", xpath) if extra is not None else None
+    cd = mapping(extra, "completion_tokens_details", xpath) if extra is not None else None
+    pdp, cdp = f"{xpath}.prompt_tokens_details", f"{xpath}.completion_tokens_details"
+    reads = count(extra, "cache_read_input_tokens", xpath) or count(pd, "cached_tokens", pdp)
+    writes = (count(extra, "cache_creation_input_tokens", xpath) or count(pd, "cache_write_tokens", pdp)
+              or count(pd, "cache_creation_tokens", pdp))
+    ttl = mapping(pd, "cache_creation_token_details", pdp) if pd is not None else None
+    w1h = count(ttl, "ephemeral_1h_input_tokens", f"{pdp}.cache_creation_token_details")
+    if w1h > writes:
+        raise NormalizeError("inconsistent_usage", f"1-hour cache writes ({w1h}) exceed cache writes ({writes})",
+                             path=f"{pdp}.cache_creation_token_details.ephemeral_1h_input_tokens")
+    audio_in = count(pd, "audio_tokens", pdp)
+    audio_out = count(cd, "audio_tokens", cdp)
+    reasoning = count(cd, "reasoning_tokens", cdp)
+    tools = mapping(extra, "server_tool_use", xpath) if extra is not None else None
+    searches = count(tools, "web_search_requests", f"{xpath}.server_tool_use") or count(pd, "web_search_requests",
+                                                                                        pdp)
+    if writes_inside is False:
+        inp = prompt - audio_in  # Anthropic's convention: reads and writes beside the prompt count
+    else:
+        inside = prompt >= reads + writes + audio_in if writes_inside is None else True
+        inp = prompt - reads - audio_in - (writes if inside else 0)
+    if inp < 0:
+        raise NormalizeError("inconsistent_usage",
+                             f"cache reads ({reads}), cache writes ({writes}) and audio ({audio_in}) tokens exceed "
+                             f"prompt_tokens ({prompt}), which LiteLLM reports inclusive of them",
+                             path=f"{p}prompt_tokens")
+    out = completion - audio_out
+    if out < 0 or reasoning > out:
+        raise NormalizeError("inconsistent_usage", f"reasoning ({reasoning}) and audio ({audio_out}) tokens "
+                             f"exceed completion_tokens ({completion})", path=f"{p}completion_tokens")
+    return Usage(input=inp, cached_input=reads, cache_write=writes - w1h, cache_write_1h=w1h, output=out,
+                 reasoning=reasoning, input_audio=audio_in, output_audio=audio_out, web_search=searches)
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _provider_and_model(row: Mapping[str, Any], meta: Mapping[str, Any] | None,
+                        hints: Hints) -> tuple[str, str | None, str | None]:
+    provider = optional_str(row, "custom_llm_provider", "") or None
+    served = optional_str(row, "model", "") or None
+    if served is None and meta is not None:
+        batch_models = meta.get("batch_models")
+        if isinstance(batch_models, list) and len(batch_models) == 1 and isinstance(batch_models[0], str):
+            served = batch_models[0]
+    if served and "/" in served:
+        head, rest = served.split("/", 1)
+        if provider is None or canonical_provider(head) == canonical_provider(provider):
+            provider = provider or head
+            served = rest
+            if canonical_provider(head) == "bedrock":
+                for route in _BEDROCK_ROUTES:
+                    if served.startswith(route):
+                        served = served[len(route):]
+    provider = provider or hints.provider
+    if not provider:
+        raise NormalizeError("missing_field", "row has no custom_llm_provider, no provider prefix on model, "
+                             "and no provider= hint", path="custom_llm_provider")
+    group = optional_str(row, "model_group", "") or None
+    return canonical_provider(provider), group, served
+
+
+def _tags(row: Mapping[str, Any], meta: Mapping[str, Any] | None, hints: Hints) -> dict[str, str]:
+    aliases = hints.tag_aliases
+    m = meta or {}
+    out: dict[str, str] = {}
+
+    def put(key: str, *values: Any) -> None:
+        for value in values:
+            text = _scalar(value)
+            if text is not None:
+                out[key] = text
+                return
+
+    put("team", row.get("team_id"), m.get("user_api_key_team_id"))
+    put("team_alias", m.get("user_api_key_team_alias"))
+    put("user", row.get("user"), m.get("user_api_key_user_id"))
+    put("tenant", row.get("end_user"), m.get("user_api_key_end_user_id"))
+    put("api_key", row.get("api_key"), m.get("user_api_key"))
+    put("api_key_alias", m.get("user_api_key_alias"))
+    put("organization", row.get("organization_id"), m.get("user_api_key_org_id"))
+    custom = m.get("spend_logs_metadata")
+    if isinstance(custom, Mapping):
+        for key, value in custom.items():
+            text = _scalar(value)
+            if isinstance(key, str) and text is not None:
+                out[aliases.get(key, key)] = text
+    bare: list[str] = []
+    tag_list = _json_list(row.get("request_tags"), "request_tags") or _json_list(m.get("tags"), "metadata.tags")
+    for tag in tag_list:
+        if not isinstance(tag, str) or not tag:
+            continue
+        key, sep, value = tag.partition(":")
+        if sep and key and value:
+            out[aliases.get(key, key)] = value
+        elif tag not in bare:
+            bare.append(tag)
+    if bare:
+        out["litellm_tags"] = ",".join(bare)
+    if _truthy(row.get("cache_hit")):
+        out["litellm_cache_hit"] = "true"
+    for key, value in hints.tags.items():
+        out[aliases.get(key, key)] = value
+    return out
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.strip().lower() in ("true", "1", "yes")
+
+
+def normalize_spend_log(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from one ``LiteLLM_SpendLogs`` row.
+
+    Source: LiteLLM ``litellm/proxy/_types.py`` (``SpendLogsPayload``,
+    ``SpendLogsMetadata``), ``spend_tracking_utils.get_logging_payload`` and
+    ``litellm/types/utils.py`` (``Usage``); LiteLLM docs, "Spend Tracking".
+    """
+    meta = _json_object(payload.get("metadata"), "metadata")
+    extra_raw = meta.get("additional_usage_values") if meta is not None else None
+    extra = _json_object(extra_raw, "metadata.additional_usage_values")
+    provider, group, served = _provider_and_model(payload, meta, hints)
+    model = hints.model or group or served
+    if not model:
+        raise NormalizeError("missing_field", "row has no model_group or model and no model= hint", path="model")
+    usage = spend_log_usage(payload, extra, "", hints.cached_in_input)
+    if _truthy(payload.get("cache_hit")):
+        usage = Usage()  # answered from LiteLLM's own cache: no provider call, nothing billed
+    call_type = optional_str(payload, "call_type", "") or ""
+    status = optional_str(payload, "status", "")
+    if status is None and meta is not None:
+        status = _scalar(meta.get("status"))
+    return [UsageRecord(
+        provider=provider,
+        model=model,
+        model_billed=served if served and served != model else None,
+        usage=usage,
+        at=timestamp(payload.get("startTime"), "startTime") or hints.at,
+        request_id=optional_str(payload, "request_id", "") or hints.request_id,
+        trace_id=optional_str(payload, "session_id", "") or None,
+        outcome="error" if status is not None and status.lower() == "failure" else "ok",
+        service_tier="batch" if "batch" in call_type else hints.service_tier,
+        region=hints.region,
+        tags=_tags(payload, meta, hints),
+        estimate=money(payload.get("spend"), "spend"),
+        schema="litellm.spend_log",
+        source=hints.source,
+    )]
+
+
+SCHEMAS = (
+    Schema("litellm.spend_log", None, is_spend_log, normalize_spend_log,
+           "LiteLLM proxy LiteLLM_SpendLogs row (spend, call_type, startTime, token counts, metadata)"),
+)

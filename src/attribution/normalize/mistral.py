@@ -1,0 +1,83 @@
+"""Mistral: Chat Completions responses (La Plateforme / Mistral AI Studio), including final stream chunks.
+
+Mistral's ``usage`` has ``prompt_tokens``, ``completion_tokens`` and
+``total_tokens``. Mistral does report prompt-cache hits: with prompt caching
+(``prompt_cache_key``), ``usage.prompt_tokens_details.cached_tokens`` counts
+the cached prefix, billed at 10% of the input price. As in the OpenAI
+convention Mistral follows, the cached tokens are part of ``prompt_tokens``,
+so ``input = prompt_tokens - cached_tokens``. Reasoning models (Magistral)
+bill thinking as output; when ``completion_tokens_details.reasoning_tokens``
+is reported it is read as part of ``completion_tokens`` unless
+``total_tokens`` says otherwise.
+
+Audio input to Voxtral models is reported as ``prompt_audio_seconds`` and
+billed per minute of audio, which no meter carries: a payload with audio
+input is rejected (``unsupported_usage``) rather than priced without it.
+
+Mistral's responses have no field that OpenAI's lack, so a Mistral payload is
+read as Mistral only with ``provider="mistral"``.
+
+Sources: Mistral AI API reference, "Chat Completion" (response ``usage``:
+``prompt_tokens``, ``completion_tokens``, ``total_tokens``, example
+``cmpl-e5cc70bb28c444948073e77776eb30ef``); Mistral docs, "Prompt caching"
+("cached prompt tokens are billed at 10% of the standard input token price",
+``usage.prompt_tokens_details.cached_tokens``); ``mistralai`` SDK
+``UsageInfo`` (``prompt_audio_seconds``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from .._records import UsageRecord
+from .._usage import Usage
+from ..exceptions import NormalizeError
+from ._common import Hints, Schema, count, mapping
+from .openai import chat_record, is_chat_completion, make_usage, require_usage, split_output
+
+__all__ = ["SCHEMAS", "mistral_usage", "normalize_mistral_chat_completion"]
+
+PROVIDER = "mistral"
+
+
+def mistral_usage(usage: Mapping[str, Any], path: str) -> Usage:
+    """Disjoint meters from a Mistral chat ``usage`` (cached tokens inside ``prompt_tokens``)."""
+    prompt = count(usage, "prompt_tokens", path, required=True)
+    completion = count(usage, "completion_tokens", path, required=True)
+    cached = count(mapping(usage, "prompt_tokens_details", path), "cached_tokens", f"{path}.prompt_tokens_details")
+    reasoning = count(mapping(usage, "completion_tokens_details", path), "reasoning_tokens",
+                      f"{path}.completion_tokens_details")
+    if cached > prompt:
+        raise NormalizeError("inconsistent_usage", f"cached_tokens ({cached}) exceed prompt_tokens ({prompt})",
+                             path=f"{path}.prompt_tokens")
+    audio = usage.get("prompt_audio_seconds")
+    if audio is not None:
+        if isinstance(audio, bool) or not isinstance(audio, (int, float, Decimal)):
+            raise NormalizeError("bad_type", f"{path}.prompt_audio_seconds must be a number, got {audio!r}",
+                                 path=f"{path}.prompt_audio_seconds")
+        if audio:
+            raise NormalizeError("unsupported_usage", f"{audio} seconds of audio input are billed per minute, "
+                                 "which no meter carries", path=f"{path}.prompt_audio_seconds")
+    total = count(usage, "total_tokens", path) if usage.get("total_tokens") is not None else None
+    output, reasoning = split_output(completion, reasoning, prompt=prompt, total=total, reasoning_inside=True,
+                                     path=path)
+    return make_usage(path, input=prompt - cached, cached_input=cached, output=output, reasoning=reasoning)
+
+
+def normalize_mistral_chat_completion(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a Mistral chat completion or final stream chunk.
+
+    Source: Mistral AI API reference, "Chat Completion", response ``usage``.
+    """
+    usage = require_usage(payload, "", "for streams, keep the final chunk, which carries usage")
+    return [chat_record(payload, hints, mistral_usage(usage, "usage"), provider=PROVIDER, schema="mistral.chat")]
+
+
+SCHEMAS = (
+    # Nothing in the payload marks it as Mistral's: reachable only with provider="mistral" (specificity 5
+    # never wins over openai.chat when no provider is given).
+    Schema("mistral.chat", PROVIDER, is_chat_completion, normalize_mistral_chat_completion,
+           'Mistral chat completion (only with provider="mistral")', specificity=5),
+)

@@ -1,0 +1,105 @@
+"""xAI (Grok): Chat Completions responses, including deferred completions and final stream chunks.
+
+xAI's Chat Completions API is OpenAI-compatible with two differences that
+matter for cost:
+
+* ``completion_tokens`` does **not** include reasoning: xAI counts
+  ``completion_tokens_details.reasoning_tokens`` separately and adds it to
+  ``total_tokens`` (``total = prompt + completion + reasoning``), and bills it
+  as output. The ``output`` meter is therefore ``completion + reasoning``.
+  When ``total_tokens`` is reported it decides the convention, so a payload
+  that follows OpenAI's convention (reasoning inside completion) is read
+  correctly too.
+* ``usage.num_sources_used`` counts Live Search sources, billed per source
+  ($25 per 1,000 sources when this was written). It maps to the ``web_search``
+  meter (priced per 1,000 calls): an xAI card prices that meter per source.
+  (xAI announced Live Search's retirement for 12 January 2026 in favour of
+  agentic tool calls; later payloads report ``num_sources_used: 0``.)
+
+``prompt_tokens`` *includes* ``prompt_tokens_details.cached_tokens`` as with
+OpenAI. ``cost_in_usd_ticks``, where present, is xAI's own cost for the call
+(1 USD = 10^10 ticks); it becomes the record's ``estimate`` so pricing flags a
+drift between xAI's figure and the price card. Server-side agentic tool calls
+(``num_server_side_tools_used``) are billed per call with prices of their own
+that no meter carries yet: a payload that used them is rejected
+(``unsupported_usage``) rather than priced without them.
+
+``num_sources_used`` or ``cost_in_usd_ticks`` in ``usage`` identify an xAI
+payload; any other chat completion is read as xAI only with ``provider="xai"``.
+
+Sources: xAI docs, "Deferred Chat Completions" (example response: prompt 26,
+completion 168, reasoning 304, total 498), "Prompt Caching - Usage & Pricing"
+(``prompt_tokens_details.cached_tokens``), "Live Search" ("Live Search costs
+$25 per 1,000 sources used ... response.usage.num_sources_used"),
+"Consumption and rate limits" (reasoning counted separately from
+completion_tokens but in total_tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .._records import UsageRecord
+from .._usage import Usage
+from ..exceptions import NormalizeError
+from ._common import Hints, Schema, count, mapping
+from .openai import chat_record, is_chat_completion, make_usage, require_usage, split_output
+
+__all__ = ["SCHEMAS", "is_xai_chat_completion", "normalize_xai_chat_completion", "xai_usage"]
+
+PROVIDER = "xai"
+_MARKERS = ("num_sources_used", "cost_in_usd_ticks", "num_server_side_tools_used")
+
+
+def is_xai_chat_completion(payload: Mapping[str, Any]) -> bool:
+    """A Chat Completion (or chunk) whose usage carries xAI-only fields."""
+    usage = payload.get("usage")
+    return is_chat_completion(payload) and isinstance(usage, Mapping) and any(k in usage for k in _MARKERS)
+
+
+def xai_usage(usage: Mapping[str, Any], path: str) -> Usage:
+    """Disjoint meters from an xAI chat ``usage`` (reasoning beside completion, sources as web_search)."""
+    prompt = count(usage, "prompt_tokens", path, required=True)
+    completion = count(usage, "completion_tokens", path, required=True)
+    cached = count(mapping(usage, "prompt_tokens_details", path), "cached_tokens", f"{path}.prompt_tokens_details")
+    reasoning = count(mapping(usage, "completion_tokens_details", path), "reasoning_tokens",
+                      f"{path}.completion_tokens_details")
+    if cached > prompt:
+        raise NormalizeError("inconsistent_usage", f"cached_tokens ({cached}) exceed prompt_tokens ({prompt})",
+                             path=f"{path}.prompt_tokens")
+    tools = count(usage, "num_server_side_tools_used", path)
+    if tools:
+        raise NormalizeError("unsupported_usage", f"{tools} server-side tool call(s) are billed per call at prices "
+                             "no meter carries yet", path=f"{path}.num_server_side_tools_used")
+    total = count(usage, "total_tokens", path) if usage.get("total_tokens") is not None else None
+    output, reasoning = split_output(completion, reasoning, prompt=prompt, total=total, reasoning_inside=False,
+                                     path=path)
+    return make_usage(path, input=prompt - cached, cached_input=cached, output=output, reasoning=reasoning,
+                      web_search=count(usage, "num_sources_used", path))
+
+
+def normalize_xai_chat_completion(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from an xAI chat completion (or deferred completion, or final stream chunk).
+
+    Source: xAI REST API reference, "Chat completions" response ``usage``; see
+    the module docstring for the reasoning and Live Search semantics.
+    """
+    usage = require_usage(payload, "", "for streams, keep the final chunk, which carries usage")
+    record = chat_record(payload, hints, xai_usage(usage, "usage"), provider=PROVIDER, schema="xai.chat")
+    if usage.get("cost_in_usd_ticks") is not None:
+        ticks = count(usage, "cost_in_usd_ticks", "usage")
+        record = attrs.evolve(record, estimate=Decimal(ticks).scaleb(-10))
+    return [record]
+
+
+SCHEMAS = (
+    Schema("xai.chat", PROVIDER, is_xai_chat_completion, normalize_xai_chat_completion,
+           "xAI chat completion (usage with num_sources_used / cost_in_usd_ticks)", specificity=20),
+    # A chat completion without xAI's own fields: reachable only with provider="xai".
+    Schema("xai.chat.hinted", PROVIDER, is_chat_completion, normalize_xai_chat_completion,
+           'xAI chat completion without xAI-only usage fields (only with provider="xai")', specificity=5),
+)
