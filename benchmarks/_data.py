@@ -52,12 +52,12 @@ def raw_rows(n: int, seed: int = SEED) -> list[dict[str, object]]:
 
 def records(rows: list[dict[str, object]]) -> list[at.UsageRecord]:
     """Pre-normalized usage records for the same rows."""
-    out = []
-    for r in rows:
-        out.append(at.UsageRecord(
+    return [
+        at.UsageRecord(
             provider=str(r["provider"]), model=str(r["model"]), at=r["at"],  # type: ignore[arg-type]
             usage=at.Usage(input=int(r["input"]), cached_input=int(r["cached_input"]),  # type: ignore[call-overload]
                            cache_write=int(r["cache_write"]), output=int(r["output"])),  # type: ignore[call-overload]
             tags={"team": str(r["team"])},
-        ))
-    return out
+        )
+        for r in rows
+    ]

@@ -34,7 +34,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _data  # noqa: E402
-
 import attribution as at  # noqa: E402
 
 METERS = ("input", "cached_input", "cache_write", "output")
@@ -227,17 +226,16 @@ def main() -> int:
     rows = [("bare loop (dict rows, int prices, sum by team)", base, results["baseline"]["rss_mb"])]
     rows.append(("attribution price() only", ours["price_only_per_s"], ours["rss_mb"]))
     rows.append(("attribution rollup(price(r) ...) by team", ours["price_rollup_per_s"], ours["rss_mb"]))
-    for peer in ("genai-prices", "litellm", "tokencost"):
-        if results.get(peer):
-            rows.append((f"{peer} (price only)", results[peer]["records_per_s"], results[peer]["rss_mb"]))
+    rows.extend((f"{peer} (price only)", results[peer]["records_per_s"], results[peer]["rss_mb"])
+                for peer in ("genai-prices", "litellm", "tokencost") if results.get(peer))
     lines = [f"Machine: {results['machine']}; {args.n:,} records (peers: {args.peer_n:,}).", "",
              "| benchmark | records/s | vs bare loop | ours (price+rollup) vs it | peak RSS MB |",
              "|---|---:|---:|---:|---:|"]
     for label, rps, rss in rows:
         lines.append(f"| {label} | {rps:,.0f} | {rps / base:.2f}x | {ours['price_rollup_per_s'] / rps:.1f}x "
                      f"| {rss:,.0f} |")
-    lines += ["", f"Exactness: fast total {ours['total']} == Decimal reference {ours['reference_total']}: "
-              f"{'yes' if ours['exact'] else 'NO'}"]
+    lines += ["", (f"Exactness: fast total {ours['total']} == Decimal reference {ours['reference_total']}: "
+              f"{'yes' if ours['exact'] else 'NO'}")]
     table = "\n".join(lines)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,8 @@ def test_seed_004_coverage_22000_month_with_11_percent_unattributed_fails_the_2_
     assert cov.coverage == Decimal("0.89")
     assert cov.unattributed_share == Decimal("0.11")
     assert not cov.passed
-    assert cov.by_source[0].dimension == "workflow" and cov.by_source[0].value == "nightly-batch"
+    assert cov.by_source[0].dimension == "workflow"
+    assert cov.by_source[0].value == "nightly-batch"
     assert cov.by_reason[0].value == "missing team, project, environment"
     assert "FAIL" in cov.summary()
 
@@ -62,7 +63,8 @@ def test_seed_004_trace_tree_cost_is_the_sum_of_its_calls_and_owner_is_inherited
     [tree] = at.build_forest(priced)
     assert tree.id == "tr_9f4c"
     assert tree.cost == Decimal("0.088748") == sum((p.cost for p in priced), Decimal(0))
-    assert tree.owner["team"] == "support" and tree.owner["workflow"] == "ticket-triage-v4"
+    assert tree.owner["team"] == "support"
+    assert tree.owner["workflow"] == "ticket-triage-v4"
     assert ("support",) in at.rollup([tree], by=("team",))
 
 
@@ -87,10 +89,12 @@ def test_same_provider_request_logged_twice_is_counted_once_and_reported() -> No
     replay = attrs.evolve(rec, schema="sdk")   # the SDK logged the same provider request
     trees = at.build_forest([at.price(rec), at.price(replay)])
     assert len(trees) == 1
-    assert len(trees[0].calls) == 1 and len(trees[0].duplicates) == 1
+    assert len(trees[0].calls) == 1
+    assert len(trees[0].duplicates) == 1
     assert trees[0].cost == at.price(rec).cost
     cov = at.coverage(trees)
-    assert cov.duplicates == 1 and cov.duplicate_cost == at.price(rec).cost
+    assert cov.duplicates == 1
+    assert cov.duplicate_cost == at.price(rec).cost
 
 
 def test_call_with_missing_parent_becomes_its_own_root_with_a_flag() -> None:
@@ -121,7 +125,8 @@ def test_conflicting_owners_inside_a_tree_are_not_guessed() -> None:
 def test_failed_call_without_usage_costs_nothing_but_is_counted() -> None:
     failed = call(1, when=WEEK0, inp=0, out=0, outcome="error")
     r = at.rollup([at.price(failed)], by=("outcome",))
-    assert r[("error",)].records == 1 and r[("error",)].cost == Decimal("0")
+    assert r[("error",)].records == 1
+    assert r[("error",)].cost == Decimal("0")
 
 
 @settings(max_examples=40, deadline=None)
@@ -175,8 +180,10 @@ def test_owner_map_stamps_cost_center_and_flags_unmapped_teams_by_name(owner_map
         at.price(call(1, when=WEEK0)),
         at.price(call(2, when=WEEK0, tags={**OWNED, "team": "ml-research"})),
     ], contract)
-    assert isinstance(mapped, at.PricedRecord) and isinstance(unmapped, at.PricedRecord)
-    assert mapped.record.tags["cost_center"] == "CC-1001" and mapped.record.tags["owner"] == "Dana Chen"
+    assert isinstance(mapped, at.PricedRecord)
+    assert isinstance(unmapped, at.PricedRecord)
+    assert mapped.record.tags["cost_center"] == "CC-1001"
+    assert mapped.record.tags["owner"] == "Dana Chen"
     assert "unmapped_owner" in unmapped.flags
     cov = at.coverage([unmapped], contract)
     assert cov.by_reason[0].value == "unmapped team=ml-research"
@@ -202,7 +209,8 @@ def test_bad_owner_maps_name_file_and_key(tmp_path: Path, text: str, where: str)
     path.write_text(text)
     with pytest.raises(at.OwnershipError) as err:
         at.load_owner_map(path)
-    assert str(path) in str(err.value) and where in str(err.value)
+    assert str(path) in str(err.value)
+    assert where in str(err.value)
 
 
 def test_bad_owner_map_csv_names_the_line(tmp_path: Path) -> None:
@@ -215,9 +223,11 @@ def test_bad_owner_map_csv_names_the_line(tmp_path: Path) -> None:
 def test_require_owner_policies_flag_quarantine_and_reject() -> None:
     bare = at.price(call(1, when=WEEK0, tags={"team": "search"}))
     [flagged] = at.apply_ownership([bare], at.OwnershipContract(on_missing="flag"))
-    assert isinstance(flagged, at.PricedRecord) and "missing_owner" in flagged.flags
+    assert isinstance(flagged, at.PricedRecord)
+    assert "missing_owner" in flagged.flags
     [quarantined] = at.apply_ownership([bare], at.OwnershipContract(on_missing="quarantine"))
-    assert isinstance(quarantined, at.Quarantined) and quarantined.code == "missing_owner"
+    assert isinstance(quarantined, at.Quarantined)
+    assert quarantined.code == "missing_owner"
     assert "project, environment" in quarantined.message
     with pytest.raises(at.OwnershipError, match="project, environment") as err:
         list(at.apply_ownership([bare], at.OwnershipContract(on_missing="reject")))
@@ -234,8 +244,10 @@ def test_budget_report_forecasts_month_end_from_the_run_rate(owner_map: at.Owner
     s = lines["support-ai"]
     assert s.actual == Decimal("10.00")           # 10 x ($0.20 + $0.80); June 20 is after as_of
     assert s.forecast == Decimal("30.00")         # $10 over 10 days of a 30-day month
-    assert s.exceeded is False and s.projected_over is True
-    assert lines["search-ai"].actual == Decimal("0.00") and not lines["search-ai"].projected_over
+    assert s.exceeded is False
+    assert s.projected_over is True
+    assert lines["search-ai"].actual == Decimal("0.00")
+    assert not lines["search-ai"].projected_over
 
 
 # -- a generated pair of weeks with injected faults -----------------------------------------
@@ -278,10 +290,12 @@ def test_injected_faults_are_found_with_their_exact_amounts() -> None:
     cov = at.coverage(trees)
     assert cov.unattributed == injected["unowned"]
     assert cov.unowned_records == 8
-    assert cov.by_source[0].value == "legacy-worker" and cov.by_source[0].cost == injected["unowned"]
+    assert cov.by_source[0].value == "legacy-worker"
+    assert cov.by_source[0].cost == injected["unowned"]
     assert cov.retry_cost == injected["retries"]
     assert cov.fallback_cost == injected["fallbacks"]
-    assert cov.duplicates == 4 and cov.duplicate_cost == injected["duplicates"]
+    assert cov.duplicates == 4
+    assert cov.duplicate_cost == injected["duplicates"]
     assert not cov.passed                      # 8% unowned is far above the 2% target
 
 
@@ -316,7 +330,7 @@ def test_decomposition_parts_sum_exactly_to_the_total_change(
     rows = at.explain_change(priced(before, datetime(2025, 6, 1, tzinfo=UTC)),
                              priced(after, datetime(2025, 6, 20, tzinfo=UTC)))
     for row in rows:
-        assert set(row.parts) == set(("volume", "tokens_per_request", "model_mix", "price", "retries"))
+        assert set(row.parts) == {"volume", "tokens_per_request", "model_mix", "price", "retries"}
         assert sum(row.parts.values(), Decimal(0)) == row.change
 
 
@@ -325,7 +339,8 @@ def test_price_change_between_periods_is_the_price_part() -> None:
     after = [at.price(call(i, when=datetime(2025, 6, 20, tzinfo=UTC), model="o3")) for i in range(10)]
     [row] = at.explain_change(before, after)
     # o3: $10/$40 -> $2/$8 per 1M; 10 calls of 10k in + 1k out: $1.40 -> $0.28
-    assert row.before == Decimal("1.40") and row.after == Decimal("0.28")
+    assert row.before == Decimal("1.40")
+    assert row.after == Decimal("0.28")
     assert row.parts["price"] == Decimal("-1.12")
     assert row.parts["volume"] == row.parts["model_mix"] == row.parts["tokens_per_request"] == Decimal(0)
 
@@ -341,7 +356,8 @@ def test_anomalies_flag_an_owner_jumping_beyond_the_threshold() -> None:
         weeks.append(at.rollup((at.price(r) for r in recs), by=("team",)))
     [anomaly] = at.find_anomalies(weeks, threshold=Decimal("0.5"))
     assert anomaly.key == ("support",)
-    assert anomaly.latest == Decimal("30.00") and anomaly.baseline == Decimal("10.00")
+    assert anomaly.latest == Decimal("30.00")
+    assert anomaly.baseline == Decimal("10.00")
     assert anomaly.change_pct == Decimal("200.0")
 
 

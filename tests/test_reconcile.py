@@ -151,14 +151,16 @@ def test_stale_card_is_named_with_the_implied_price(month) -> None:  # type: ign
     assert line.variance == injected["stale_output"]
     assert not line.matched                        # 10% off: far beyond the 2% tolerance
     [cause] = [c for c in line.causes if c.code == "price_card_out_of_date"]
-    assert "0.66" in cause.message and "openai-2026-11-23" in cause.message
+    assert "0.66" in cause.message
+    assert "openai-2026-11-23" in cause.message
     assert _line(rep, "gpt-4o-mini", "input").matched
 
 
 def test_cache_writes_billed_at_the_1h_rate_are_found_on_both_lines(month) -> None:  # type: ignore[no-untyped-def]
     rep, _, injected, _ = month
     one_hour = _line(rep, "claude-sonnet-4-5-20250929", "cache_write_1h")
-    assert one_hour.priced == 0 and one_hour.variance == injected["ttl_1h"]
+    assert one_hour.priced == 0
+    assert one_hour.variance == injected["ttl_1h"]
     assert "cache_ttl_mismatch" in {c.code for c in one_hour.causes}
     # the 5-minute line does not exist on the invoice: the logged 5m writes are unmatched usage instead
     assert not [r for r in rep.lines if r.line.meter == "cache_write"]
@@ -200,7 +202,8 @@ def test_usage_outside_every_line_is_reported_as_unmatched() -> None:
     line = at.InvoiceLine(provider="anthropic", period_start=JUNE, period_end=JULY, amount=Decimal("0"))
     rep = at.reconcile([rec], [line])
     [unmatched] = rep.unmatched
-    assert unmatched.cost == Decimal("1.00") and unmatched.day == date(2026, 7, 2)
+    assert unmatched.cost == Decimal("1.00")
+    assert unmatched.day == date(2026, 7, 2)
     assert not rep.passed
 
 
@@ -211,7 +214,7 @@ def test_line_in_another_currency_is_never_added_to_usd_usage() -> None:
                           currency="EUR")
     [r] = at.reconcile([rec], [line]).lines
     assert r.priced == Decimal("0")
-    assert [c.code for c in r.causes][0] == "currency"
+    assert next(c.code for c in r.causes) == "currency"
 
 
 def test_late_data_is_named_when_usage_stops_before_the_period_ends() -> None:

@@ -186,7 +186,10 @@ def normalize_many(items: Iterable[Any], provider: str | None = None, tags: Mapp
             payload, where = item.payload, item.source or source
         h = base if where is source else attrs.evolve(base, source=where)
         try:
-            yield from _run(payload, h, provider)
+            records = _run(payload, h, provider)
+            if not records:  # a normalizer that found nothing must not make the input vanish
+                raise NormalizeError("no_records", "the payload holds no provider calls to price")
+            yield from records
         except AttributionError as exc:
             code = exc.code if isinstance(exc, NormalizeError) else "bad_value"
             path = exc.path if isinstance(exc, NormalizeError) else None
