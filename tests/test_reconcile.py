@@ -239,3 +239,24 @@ def test_missing_cache_read_tokens_are_named() -> None:
     cached = _line(rep, "gpt-4.1", "cached_input")
     assert "missing_meter" in {c.code for c in cached.causes}
     assert _line(rep, "gpt-4.1", "input").matched
+
+
+def test_true_up_makes_owner_totals_equal_the_invoice_exactly(month) -> None:  # type: ignore[no-untyped-def]
+    rep, _, _, _ = month
+    logged, _, _ = _month()
+    by_team = at.rollup(at.build_forest(at.price_many(logged)), by=("team",))
+    t = at.true_up(by_team, rep)
+    assert sum((r.total for r in t.rows), Decimal(0)) == rep.invoiced
+    assert t.variance == rep.invoiced - by_team.total
+    assert sum((r.true_up for r in t.rows), Decimal(0)) == t.variance
+    for row in t.rows:
+        assert row.attributed + row.true_up == row.total
+        assert row.total == row.total.quantize(Decimal("0.001"))   # the invoice is itemised to a tenth of a cent
+    assert t[None].attributed == by_team[(None,)].cost      # unowned spend is shown, not hidden
+
+
+def test_true_up_is_proportional_to_attributed_cost() -> None:
+    t = at.true_up({"a": Decimal("75"), "b": Decimal("25")}, Decimal("120.00"))
+    assert t["a"].total == Decimal("90.00")
+    assert t["b"].total == Decimal("30.00")
+    assert t["a"].true_up == Decimal("15.00")

@@ -32,7 +32,16 @@ from ._coverage import BudgetLine, Coverage, budget_report, coverage
 from ._invoice import InvoiceLine
 from ._ownership import OwnerEntry, OwnerMap, OwnershipContract, apply_ownership, check_owner, load_owner_map
 from ._pricing import cost, price, price_many
-from ._reconcile import Cause, ReconciledLine, Reconciliation, UnmatchedUsage, reconcile
+from ._reconcile import (
+    Cause,
+    ReconciledLine,
+    Reconciliation,
+    TrueUp,
+    TrueUpRow,
+    UnmatchedUsage,
+    reconcile,
+    true_up,
+)
 from ._records import PricedRecord, Quarantined, SourceLocation, UsageRecord
 from ._registry import LineItem, ModelInfo, Rate, Registry, default_registry, load_registry
 from ._rollup import Rollup, RollupEntry, rollup
@@ -97,6 +106,8 @@ __all__ = [
     "Rollup",
     "RollupEntry",
     "SourceLocation",
+    "TrueUp",
+    "TrueUpRow",
     "UnknownModel",
     "UnknownProvider",
     "UnknownServiceTier",
@@ -128,4 +139,5 @@ __all__ = [
     "price_many",
     "reconcile",
     "rollup",
+    "true_up",
 ]

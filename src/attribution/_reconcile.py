@@ -36,12 +36,14 @@ from typing import Any
 
 import attrs
 
+from ._allocate import Allocation, allocate
 from ._cards import per_unit
 from ._invoice import InvoiceLine
 from ._money import from_decimal, present, ratio, to_decimal
 from ._ownership import OwnershipContract, apply_ownership
 from ._records import PricedRecord, Quarantined, UsageRecord
 from ._registry import Rate, Registry, canonical_provider, canonical_tier, default_registry
+from ._rollup import Rollup
 from ._tree import RequestTree
 from ._usage import BILLED_METERS
 from .exceptions import AttributionError
@@ -566,3 +568,82 @@ class _Evidence:
                         found.append(("service_tier", (f"the {name} tier price (records priced as "
                                       f"{rate.service_tier})")))
         return found
+
+
+# -- true-up ---------------------------------------------------------------------------------
+
+_NO_OWNER = "\x00unattributed"   # stands in for the None owner inside allocate(), never shown
+
+
+@attrs.frozen(kw_only=True)
+class TrueUpRow:
+    """One owner's chargeback: attributed cost, its share of the variance, and the total billed."""
+
+    owner: str | None
+    attributed: Decimal
+    true_up: Decimal
+    total: Decimal
+
+
+@attrs.frozen(kw_only=True)
+class TrueUp:
+    """Chargeback totals that equal the invoice exactly; see :func:`true_up`."""
+
+    rows: tuple[TrueUpRow, ...]
+    invoiced: Decimal
+    attributed: Decimal
+
+    @property
+    def variance(self) -> Decimal:
+        """What the true-up spread: invoiced minus attributed."""
+        return self.invoiced - self.attributed
+
+    def __getitem__(self, owner: str | None) -> TrueUpRow:
+        for row in self.rows:
+            if row.owner == owner:
+                return row
+        raise KeyError(owner)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [{"owner": r.owner, "attributed": r.attributed, "true_up": r.true_up, "total": r.total}
+                for r in self.rows]
+
+
+def true_up(charges: Mapping[str | None, Decimal] | Any, invoiced: Decimal | Reconciliation, *,
+            quantum: Decimal = Decimal("0.01")) -> TrueUp:
+    """Spread the remaining variance over owners in proportion to their attributed cost.
+
+    ``charges`` is what each owner is charged before the true-up: a one-
+    dimension :class:`~attribution.Rollup` (by team, cost center...), an
+    :class:`~attribution.Allocation` (after shared pools), or a mapping of
+    owner to exact amount. ``invoiced`` is the total to reach (a
+    :class:`Reconciliation` means its invoiced usage). Each owner's total is
+    its proportional share of the invoice, rounded to ``quantum`` by largest
+    remainder so the totals sum to the invoice **exactly** (when the invoice
+    itself carries sub-cent amounts, at the invoice's own precision);
+    ``true_up`` is that total minus the attributed cost, shown as its own column.
+
+    >>> t = true_up({"search": Decimal("600.004"), "support": Decimal("300")}, Decimal("1000.00"))
+    >>> [(r.owner, r.true_up, r.total) for r in t.rows]
+    [('search', Decimal('66.666'), Decimal('666.67')), ('support', Decimal('33.33'), Decimal('333.33'))]
+    """
+    target = invoiced.invoiced if isinstance(invoiced, Reconciliation) else invoiced
+    exponent = target.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and target and exponent < quantum.as_tuple().exponent:  # type: ignore[operator]
+        quantum = Decimal(1).scaleb(exponent)  # the invoice itself carries sub-cent amounts
+    amounts = _owner_amounts(charges)
+    weights = {(_NO_OWNER if owner is None else owner): amount for owner, amount in amounts.items()}
+    totals = allocate(target, weights, method="proportional", quantum=quantum)
+    rows = tuple(TrueUpRow(owner=owner, attributed=amount, true_up=totals[key] - amount, total=totals[key])
+                 for (owner, amount), key in zip(amounts.items(), weights, strict=True))
+    return TrueUp(rows=rows, invoiced=target, attributed=sum(amounts.values(), Decimal(0)))
+
+
+def _owner_amounts(charges: Any) -> dict[str | None, Decimal]:
+    if isinstance(charges, Rollup):
+        if len(charges.dims) != 1:
+            raise ValueError(f"true_up() needs a rollup by one owner dimension, got {charges.dims}")
+        return {key[0]: charges[key].cost for key in charges}
+    if isinstance(charges, Allocation):
+        return {row.owner: row.total for row in charges.rows}
+    return {owner: Decimal(amount) for owner, amount in charges.items()}
