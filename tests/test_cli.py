@@ -273,11 +273,14 @@ def test_audit_json_output_is_exact_and_lists_every_quarantined_record(usage_fil
     code, out, _ = run(capsys, "audit", str(usage_file), "--format", "json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["total"] == "0.128"
-    assert doc["records"] == 3
+    assert doc["schema"] == "attribution.audit/1"
+    assert doc["totals"]["cost"] == "0.128"
+    assert doc["totals"]["priced_records"] == 3
+    assert doc["totals"]["records_read"] == 5
     by_team = {row["team"]: row["cost"] for row in doc["rows"]}
     assert by_team == {"search": "0.036", "support": "0.092"}
-    quarantined = {(q["code"], q["source"]) for q in doc["quarantined"]}
+    assert doc["quarantined"]["by_reason"] == {"bad_json": 1, "unknown_model": 1}
+    quarantined = {(q["code"], q["source"]) for q in doc["quarantined"]["examples"]}
     assert quarantined == {("bad_json", f"{usage_file}:2"), ("unknown_model", f"{usage_file}:3")}
 
 

@@ -8,29 +8,29 @@ a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from . import __version__
+from ._allocate import load_policy
+from ._audit import PERIODS, run_audit
 from ._cards import load_card
-from ._coverage import coverage
 from ._money import present
-from ._ownership import DEFAULT_REQUIRED, OwnershipContract, apply_ownership, load_owner_map
-from ._pricing import price_many
-from ._records import PricedRecord, Quarantined
+from ._ownership import DEFAULT_REQUIRED, OwnershipContract, load_owner_map
 from ._registry import Registry, bundled_card_paths, load_registry
-from ._rollup import rollup
-from ._tree import build_forest
 from ._usage import BILLED_METERS, METERS, Usage
 from .exceptions import AttributionError, PriceCardError
+from .invoices import read_invoice
 from .io import read_payloads
-from .normalize import normalize_many
+from .reports import BINARY_FORMATS, WRITERS, write_report
+from .reports._table import safe as _safe
+from .reports._table import table as _table
 
 __all__ = ["main"]
 
@@ -39,32 +39,6 @@ UTC = timezone.utc
 
 class _UsageError(Exception):
     """Bad command-line input: exit 2 with the message."""
-
-
-def _safe(text: object) -> str:
-    """Printable text for a terminal: control characters are shown escaped."""
-    s = str(text)
-    if s.isprintable():
-        return s
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: Iterable[int] = ()) -> str:
-    cells = [[_safe(h) for h in headers], *([_safe(c) for c in row] for row in rows)]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    align = set(right)
-    lines = []
-    for n, row in enumerate(cells):
-        lines.append("  ".join(c.rjust(w) if i in align else c.ljust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=False))).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _money(amount: Decimal, currency: str | None = "USD") -> str:
-    symbol = "$" if currency in (None, "USD") else f"{currency} "
-    return f"{symbol}{present(amount):,}"
 
 
 def _registry(args: argparse.Namespace) -> Registry:
@@ -208,92 +182,81 @@ def _cmd_price(args: argparse.Namespace) -> int:
 # -- audit -------------------------------------------------------------------------
 
 
+class _Progress:
+    """A records-read counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.count = 0
+
+    def wrap(self, items: Iterable[Any]) -> Iterator[Any]:
+        for item in items:
+            self.count += 1
+            if self.enabled and self.count % 50_000 == 0:
+                print(f"\rattribution: {self.count:,} records read...", end="", file=sys.stderr, flush=True)
+            yield item
+        if self.enabled and self.count >= 50_000:
+            print(f"\rattribution: {self.count:,} records read.    ", file=sys.stderr, flush=True)
+
+
 def _inputs(paths: Sequence[str]) -> Iterator[Any]:
     for p in paths:
         yield from read_payloads(p)
+
+
+def _parse_day(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _UsageError(f"{flag}: not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     reg = _registry(args)
     dims = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("team",)
     required = tuple(f.strip() for f in args.require.split(",") if f.strip())
-    for p in args.inputs:
+    for p in (*args.inputs, *(args.invoice or ()), *(x for x in (args.owners, args.policy) if x)):
         if not Path(p).exists():
-            raise _UsageError(f"no such input file: {p}")
+            raise _UsageError(f"no such file: {p}")
     owner_map = load_owner_map(args.owners) if args.owners else None
+    policy = load_policy(args.policy) if args.policy else None
+    invoices = [line for path in (args.invoice or ()) for line in read_invoice(path)]
     contract = OwnershipContract(required=required, owner_map=owner_map)
-    quarantined: list[Quarantined] = []
-    priced: list[PricedRecord] = []
-    for item in price_many(normalize_many(_inputs(args.inputs)), reg):
-        if isinstance(item, Quarantined):
-            quarantined.append(item)
-        else:
-            priced.append(item)
-    trees = build_forest(priced)
-    calls = list(apply_ownership(trees, contract))
-    r = rollup([*calls, *quarantined], by=dims)
-    cov = coverage(trees, contract)
-    flags: Counter[str] = Counter(f for c in calls if isinstance(c, PricedRecord) for f in c.flags)
-    failed = args.fail_under_coverage is not None and cov.coverage * 100 < args.fail_under_coverage
-    if args.format == "json":
-        out = {
-            "schema": "attribution.audit/0",
-            "by": list(dims),
-            "currency": r.currency,
-            "total": str(r.total),
-            "records": r.records,
-            "requests": r.requests,
-            "rows": [{**row, "cost": str(row["cost"])} for row in r.to_records()],
-            "coverage": {
-                "required": list(required), "attributed": str(cov.attributed),
-                "unattributed": str(cov.unattributed), "coverage": str(cov.coverage),
-                "target": str(cov.target), "passed": cov.passed,
-                "by_reason": [{"reason": s.value, "cost": str(s.cost), "records": s.records} for s in cov.by_reason],
-                "by_source": [{"dimension": s.dimension, "value": s.value, "cost": str(s.cost),
-                               "records": s.records} for s in cov.by_source],
-                "retry_cost": str(cov.retry_cost), "fallback_cost": str(cov.fallback_cost),
-                "duplicates": cov.duplicates, "duplicate_cost": str(cov.duplicate_cost),
-            },
-            "quarantined": [{"code": q.code, "message": q.message, "source": str(q.source) if q.source else None}
-                            for q in quarantined],
-            "flags": dict(flags),
-        }
-        print(json.dumps(out, indent=2, sort_keys=False))
-        return 1 if failed else 0
-    total = r.total
-    rows = []
-    for e in r.entries():
-        share = (e.cost / total * 100) if total else Decimal(0)
-        rows.append([*("(none)" if v is None else v for v in e.key), f"{e.requests:,}",
-                     f"{e.usage.prompt_tokens:,}", f"{e.usage.output:,}", _money(e.cost, r.currency),
-                     f"{present(share, Decimal('0.1'))}%"])
-    n = len(dims)
-    print(f"Spend by {', '.join(dims)} ({r.records:,} priced calls in {len(trees):,} request trees, "
-          f"{r.currency or 'USD'})\n")
-    print(_table([*dims, "requests", "input tok", "output tok", "cost", "share"], rows,
-                 right=range(n, n + 5)))
-    print(f"\nTotal priced: {_money(total, r.currency)} over {r.requests:,} requests")
-    print(cov.summary())
-    for src in cov.by_source[:3]:
-        print(f"  unowned from {src.dimension}={_safe(src.value)}: {_money(src.cost, r.currency)} "
-              f"({src.records} calls)")
-    for reason in cov.by_reason[:3]:
-        print(f"  {reason.value}: {_money(reason.cost, r.currency)} ({reason.records} calls)")
-    seen = r.records + len(quarantined) + cov.duplicates
-    print(f"Records read: {seen:,} = {r.records:,} priced + {len(quarantined):,} quarantined"
-          + (f" + {cov.duplicates:,} duplicates" if cov.duplicates else ""))
-    if quarantined:
-        by_code = Counter(q.code for q in quarantined)
-        print("Quarantined by reason (first example of each):")
-        first: dict[str, Quarantined] = {}
-        for q in quarantined:
-            first.setdefault(q.code, q)
-        for code, count in by_code.most_common():
-            print(f"  {code} x{count}: {_safe(first[code])}")
-    if failed:
-        print(f"attribution: coverage {present(cov.coverage * 100, Decimal('0.1'))}% is under "
-              f"--fail-under-coverage {args.fail_under_coverage}%", file=sys.stderr)
-    return 1 if failed else 0
+    progress = _Progress(sys.stderr.isatty())
+    report = run_audit(progress.wrap(_inputs(args.inputs)), registry=reg, contract=contract, by=dims,
+                       period=args.period, since=_parse_day(args.since, "--since"),
+                       until=_parse_day(args.until, "--until"), invoices=invoices, policy=policy)
+    if args.tolerance is not None and report.reconciliation is not None:
+        report = attrs.evolve(report, reconciliation=attrs.evolve(report.reconciliation, tolerance=args.tolerance))
+    fmt = args.format
+    if fmt in BINARY_FORMATS and not args.output:
+        raise _UsageError(f"--format {fmt} writes a binary file: give -o OUT")
+    if args.output:
+        mode = "wb" if fmt in BINARY_FORMATS else "w"
+        try:
+            with (open(args.output, "wb") if mode == "wb"
+                  else open(args.output, "w", encoding="utf-8", newline="")) as out:
+                write_report(report, fmt, out)
+        except OSError as exc:
+            raise _UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+        print(f"attribution: wrote {fmt} report to {args.output}", file=sys.stderr)
+    else:
+        write_report(report, fmt, sys.stdout)
+    failures = []
+    cov = report.coverage
+    if args.fail_under_coverage is not None and cov.coverage * 100 < args.fail_under_coverage:
+        failures.append(f"coverage {present(cov.coverage * 100, Decimal('0.1'))}% is under "
+                        f"--fail-under-coverage {args.fail_under_coverage}%")
+    rep = report.reconciliation
+    if rep is not None and not all(r.matched for r in rep.lines):
+        outside = sum(1 for r in rep.lines if not r.matched)
+        failures.append(f"{outside} invoice line(s) differ from priced usage by more than "
+                        f"{present(rep.tolerance * 100, Decimal('0.1'))}%")
+    for failure in failures:
+        print(f"attribution: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 # -- wiring ------------------------------------------------------------------------
@@ -338,7 +301,16 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="normalize, price and roll up usage files; print spend by owner")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl / .json files (optionally .gz)")
     p.add_argument("--by", default="team", help="comma-separated dimensions (default: team)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=sorted(WRITERS), default="table")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the report to OUT instead of standard output")
+    p.add_argument("--invoice", action="append", metavar="FILE",
+                   help="provider cost export or plain invoice CSV to reconcile against (repeatable)")
+    p.add_argument("--policy", metavar="FILE", help="allocation policy (TOML) for shared costs")
+    p.add_argument("--period", choices=PERIODS, help="compare the last two periods and flag anomalies")
+    p.add_argument("--since", metavar="DATE", help="only calls on or after this UTC day (YYYY-MM-DD)")
+    p.add_argument("--until", metavar="DATE", help="only calls on or before this UTC day (YYYY-MM-DD)")
+    p.add_argument("--tolerance", type=Decimal, metavar="RATIO",
+                   help="reconciliation tolerance per invoice line, as a ratio (default 0.02)")
     p.add_argument("--owners", metavar="FILE", help="owner map (TOML or CSV): owner field value -> cost center, "
                    "budget line, named owner")
     p.add_argument("--require", default=",".join(DEFAULT_REQUIRED), metavar="FIELDS",

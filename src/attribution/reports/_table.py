@@ -1,0 +1,160 @@
+"""The terminal report: what a FinOps reader needs on one screen, most important first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import IO
+
+from .._audit import AuditReport
+from .._money import present
+
+__all__ = ["render_table", "safe", "table", "write_table"]
+
+_PCT = Decimal("0.1")
+
+
+def safe(text: object) -> str:
+    """Printable text for a terminal: control characters (escape sequences) are shown escaped."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], right: Iterable[int] = ()) -> str:
+    """A plain aligned text table; ``right`` lists the columns to right-align."""
+    cells = [[safe(h) for h in headers], *([safe(c) for c in row] for row in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    align = set(right)
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  ".join(c.rjust(w) if i in align else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def money(amount: Decimal, currency: str | None = "USD") -> str:
+    symbol = "$" if currency in (None, "USD") else f"{currency} "
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{symbol}{present(abs(amount)):,}"
+
+
+def _pct(part: Decimal, whole: Decimal) -> str:
+    return f"{present(part / whole * 100, _PCT) if whole else Decimal(0)}%"
+
+
+def render_table(report: AuditReport) -> str:
+    """The whole terminal report as one string."""
+    cur = report.currency
+    total = report.total
+    out: list[str] = []
+    dims = report.by
+    window = ""
+    if report.since or report.until:
+        window = f", {report.since or '...'} to {report.until or '...'}"
+    out.append(f"Spend by {', '.join(dims) or 'total'} ({report.priced_records:,} priced calls in "
+               f"{report.trees:,} request trees{window}, {cur or 'USD'})")
+    out.append("")
+    rows = []
+    for e in report.rollup.entries():
+        rows.append([*("(none)" if v is None else v for v in e.key), f"{e.requests:,}",
+                     f"{e.usage.prompt_tokens:,}", f"{e.usage.output:,}", money(e.cost, cur), _pct(e.cost, total)])
+    n = len(dims)
+    out.append(table([*dims, "requests", "input tok", "output tok", "cost", "share"], rows, right=range(n, n + 5)))
+    out.append("")
+    out.append(f"Total priced: {money(total, cur)} over {report.rollup.requests:,} requests")
+
+    cov = report.coverage
+    out.append("")
+    out.append(cov.summary())
+    for src in cov.by_source[:3]:
+        out.append(f"  unowned from {src.dimension}={safe(src.value)}: {money(src.cost, cur)} ({src.records} calls)")
+    for reason in cov.by_reason[:3]:
+        out.append(f"  {safe(reason.value)}: {money(reason.cost, cur)} ({reason.records} calls)")
+
+    if report.changes:
+        out.append("")
+        out.append(f"Change vs the previous {report.period} (parts add up to the change):")
+        crow = []
+        for c in report.changes[:8]:
+            pct = f"{c.change_pct}%" if c.change_pct is not None else "new"
+            crow.append([*("(none)" if v is None else v for v in c.key), money(c.before, cur), money(c.after, cur),
+                         pct, *(money(c.parts[p], cur) for p in ("volume", "tokens_per_request", "model_mix",
+                                                                  "price", "retries")), c.driver()])
+        out.append(table([*dims, "before", "after", "change", "volume", "tokens/req", "mix", "price", "retries",
+                          "driver"], crow, right=range(n, n + 8)))
+    for a in report.anomalies[:5]:
+        out.append(f"  ANOMALY {'/'.join('(none)' if v is None else safe(v) for v in a.key)}: "
+                   f"{money(a.latest, cur)} vs trailing {money(a.baseline, cur)} ({a.reason})")
+
+    if report.allocation is not None:
+        alloc = report.allocation
+        out.append("")
+        out.append(f"Allocation by {alloc.by} (policy {safe(alloc.policy or '')}): direct "
+                   f"{money(alloc.direct_total, cur)} + pools {money(alloc.pools_total, cur)} = "
+                   f"{money(alloc.total, cur)}")
+        arows = [["(none)" if r.owner is None else r.owner, money(r.direct, cur), money(r.shared, cur),
+                  money(r.total, cur)] for r in alloc.rows]
+        out.append(table([alloc.by, "direct", "shared", "total"], arows, right=(1, 2, 3)))
+
+    rep = report.reconciliation
+    if rep is not None:
+        out.append("")
+        out.append("Reconciliation with the invoice:")
+        out.extend(f"  {line}" for line in rep.summary().splitlines())
+        off = sorted((r for r in rep.lines if r.variance), key=lambda r: -abs(r.variance))
+        for r in off[:5]:
+            line = r.line
+            what = " ".join(x for x in (line.provider, line.model or line.sku or "", line.meter or "") if x)
+            flag = "ok" if r.matched else "OUTSIDE TOLERANCE"
+            out.append(f"  {safe(what)} {line.period_start}..{line.period_end}: invoiced {money(r.invoiced, cur)}, "
+                       f"priced {money(r.priced, cur)}, variance {money(r.variance, cur)} [{flag}]")
+            out.extend(f"      - {safe(cause)}" for cause in r.causes[:3])
+    if report.true_up is not None:
+        t = report.true_up
+        out.append(f"True-up to the invoice ({money(t.invoiced, cur)}): "
+                   + ", ".join(f"{'(none)' if r.owner is None else safe(r.owner)} {money(r.total, cur)} "
+                               f"({'+' if r.true_up >= 0 else ''}{present(r.true_up)})" for r in t.rows[:6]))
+
+    if report.budgets:
+        out.append("")
+        out.append("Budgets (month to date, run-rate forecast):")
+        brows = [[b.name, money(b.actual, b.currency), money(b.forecast, b.currency), money(b.budget, b.currency),
+                  "OVER" if b.projected_over else "ok"] for b in report.budgets]
+        out.append(table(["budget line", "actual", "forecast", "budget", ""], brows, right=(1, 2, 3)))
+
+    if report.top_trees:
+        out.append("")
+        out.append("Most expensive request trees:")
+        for tree in report.top_trees[:5]:
+            owner = ", ".join(f"{k}={safe(v)}" for k, v in tree.owner.items()) or "no owner"
+            over = tree.overhead()
+            extra = "".join(f", {role} {money(v, cur)}" for role, v in over.items() if role != "first" and v)
+            out.append(f"  {safe(tree.id)}: {money(tree.cost, cur)} in {len(tree.calls)} calls ({owner}{extra})")
+
+    out.append("")
+    dup = f" + {cov.duplicates:,} duplicates" if cov.duplicates else ""
+    excl = f" + {report.excluded:,} outside the date window" if report.excluded else ""
+    out.append(f"Records read: {report.records_read + cov.duplicates:,} = {report.priced_records:,} priced + "
+               f"{report.quarantined_records:,} quarantined{dup}{excl}")
+    if report.flags:
+        out.append("Flags: " + ", ".join(f"{code} x{k}" for code, k in sorted(report.flags.items(),
+                                                                              key=lambda kv: -kv[1])))
+    if report.quarantined:
+        out.append("Quarantined by reason (first example of each):")
+        first: dict[str, object] = {}
+        for q in report.quarantine_examples:
+            first.setdefault(q.code, q)
+        for code, k in sorted(report.quarantined.items(), key=lambda kv: -kv[1]):
+            example = f": {safe(first[code])}" if code in first else ""
+            out.append(f"  {code} x{k}{example}")
+    return "\n".join(out)
+
+
+def write_table(report: AuditReport, out: IO[str]) -> None:
+    """Write the terminal report."""
+    out.write(render_table(report))
+    out.write("\n")
