@@ -1,7 +1,24 @@
-"""Generate the bundled example month: gateway events for June 2026.
+"""Generate the bundled example month: June 2026 for a company with four teams.
 
-Deterministic (fixed seed), so the committed ``gateway-month.jsonl`` is
-reproducible: ``python examples/generate_month.py > examples/gateway-month.jsonl``.
+Deterministic (fixed seed), so the committed files are reproducible::
+
+    python examples/generate_month.py      # rewrites every file below
+
+Files written next to this script:
+
+- ``gateway-month.jsonl``: one gateway event per provider call (seed 002's shape);
+- ``owners.toml``: the owner map (team -> cost center, budget line, owner, budget);
+- ``pricecards/acme-openai.toml``: the company's own card: ``gpt-latest``,
+  an internal alias some services log, is the billable ``gpt-4.1-mini``
+  (without this card those calls are quarantined as ``unknown_model``);
+- ``policy.toml``: the shared-cost policy (platform fee by request volume,
+  untagged spend retained centrally by the platform team);
+- ``invoices/``: what the providers billed, in their own export formats: the
+  OpenAI Costs API (one page of daily buckets), the Anthropic cost report,
+  and AWS CUR 2.0 rows for Bedrock. They are computed from the true usage at
+  the bundled card prices, so the audit reconciles them; the differences are
+  the ones the month contains on purpose (the alias no card knows is billed
+  as the model it stands for).
 
 What is in it, on purpose:
 
@@ -21,7 +38,12 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
 
 SEED = 20260601
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -96,12 +118,170 @@ def events(n: int = 2_400) -> list[dict[str, object]]:
     return out
 
 
+ALIAS_TARGET = "gpt-4.1-mini"   # what the internal alias gpt-latest really runs
+OWNERS = """# Owner map for the example month: team -> cost center, budget line, named owner, monthly budget.
+[[owners]]
+match = { team = "search" }
+cost_center = "CC-1001"
+budget_line = "search-ai"
+owner = "Dana Chen"
+monthly_budget = 25.00
+
+[[owners]]
+match = { team = "support" }
+cost_center = "CC-2002"
+budget_line = "support-ai"
+owner = "Sam Ortiz"
+monthly_budget = 24.00
+
+[[owners]]
+match = { team = "growth" }
+cost_center = "CC-3003"
+budget_line = "growth-ai"
+owner = "Priya Natarajan"
+monthly_budget = 5.00
+
+[[owners]]
+match = { team = "platform" }
+cost_center = "CC-9000"
+budget_line = "ai-platform"
+owner = "Lee Morgan"
+monthly_budget = 10.00
+"""
+ACME_CARD = """# The company's own card, layered over the bundled ones: internal aliases its services log.
+[card]
+provider = "openai"
+version = "acme-openai-2026-06"
+read_on = 2026-06-01
+source = "ACME platform team: model routing table (internal wiki)"
+
+[[aliases]]
+alias = "gpt-latest"
+model = "gpt-4.1-mini"
+note = "the gateway's default route in June 2026"
+"""
+POLICY = """# Shared-cost policy for the example month (seed 002's approach).
+[policy]
+name = "example-2026-06"
+owner = "team"
+central_owner = "platform"
+
+[[pools]]
+id = "gateway-and-tracing"
+description = "LLM gateway, tracing backend and evaluation harness: a fixed monthly bill"
+amount = 12.00
+method = "proportional"
+by = "requests"
+exclude = ["platform"]
+
+[[pools]]
+id = "untagged"
+description = "Calls from services that do not send the ownership contract yet"
+where = { team = "__missing__" }
+method = "retain"
+"""
+
+
+def _money(value: Decimal, places: str = "0.000001") -> Decimal:
+    return value.quantize(Decimal(places))
+
+
+def invoices(rows: list[dict[str, object]]) -> dict[str, str]:
+    """Provider exports for the month, from the true usage at the bundled card prices."""
+    sys.path.insert(0, str(HERE.parent / "src"))
+    import attribution as at
+
+    billed: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])  # (prov, day, model, meter, project)
+    for row in rows:
+        model = str(row["model_actual"])
+        if model == "gpt-latest":
+            model = ALIAS_TARGET
+        rec = at.normalize({**row, "model_actual": model, "model_requested": model})
+        p = at.price(rec)
+        day = str(row["timestamp"])[:10]
+        project = str(row.get("project_id") or "proj_default")
+        for line in p.lines:
+            units = at._money.from_decimal(line.amount)
+            cell = billed[(rec.provider, day, p.rate.model, line.meter, project)]
+            cell[0] += line.quantity
+            cell[1] += units
+    out = {}
+    # OpenAI Costs API: one page, a bucket per day, results per line item and project.
+    names = {"gpt-4.1-mini": "gpt-4.1-mini-2025-04-14", "gpt-4.1": "gpt-4.1-2025-04-14", "gpt-4o-mini":
+             "gpt-4o-mini-2024-07-18", "gpt-5.4": "gpt-5.4-2026-03-05"}
+    words = {"input": "input", "cached_input": "cached input", "output": "output"}
+    buckets: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for (prov, day, model, meter, project), (_, units) in sorted(billed.items()):
+        if prov == "openai":
+            amount = Decimal(units).scaleb(-15)
+            buckets[day].append({"object": "organization.costs.result",
+                                 "amount": {"value": float(_money(amount)), "currency": "usd"},
+                                 "line_item": f"{names.get(model, model)}, {words[meter]}", "project_id": project})
+    page = {"object": "page", "has_more": False, "next_page": None, "data": []}
+    for day, results in sorted(buckets.items()):
+        start = int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
+        page["data"].append({"object": "bucket", "start_time": start, "end_time": start + 86_400,  # type: ignore[union-attr]
+                             "results": results})
+    out["invoices/openai-costs-2026-06.json"] = json.dumps(page, indent=1) + "\n"
+    # Anthropic cost report: amounts in cents as decimal strings.
+    token_types = {"input": "uncached_input_tokens", "cached_input": "cache_read_input_tokens", "output": "output_tokens",
+                   "cache_write": "cache_creation.ephemeral_5m_input_tokens",
+                   "cache_write_1h": "cache_creation.ephemeral_1h_input_tokens"}
+    merged: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])  # no projects here
+    for (prov, day, model, meter, _project), (qty, units) in billed.items():
+        merged[(prov, day, model, meter)][0] += qty
+        merged[(prov, day, model, meter)][1] += units
+    days: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for (prov, day, model, meter), (_, units) in sorted(merged.items()):
+        if prov == "anthropic":
+            cents = Decimal(units).scaleb(-13)
+            days[day].append({"amount": str(_money(cents, "0.0001")), "currency": "USD", "cost_type": "tokens",
+                              "token_type": token_types[meter], "model": model, "service_tier": "standard",
+                              "context_window": "0-200k", "workspace_id": None, "description": None})
+    report = {"data": [{"starting_at": f"{d}T00:00:00Z", "ending_at": f"{next_day(d)}T00:00:00Z", "results": r}
+                       for d, r in sorted(days.items())], "has_more": False, "next_page": None}
+    out["invoices/anthropic-cost-report-2026-06.json"] = json.dumps(report, indent=1) + "\n"
+    # AWS CUR 2.0 rows for Bedrock: quantities in 1K tokens, a daily row per usage type.
+    kinds = {"input": "input-tokens", "output": "output-tokens", "cached_input": "cache-read-input-token-count",
+             "cache_write": "cache-write-input-token-count"}
+    header = ("identity_line_item_id,line_item_line_item_type,line_item_usage_start_date,line_item_usage_end_date,"
+              "line_item_product_code,line_item_usage_type,line_item_usage_amount,line_item_currency_code,"
+              "line_item_unblended_cost,pricing_unit,product_region_code,bill_payer_account_id,"
+              "line_item_usage_account_id")
+    lines = [header]
+    n = 0
+    for (prov, day, model, meter), (qty, units) in sorted(merged.items()):
+        if prov == "bedrock":
+            n += 1
+            token = "Claude4Sonnet" if "sonnet-4-2025" in model else model
+            cost = _money(Decimal(units).scaleb(-15), "0.0000000001")
+            lines.append(f"li-{n:05d},Usage,{day}T00:00:00Z,{next_day(day)}T00:00:00Z,AmazonBedrock,"
+                         f"USE1-{token}-{kinds[meter]},{Decimal(qty) / 1000},USD,{cost},1K tokens,us-east-1,"
+                         "999988887777,111122223333")
+    lines.append(f"li-{n + 1:05d},Tax,2026-06-01T00:00:00Z,2026-07-01T00:00:00Z,AmazonBedrock,Tax,0,USD,1.1800000000,,,"
+                 "999988887777,111122223333")
+    out["invoices/bedrock-cur-2026-06.csv"] = "\n".join(lines) + "\n"
+    return out
+
+
+def next_day(day: str) -> str:
+    return (datetime.fromisoformat(day) + timedelta(days=1)).date().isoformat()
+
+
 def main() -> None:
     rows = events()
-    for n, row in enumerate(rows):
-        sys.stdout.write(json.dumps(row) + "\n")
-        if n == 1_000:
-            sys.stdout.write('{"timestamp": "2026-06-14T09:00:00Z", "provider": "openai", "model_requested": \n')
+    with (HERE / "gateway-month.jsonl").open("w", encoding="utf-8") as fh:
+        for n, row in enumerate(rows):
+            fh.write(json.dumps(row) + "\n")
+            if n == 1_000:  # one line cut short, as a crashed logger leaves it
+                fh.write('{"timestamp": "2026-06-14T09:00:00Z", "provider": "openai", "model_requested": \n')
+    (HERE / "owners.toml").write_text(OWNERS, encoding="utf-8")
+    (HERE / "policy.toml").write_text(POLICY, encoding="utf-8")
+    (HERE / "pricecards").mkdir(exist_ok=True)
+    (HERE / "pricecards" / "acme-openai.toml").write_text(ACME_CARD, encoding="utf-8")
+    (HERE / "invoices").mkdir(exist_ok=True)
+    for name, text in invoices(rows).items():
+        (HERE / name).write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

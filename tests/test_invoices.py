@@ -227,7 +227,7 @@ def test_cur_bedrock_usage_types_map_to_region_model_and_all_four_token_meters()
     sonnet = {ln.meter: ln.amount for ln in lines if ln.sku == "Claude4.6Sonnet" and ln.charge_category == "usage"}
     assert sonnet == {"input": D("3.6"), "output": D("3.15"), "cached_input": D("1.5"), "cache_write": D("1.5")}
     line = by(lines, sku="Claude4.6Sonnet", meter="cached_input")
-    assert (line.provider, line.model, line.region) == ("bedrock", "claude-sonnet-4-6", "us-east-1")
+    assert (line.provider, line.model, line.region) == ("bedrock", "anthropic.claude-sonnet-4-6", "us-east-1")
     assert (line.project, line.account, line.line_id) == ("111122223333", "999988887777", "li-0003")
     assert (line.quantity, line.unit) == (D("5000.0000000000"), "1K tokens")
     assert line.tags == {"team": "search", "cost_center": "CC-1001", "resource_id":
@@ -239,14 +239,14 @@ def test_cur_cross_region_tiers_mantle_and_marketplace_rows():
     lines = read_cur_csv(fx("cur2_bedrock.csv"))
     global_haiku = by(lines, sku="Claude4.5Haiku")
     assert (global_haiku.region, global_haiku.model, global_haiku.tags["cross_region"]) == (
-        "global", "claude-haiku-4-5", "global")
-    assert by(lines, sku="Claude3.5Haiku").model == "claude-3-5-haiku"
+        "global", "anthropic.claude-haiku-4-5", "global")
+    assert by(lines, sku="Claude3.5Haiku").model == "anthropic.claude-3-5-haiku"
     flex = by(lines, sku="Nova2.0Lite")
     assert (flex.meter, flex.service_tier) == ("input", "flex")
     mantle = by(lines, sku="openai.gpt-oss-120b")
     assert (mantle.model, mantle.meter, mantle.service_tier) == ("openai.gpt-oss-120b", "input", "standard")
     market = by(lines, sku="Claude Sonnet 4.5 (Amazon Bedrock Edition)")
-    assert (market.model, market.meter, market.region) == ("claude-sonnet-4-5", "cache_write_1h", "global")
+    assert (market.model, market.meter, market.region) == ("anthropic.claude-sonnet-4-5", "cache_write_1h", "global")
 
 
 def test_cur_line_item_types_become_charge_categories_and_other_services_are_skipped():
@@ -259,6 +259,16 @@ def test_cur_line_item_types_become_charge_categories_and_other_services_are_ski
     everything = read_cur_csv(fx("cur2_bedrock.csv"), bedrock_only=False)
     ec2 = by(everything, line_id="li-0013")
     assert (ec2.amount, ec2.meter, ec2.sku) == (D("2.3040000000"), None, "BoxUsage:m5.large")
+
+
+def test_cur_billing_names_can_be_mapped_to_exact_model_ids():
+    """The CUR's billing names carry no model id date; whoever knows both writes the mapping down."""
+    models = {"Claude Sonnet 4.5 (Amazon Bedrock Edition)": "anthropic.claude-sonnet-4-5-20250929-v1:0"}
+    lines = read_invoice(fx("cur2_bedrock.csv"), models=models)
+    assert by(lines, line_id="li-0009").model == "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert by(lines, line_id="li-0001").model == "anthropic.claude-sonnet-4-6"  # unmapped: best effort
+    assert at.default_registry().canonical_model("bedrock", by(lines, line_id="li-0001").model)[1] == (
+        "anthropic.claude-sonnet-4-6")
 
 
 def test_cur_net_cost_reads_the_net_unblended_column():
@@ -279,7 +289,8 @@ def test_cur_unknown_line_item_type_is_kept_as_a_visible_adjustment(tmp_path):
 def test_legacy_cur_headers_and_tag_columns_are_understood():
     lines = read_cur_csv(fx("cur_legacy_bedrock.csv"))
     first = by(lines, line_id="lg-0001")
-    assert (first.model, first.meter, first.region, first.amount) == ("claude-3-5-sonnet", "input", "us-west-2", D("0.45"))
+    assert (first.model, first.meter, first.region, first.amount) == (
+        "anthropic.claude-3-5-sonnet", "input", "us-west-2", D("0.45"))
     assert (first.period_start, first.period_end) == (date(2024, 9, 3), date(2024, 9, 4))  # an hour -> its day
     assert first.tags == {"team": "search", "CostCenter": "CC-1001"}
     assert first.unit == "1K tokens"
@@ -293,6 +304,22 @@ def test_cur_gzipped_csv_reads_the_same(tmp_path):
     zipped = read_cur_csv(gz)
     assert [(ln.amount, ln.meter, ln.source.line) for ln in zipped] == [
         (ln.amount, ln.meter, ln.source.line) for ln in plain]
+
+
+def test_zipped_exports_with_one_file_are_read_and_others_refused(tmp_path):
+    import zipfile
+
+    one = tmp_path / "azure.csv.zip"
+    with zipfile.ZipFile(one, "w") as archive:
+        archive.write(fx("azure_cost_details_mca.csv"), "part_0_0001.csv")
+    assert detect_format(one) == "azure"
+    assert total_by_currency(read_azure_costs(one), charge_category="usage") == {"USD": D("4.08")}
+    two = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.write(fx("azure_cost_details_mca.csv"), "a.csv")
+        archive.write(fx("azure_cost_details_mca.csv"), "b.csv")
+    with pytest.raises(at.InvoiceError, match="must hold exactly one file, found 2"):
+        read_azure_costs(two)
 
 
 def test_cur_bad_cost_names_file_line_and_column(tmp_path):
@@ -333,9 +360,10 @@ def test_bedrock_usage_type_parsing(usage_type, region, token, meter, tier, cros
 
 
 @pytest.mark.parametrize(("name", "model"), [
-    ("Claude4.6Sonnet", "claude-sonnet-4-6"), ("Claude4Opus", "claude-opus-4"), ("Claude3.7Sonnet", "claude-3-7-sonnet"),
-    ("Claude3Haiku", "claude-3-haiku"), ("Claude Haiku 4.5 (Amazon Bedrock Edition)", "claude-haiku-4-5"),
-    ("NovaPro", "nova-pro"), ("openai.gpt-oss-120b", "openai.gpt-oss-120b"), (None, None),
+    ("Claude4.6Sonnet", "anthropic.claude-sonnet-4-6"), ("Claude4Opus", "anthropic.claude-opus-4"),
+    ("Claude3.7Sonnet", "anthropic.claude-3-7-sonnet"), ("Claude3Haiku", "anthropic.claude-3-haiku"),
+    ("Claude Haiku 4.5 (Amazon Bedrock Edition)", "anthropic.claude-haiku-4-5"),
+    ("NovaPro", "amazon.nova-pro"), ("openai.gpt-oss-120b", "openai.gpt-oss-120b"), (None, None),
 ])
 def test_bedrock_billing_names_give_best_effort_model_ids(name, model):
     assert model_from_billing_name(name) == model
@@ -386,14 +414,17 @@ def test_cur_parquet_rows_go_through_the_same_mapping(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", fake)
     [line] = read_cur_parquet("cur.parquet")
     assert line.amount == D("0.30000000000000004")  # the double as stored, at its shortest repr
-    assert (line.meter, line.model, line.tags, line.source.line) == ("cache_write", "claude-sonnet-4-6",
+    assert (line.meter, line.model, line.tags, line.source.line) == ("cache_write", "anthropic.claude-sonnet-4-6",
                                                                    {"team": "search"}, 1)
     assert (line.period_start, line.period_end) == (date(2026, 6, 8), date(2026, 6, 9))
 
 
 def test_cur_parquet_round_trip_with_pyarrow(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        pytest.skip("pyarrow (the 'arrow' extra) is not installed")
     import csv
 
     with open(fx("cur2_bedrock.csv"), newline="") as fh:

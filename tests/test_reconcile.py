@@ -176,7 +176,7 @@ def test_retry_storm_is_billed_overhead_not_variance(month) -> None:  # type: ig
 def test_seed_004_figures() -> None:
     owned = at.UsageRecord(provider="openai", model="gpt-4.1", usage=at.Usage(input=9_790_000_000),
                            at=datetime(2026, 6, 10, tzinfo=UTC), tags=OWNER)
-    line = at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("22000.00"))
+    line = at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("22000.00"), currency="USD")
     rep = at.reconcile([at.price(owned)], [line])
     assert rep.invoiced == Decimal("22000.00")
     assert rep.attributed == Decimal("19580.00")
@@ -188,9 +188,9 @@ def test_seed_004_figures() -> None:
 def test_overlapping_lines_never_count_a_call_twice() -> None:
     rec = at.price(at.UsageRecord(provider="openai", model="gpt-4.1", usage=at.Usage(input=1_000_000),
                                   at=datetime(2026, 6, 10, tzinfo=UTC), tags=OWNER))
-    month_line = at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("2.00"))
+    month_line = at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("2.00"), currency="USD")
     day_line = at.InvoiceLine(provider="openai", period_start=date(2026, 6, 10), period_end=date(2026, 6, 11),
-                              model="gpt-4.1", amount=Decimal("2.00"))
+                              model="gpt-4.1", amount=Decimal("2.00"), currency="USD")
     rep = at.reconcile([rec], [month_line, day_line])
     assert [r.priced for r in rep.lines] == [Decimal("0"), Decimal("2.00")]   # the more specific line wins
     assert rep.priced == Decimal("2.00")
@@ -199,7 +199,7 @@ def test_overlapping_lines_never_count_a_call_twice() -> None:
 def test_usage_outside_every_line_is_reported_as_unmatched() -> None:
     rec = at.price(at.UsageRecord(provider="anthropic", model="claude-haiku-4-5", usage=at.Usage(input=1_000_000),
                                   at=datetime(2026, 7, 2, tzinfo=UTC), tags=OWNER))
-    line = at.InvoiceLine(provider="anthropic", period_start=JUNE, period_end=JULY, amount=Decimal("0"))
+    line = at.InvoiceLine(provider="anthropic", period_start=JUNE, period_end=JULY, amount=Decimal("0"), currency="USD")
     rep = at.reconcile([rec], [line])
     [unmatched] = rep.unmatched
     assert unmatched.cost == Decimal("1.00")
@@ -220,7 +220,7 @@ def test_line_in_another_currency_is_never_added_to_usd_usage() -> None:
 def test_late_data_is_named_when_usage_stops_before_the_period_ends() -> None:
     recs = [at.price(at.UsageRecord(provider="openai", model="gpt-4.1", usage=at.Usage(input=1_000_000),
                                     at=datetime(2026, 6, d, tzinfo=UTC), tags=OWNER)) for d in range(1, 21)]
-    line = at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("60.00"))
+    line = at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("60.00"), currency="USD")
     [r] = at.reconcile(recs, [line]).lines
     assert r.variance == Decimal("20.00")
     assert "late_data" in {c.code for c in r.causes}
@@ -232,9 +232,9 @@ def test_missing_cache_read_tokens_are_named() -> None:
                                     at=datetime(2026, 6, 1, tzinfo=UTC) + timedelta(days=d), tags=OWNER))
             for d in range(30)]
     lines = [at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, model="gpt-4.1", meter="input",
-                            amount=Decimal("60.00"), quantity=Decimal(30_000_000)),
+                            amount=Decimal("60.00"), quantity=Decimal(30_000_000), currency="USD"),
              at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, model="gpt-4.1",
-                            meter="cached_input", amount=Decimal("5.00"), quantity=Decimal(10_000_000))]
+                            meter="cached_input", amount=Decimal("5.00"), quantity=Decimal(10_000_000), currency="USD")]
     rep = at.reconcile(recs, lines)
     cached = _line(rep, "gpt-4.1", "cached_input")
     assert "missing_meter" in {c.code for c in cached.causes}

@@ -26,6 +26,7 @@ from ._allocate import (
     load_policy,
     parse_policy,
 )
+from ._audit import AuditReport, ChargeLine, charge_lines, run_audit
 from ._cards import load_card
 from ._change import Anomaly, ChangeRow, explain_change, find_anomalies
 from ._coverage import BudgetLine, Coverage, budget_report, coverage
@@ -53,6 +54,7 @@ from .exceptions import (
     InvalidTimestamp,
     InvalidUsage,
     InvoiceError,
+    MissingDependency,
     NormalizeError,
     OwnershipError,
     PolicyError,
@@ -63,6 +65,7 @@ from .exceptions import (
     UnknownServiceTier,
     UnpricedMeter,
 )
+from .invoices import read_invoice, total_by_currency
 from .normalize import normalize, normalize_many
 
 __version__ = "0.1.0"
@@ -74,9 +77,11 @@ __all__ = [
     "AllocationRow",
     "Anomaly",
     "AttributionError",
+    "AuditReport",
     "BudgetLine",
     "Cause",
     "ChangeRow",
+    "ChargeLine",
     "Coverage",
     "CurrencyMismatch",
     "InvalidTimestamp",
@@ -84,6 +89,7 @@ __all__ = [
     "InvoiceError",
     "InvoiceLine",
     "LineItem",
+    "MissingDependency",
     "ModelInfo",
     "NormalizeError",
     "OwnerEntry",
@@ -122,6 +128,7 @@ __all__ = [
     "budget_report",
     "build_forest",
     "call_role",
+    "charge_lines",
     "check_owner",
     "cost",
     "coverage",
@@ -137,7 +144,10 @@ __all__ = [
     "parse_policy",
     "price",
     "price_many",
+    "read_invoice",
     "reconcile",
     "rollup",
+    "run_audit",
+    "total_by_currency",
     "true_up",
 ]

@@ -184,6 +184,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     quarantined: Counter[str] = Counter()
     examples: dict[str, list[Quarantined]] = {}
     priced: list[PricedRecord] = []
+    unpriced: list[Quarantined] = []  # every pricing failure: evidence for reconciliation
     excluded = 0
     read = 0
     for item in price_many(normalize_many(items), reg):
@@ -193,6 +194,8 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
             bucket = examples.setdefault(item.code, [])
             if len(bucket) < EXAMPLES_PER_REASON:
                 bucket.append(item)
+            if item.stage == "price":
+                unpriced.append(item)
             continue
         day = _day(item)
         if day is not None and ((since and day < since) or (until and day > until)):
@@ -222,13 +225,17 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
         where_dims = [d for pool in policy.pools for d in (pool.where or {})]
         alloc_dims = tuple(dict.fromkeys((policy.owner, *where_dims)))
         used = {pool.invoice_line for pool in policy.pools if pool.invoice_line}
-        amounts = {line.line_id: line.amount for line in invoices if line.line_id in used}
+        amounts: dict[str, Decimal] = {}
+        for line in invoices:  # a line id may repeat (a daily provisioned-capacity charge): add them up
+            if line.line_id in used:
+                amounts[line.line_id] = amounts.get(line.line_id, Decimal(0)) + line.amount
         allocation = apply_policy(rollup(calls, by=alloc_dims), policy, amounts=amounts)
     reconciliation = trued = None
     if invoices:
         usage_invoices = [line for line in invoices if not (policy and line.line_id and any(
             pool.invoice_line == line.line_id for pool in policy.pools))]
-        reconciliation = reconcile([*trees, *q_items], usage_invoices, contract=c, registry=reg)
+        evidence = [*unpriced, *(q for q in q_items if q.stage != "price")]
+        reconciliation = reconcile([*trees, *evidence], usage_invoices, contract=c, registry=reg)
         if reconciliation.invoiced and (allocation is not None or dims):
             owner_view: Any = allocation if allocation is not None else rollup(calls, by=dims[:1])
             trued = true_up(owner_view, reconciliation)

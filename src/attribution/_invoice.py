@@ -57,7 +57,8 @@ def _freeze(value: Mapping[str, str] | None) -> Mapping[str, str]:
 class InvoiceLine:
     """One billed line: provider, period, what was billed, how much.
 
-    Only ``provider``, the period, ``amount`` and ``currency`` are required;
+    Only ``provider``, the period, ``amount`` and ``currency`` are required
+    (the currency has no default: an invoice never silently becomes USD);
     the rest narrows what the line can be matched with. ``model`` is the
     provider's model id as billed (or a SKU description when that is all the
     export has, kept in ``sku``); ``meter`` uses the library's meter names
@@ -75,7 +76,7 @@ class InvoiceLine:
     period_start: date
     period_end: date
     amount: Decimal = attrs.field(validator=_decimal)
-    currency: str = attrs.field(default="USD", validator=_currency)
+    currency: str = attrs.field(validator=_currency)
     charge_category: str = attrs.field(default="usage", validator=_category)
     model: str | None = None
     meter: str | None = None

@@ -170,8 +170,11 @@ def present(amount: Decimal, quantum: Decimal = CENT) -> Decimal:
     Decimal('0.01')
     >>> present(Decimal("2.675"))
     Decimal('2.68')
+    >>> present(Decimal("-0.000001"))
+    Decimal('0.00')
     """
-    return amount.quantize(quantum, rounding=ROUND_HALF_UP)
+    shown = amount.quantize(quantum, rounding=ROUND_HALF_UP)
+    return shown if shown else shown.copy_abs()  # never "-0.00"
 
 
 _RATIO = Decimal("0.000001")

@@ -28,6 +28,7 @@ period ends (late data), and duplicate request ids in the input.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -53,6 +54,10 @@ __all__ = ["DEFAULT_TOLERANCE", "Cause", "ReconciledLine", "Reconciliation", "Un
 UTC = timezone.utc
 #: A line matches when |variance| <= 2% of its invoiced amount.
 DEFAULT_TOLERANCE = Decimal("0.02")
+#: Variances smaller than half a cent are export rounding, not evidence of anything.
+_MATERIAL = Decimal("0.005")
+_PRICING_CODES = frozenset({"unknown_model", "price_not_in_force", "unknown_service_tier", "unpriced_meter",
+                            "pricing_error", "unknown_provider"})
 _CACHE_TTL = {"cache_write": "cache_write_1h", "cache_write_1h": "cache_write"}
 
 
@@ -188,6 +193,10 @@ class Reconciliation:
         ]
         if self.unmatched:
             lines.append(f"Priced usage with no invoice line: {present(self.unmatched_cost)} {cur}")
+        unreadable = {k: v for k, v in self.quarantined.items() if k not in _PRICING_CODES}
+        if unreadable:
+            lines.append("Records that could not be read or normalized (provider unknown, so not on any line): "
+                         + ", ".join(f"{k} x{v}" for k, v in sorted(unreadable.items())))
         for category, amount in sorted(self.other_total.items()):
             lines.append(f"Other charges, {category}: {present(amount)}")
         return "\n".join(lines)
@@ -218,9 +227,9 @@ class _Cell:
     provider: str
     day: date | None
     model: str          # the card id that priced it
-    names: frozenset[str]  # every lowercase name the call was known by (requested, billed, card id)
+    names: frozenset[str]  # lowercase names of the billed model (as logged, card id, family)
     meter: str
-    project: str | None
+    projects: frozenset[str]  # the call's project-like tag values (project, workspace, account...)
     tier: str
     region: str | None
     currency: str
@@ -247,15 +256,16 @@ def _cells(calls: Iterable[PricedRecord], contract: OwnershipContract) -> dict[_
     for p in calls:
         rec, rate = p.record, p.rate
         prices, _ = rate.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
-        names = frozenset({rate.model.lower(), rec.model.lower(), rec.billed_model.lower()})
+        # The invoice bills the model that served the call: never the requested one (fallbacks differ).
+        names = frozenset({rate.model.lower(), rec.billed_model.lower(), "~" + _family(rate.model)})
         owned = contract.is_owned(p)
         day = _day(rec.at)
-        project = rec.tags.get("project") or rec.tags.get("workspace")
+        projects = frozenset(v for k in _PROJECT_TAGS if (v := rec.tags.get(k)))
         for i, meter in enumerate(BILLED_METERS):
             n = getattr(rec.usage, meter)
             if not n:
                 continue
-            cell = _Cell(rate.provider, day, rate.model, names, meter, project, rate.service_tier, rec.region,
+            cell = _Cell(rate.provider, day, rate.model, names, meter, projects, rate.service_tier, rec.region,
                          rate.currency, owned)
             acc = cells.get(cell)
             if acc is None:
@@ -268,16 +278,34 @@ def _cells(calls: Iterable[PricedRecord], contract: OwnershipContract) -> dict[_
     return cells
 
 
+_VENDOR = re.compile(r"^(?:[a-z-]+\.)?(?:anthropic|meta|amazon|mistral|cohere|deepseek|openai|ai21)\.")
+_VERSION = re.compile(r"(?:-\d{8})?(?:-v\d+(?::\d+)?)?$")
+
+
+def _family(model: str) -> str:
+    """A model id without vendor prefix, snapshot date or version: billing exports name models that way.
+
+    >>> _family("us.anthropic.claude-sonnet-4-20250514-v1:0"), _family("claude-sonnet-4-6")
+    ('claude-sonnet-4', 'claude-sonnet-4-6')
+    """
+    return _VERSION.sub("", _VENDOR.sub("", model.lower()))
+
+
 def _line_model(line: InvoiceLine, registry: Registry) -> str | None:
+    """The card id an invoice line's model resolves to; ``~family`` when no card knows the id as written."""
     if not line.model:
         return None
     try:
         return registry.canonical_model(line.provider, line.model)[1].lower()
     except AttributionError:
-        return line.model.lower()
+        return "~" + _family(line.model)
 
 
-def _covers(line: InvoiceLine, model: str | None, cell: _Cell) -> bool:
+#: Tags that hold the provider-side grouping an invoice line may name.
+_PROJECT_TAGS = ("project", "workspace", "account", "aws_account_id", "subscription", "api_key")
+
+
+def _covers(line: InvoiceLine, model: str | None, cell: _Cell, known_projects: frozenset[str]) -> bool:
     if canonical_provider(line.provider) != cell.provider or cell.day is None:
         return False
     if not (line.period_start <= cell.day < line.period_end):
@@ -286,9 +314,24 @@ def _covers(line: InvoiceLine, model: str | None, cell: _Cell) -> bool:
         return False
     if line.meter is not None and line.meter != cell.meter:
         return False
-    if line.project is not None and line.project != cell.project:
+    # A line's project (OpenAI project, Anthropic workspace, AWS account...) constrains the match only
+    # when the usage data knows that id at all; an id the logs never carry cannot be matched on.
+    if line.project is not None and line.project in known_projects and line.project not in cell.projects:
         return False
     return line.service_tier is None or canonical_tier(line.service_tier) == cell.tier
+
+
+def _best(candidates: Sequence[int], lines: Sequence[InvoiceLine], cell: _Cell,
+          known_projects: frozenset[str]) -> int | None:
+    """The line a cell belongs to: its own project's line first; usage that names no project goes to the
+    line whose project the usage data never names (the catch-all project of untagged keys); then the most
+    specific line (``candidates`` are already in specificity order)."""
+    def fit(i: int) -> int:
+        project = lines[i].project
+        if project is not None and project in cell.projects:
+            return 2
+        return 1 if project is None or project not in known_projects else 0
+    return max(candidates, key=lambda i: (fit(i), -candidates.index(i)), default=None)
 
 
 def _specificity(line: InvoiceLine) -> tuple[int, int]:
@@ -325,6 +368,7 @@ def reconcile(attributed: Iterable[PricedRecord | Quarantined | RequestTree], in
     owned = apply_ownership(_keep_quarantined(attributed, quarantined), attrs.evolve(c, on_missing="flag"))
     calls = [item for item in owned if isinstance(item, PricedRecord)]
     cells = _cells(calls, c)
+    known_projects = frozenset(v for cell in cells for v in cell.projects)
 
     usage_lines: list[InvoiceLine] = []
     other: list[InvoiceLine] = []
@@ -336,10 +380,11 @@ def reconcile(attributed: Iterable[PricedRecord | Quarantined | RequestTree], in
     matched: dict[int, dict[_Cell, _Acc]] = defaultdict(dict)
     unmatched: dict[tuple[str, str, str, date | None], list[int]] = defaultdict(lambda: [0, 0])
     for cell, acc in cells.items():
-        target = next((i for i in order if _covers(usage_lines[i], models[i], cell)
-                       and usage_lines[i].currency == cell.currency), None)
+        covering = [i for i in order if _covers(usage_lines[i], models[i], cell, known_projects)]
+        same = [i for i in covering if usage_lines[i].currency == cell.currency]
+        target = _best(same, usage_lines, cell, known_projects)
         if target is None:
-            fx = next((i for i in order if _covers(usage_lines[i], models[i], cell)), None)
+            fx = covering[0] if covering else None
             if fx is not None:  # the line covers it but in another currency: never add across currencies
                 matched[fx][cell] = acc
                 continue
@@ -359,7 +404,8 @@ def reconcile(attributed: Iterable[PricedRecord | Quarantined | RequestTree], in
         records = sum(a.records for a in mine.values())
         result = ReconciledLine(line=line, priced=to_decimal(priced_units), attributed=to_decimal(owned_units),
                                 records=records, tolerance=tolerance)
-        if result.variance or len(same_currency) != len(mine):  # explain every variance, even within tolerance
+        # Explain every material variance, even within tolerance; sub-cent differences are rounding in the export.
+        if abs(result.variance) >= _MATERIAL or not result.matched or len(same_currency) != len(mine):
             result = attrs.evolve(result, causes=tuple(evidence.causes(line, models[i], mine, result, reg)))
         results.append(result)
 
@@ -446,8 +492,7 @@ class _Evidence:
                     continue
                 tokens += rec.usage.total_tokens
                 found[f"{q.code} ({rec.billed_model})"] += 1
-            elif q.stage in ("read", "normalize"):
-                found[q.code] += 1
+            # Unreadable lines have no provider or time: they are reported once, not on every line.
         if not found:
             return []
         detail = ", ".join(f"{n} x {what}" for what, n in found.most_common(4))
@@ -616,8 +661,10 @@ def true_up(charges: Mapping[str | None, Decimal] | Any, invoiced: Decimal | Rec
     ``charges`` is what each owner is charged before the true-up: a one-
     dimension :class:`~attribution.Rollup` (by team, cost center...), an
     :class:`~attribution.Allocation` (after shared pools), or a mapping of
-    owner to exact amount. ``invoiced`` is the total to reach (a
-    :class:`Reconciliation` means its invoiced usage). Each owner's total is
+    owner to exact amount. ``invoiced`` is the total to reach; with a
+    :class:`Reconciliation`, the total is the charges plus the usage variance
+    (invoiced usage minus all priced usage), so pools that are not on the
+    provider's invoice (a platform fee) are kept as they are. Each owner's total is
     its proportional share of the invoice, rounded to ``quantum`` by largest
     remainder so the totals sum to the invoice **exactly** (when the invoice
     itself carries sub-cent amounts, at the invoice's own precision);
@@ -627,11 +674,17 @@ def true_up(charges: Mapping[str | None, Decimal] | Any, invoiced: Decimal | Rec
     >>> [(r.owner, r.true_up, r.total) for r in t.rows]
     [('search', Decimal('66.666'), Decimal('666.67')), ('support', Decimal('33.33'), Decimal('333.33'))]
     """
-    target = invoiced.invoiced if isinstance(invoiced, Reconciliation) else invoiced
+    amounts = _owner_amounts(charges)
+    if isinstance(invoiced, Reconciliation):
+        # Spread only what the usage does not explain: charges may also carry pools that are not on
+        # the provider's invoice (a platform fee), and those must stay as they are.
+        spread = invoiced.invoiced - invoiced.priced - invoiced.unmatched_cost
+        target = sum(amounts.values(), Decimal(0)) + spread
+    else:
+        target = invoiced
     exponent = target.normalize().as_tuple().exponent
     if isinstance(exponent, int) and target and exponent < quantum.as_tuple().exponent:  # type: ignore[operator]
         quantum = Decimal(1).scaleb(exponent)  # the invoice itself carries sub-cent amounts
-    amounts = _owner_amounts(charges)
     weights = {(_NO_OWNER if owner is None else owner): amount for owner, amount in amounts.items()}
     totals = allocate(target, weights, method="proportional", quantum=quantum)
     rows = tuple(TrueUpRow(owner=owner, attributed=amount, true_up=totals[key] - amount, total=totals[key])

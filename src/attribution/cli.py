@@ -222,7 +222,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             raise _UsageError(f"no such file: {p}")
     owner_map = load_owner_map(args.owners) if args.owners else None
     policy = load_policy(args.policy) if args.policy else None
-    invoices = [line for path in (args.invoice or ()) for line in read_invoice(path)]
+    invoice_files = [f for path in (args.invoice or ()) for f in
+                     (sorted(x for x in Path(path).iterdir() if x.is_file() and not x.name.startswith("."))
+                      if Path(path).is_dir() else [Path(path)])]
+    invoices = [line for path in invoice_files for line in read_invoice(path)]
     contract = OwnershipContract(required=required, owner_map=owner_map)
     progress = _Progress(sys.stderr.isatty())
     report = run_audit(progress.wrap(_inputs(args.inputs)), registry=reg, contract=contract, by=dims,
@@ -304,7 +307,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=sorted(WRITERS), default="table")
     p.add_argument("-o", "--output", metavar="OUT", help="write the report to OUT instead of standard output")
     p.add_argument("--invoice", action="append", metavar="FILE",
-                   help="provider cost export or plain invoice CSV to reconcile against (repeatable)")
+                   help="provider cost export or plain invoice CSV to reconcile against, or a directory of them "
+                   "(repeatable)")
     p.add_argument("--policy", metavar="FILE", help="allocation policy (TOML) for shared costs")
     p.add_argument("--period", choices=PERIODS, help="compare the last two periods and flag anomalies")
     p.add_argument("--since", metavar="DATE", help="only calls on or after this UTC day (YYYY-MM-DD)")

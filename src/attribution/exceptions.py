@@ -21,6 +21,7 @@ __all__ = [
     "InvalidTimestamp",
     "InvalidUsage",
     "InvoiceError",
+    "MissingDependency",
     "NormalizeError",
     "OwnershipError",
     "PolicyError",
@@ -205,6 +206,20 @@ class InvalidTimestamp(AttributionError, ValueError):
     New York and one at 23:30 UTC fall on different days and may fall on
     different sides of a price change.
     """
+
+
+class MissingDependency(AttributionError, ImportError):
+    """An optional integration was used without its extra installed.
+
+    The message names the extra: ``pip install 'attribution[arrow]'``.
+    """
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        AttributionError.__init__(self, f"{feature} needs the optional {module!r} package: "
+                                        f"pip install 'attribution[{extra}]'")
+        self.name = module
 
 
 class CurrencyMismatch(AttributionError, ValueError):

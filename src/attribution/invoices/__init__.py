@@ -104,7 +104,11 @@ def detect_format(path: PathLike) -> str:
     if suffix == ".parquet":
         return "aws-cur-parquet"
     if suffix in (".json", ".jsonl", ".ndjson"):
-        first = next(json_documents(path), None)
+        docs = json_documents(path)
+        try:
+            first = next(docs, None)
+        finally:
+            docs.close()
         doc = first.value if first is not None else None
         if openai.is_costs_page(doc):
             return "openai"
@@ -132,7 +136,7 @@ def detect_format(path: PathLike) -> str:
 def read_invoice(path: PathLike, format: str | None = None, **options: Any) -> list[InvoiceLine]:
     """Read any supported cost export; ``format=None`` sniffs it (see :func:`detect_format`).
 
-    ``options`` go to the reader (``bedrock_only=``, ``cost=`` for the CUR,
+    ``options`` go to the reader (``bedrock_only=``, ``cost=``, ``models=`` for the CUR,
     ``services=`` for GCP, ``meter_categories=`` for Azure).
 
     Raises:

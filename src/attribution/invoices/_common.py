@@ -24,7 +24,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -91,7 +91,10 @@ def open_text(path: PathLike) -> IO[str]:
                 archive.close()
                 raise InvoiceError(f"a zipped export must hold exactly one file, found {len(members)}",
                                    file=str(p))
-            return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8-sig", newline="")
+            member = archive.open(members[0])
+            # The member keeps the archive's file open until it is closed itself.
+            archive.close()
+            return io.TextIOWrapper(member, encoding="utf-8-sig", newline="")
         return p.open(encoding="utf-8-sig", newline="")
     except (OSError, zipfile.BadZipFile) as exc:
         raise InvoiceError(f"cannot read: {exc}", file=str(p)) from None
@@ -283,7 +286,8 @@ class JsonDoc:
     path: str
 
 
-def json_documents(source: JsonSource, *, file: str | None = None, split_lists: bool = True) -> Iterator[JsonDoc]:
+def json_documents(source: JsonSource, *, file: str | None = None,
+                   split_lists: bool = True) -> Generator[JsonDoc, None, None]:
     """The JSON documents in ``source``: a path, one parsed object, or a list of them.
 
     A ``.jsonl``/``.ndjson`` file holds one document per line (``line`` is

@@ -32,7 +32,8 @@ Usage types encode region, model and token direction, for instance
 ``USE1-openai.gpt-oss-120b-mantle-input-tokens-standard`` and, for Marketplace
 models, ``USE1-MP:USE1_CacheWrite1hInputTokenCount_Global-Units``. The model
 token (``Claude4.6Sonnet``, or the Marketplace product name) is kept as
-``sku``; ``model`` is a best-effort Anthropic-style id (``claude-sonnet-4-6``).
+``sku``; ``model`` is a best-effort Bedrock id (``anthropic.claude-sonnet-4-6``),
+or the id ``models=`` maps the billing name to.
 A request routed by global cross-region inference has region ``global`` (the
 price key the Bedrock card uses); a geographic cross-region one keeps its
 source region and the ``cross_region`` tag says ``geo``.
@@ -192,18 +193,23 @@ _CLAUDE_FAMILY_FIRST = re.compile(r"claude(sonnet|opus|haiku)(\d+(?:\.\d+)?)", r
 
 
 def model_from_billing_name(name: str | None) -> str | None:
-    """A best-effort model id for a billing name; ``None`` when there is none.
+    """A best-effort Bedrock model id for a billing name; ``None`` when there is none.
 
-    Claude billing names become Anthropic's ids (version after the family from
-    Claude 4 on); other names are lower-cased and hyphenated; names that are
-    already ids (``openai.gpt-oss-120b``) are kept.
+    The CUR names models by billing names (``Claude4.6Sonnet``, ``NovaPro``) or
+    Marketplace product names, never by the model id that was called, and the
+    id's date and version suffix cannot be derived from them. Claude names
+    become ``anthropic.claude-…`` (version after the family from Claude 4 on,
+    as Anthropic names them), Nova names ``amazon.nova-…``; ids already in the
+    name (``openai.gpt-oss-120b``) are kept; anything else is lower-cased and
+    hyphenated. Pass ``models=`` to the reader to say exactly which id a
+    billing name means.
 
     >>> model_from_billing_name("Claude4.6Sonnet"), model_from_billing_name("Claude3.5Haiku")
-    ('claude-sonnet-4-6', 'claude-3-5-haiku')
+    ('anthropic.claude-sonnet-4-6', 'anthropic.claude-3-5-haiku')
     >>> model_from_billing_name("Claude Sonnet 4.5 (Amazon Bedrock Edition)")
-    'claude-sonnet-4-5'
+    'anthropic.claude-sonnet-4-5'
     >>> model_from_billing_name("NovaPro"), model_from_billing_name("openai.gpt-oss-120b")
-    ('nova-pro', 'openai.gpt-oss-120b')
+    ('amazon.nova-pro', 'openai.gpt-oss-120b')
     """
     if not name or not name.strip():
         return None
@@ -212,13 +218,16 @@ def model_from_billing_name(name: str | None) -> str | None:
     if m := _CLAUDE_VERSION_FIRST.fullmatch(compact):
         version, family = m.group(1).replace(".", "-"), m.group(2).lower()
         major = int(m.group(1).split(".")[0])
-        return f"claude-{family}-{version}" if major >= 4 else f"claude-{version}-{family}"
+        return f"anthropic.claude-{family}-{version}" if major >= 4 else f"anthropic.claude-{version}-{family}"
     if m := _CLAUDE_FAMILY_FIRST.fullmatch(compact):
-        return f"claude-{m.group(1).lower()}-{m.group(2).replace('.', '-')}"
+        return f"anthropic.claude-{m.group(1).lower()}-{m.group(2).replace('.', '-')}"
     if "." in base and " " not in base and not base[0].isdigit() and base == base.lower():
         return base
     words = split_words(base)
-    return "-".join(words) if words else None
+    if not words:
+        return None
+    vendor = {"nova": "amazon.", "titan": "amazon.", "llama": "meta."}.get(words[0], "")
+    return vendor + "-".join(words)
 
 
 def cur_key(header: str) -> str:
@@ -297,9 +306,13 @@ def _is_bedrock(record: Record, product_name: str | None) -> bool:
     return "bedrock" in code.lower() or "bedrock" in (product_name or "").lower()
 
 
-def cur_row_line(record: Record, *, bedrock_only: bool = True,
-                 cost: Literal["unblended", "net"] = "unblended") -> InvoiceLine | None:
+def cur_row_line(record: Record, *, bedrock_only: bool = True, cost: Literal["unblended", "net"] = "unblended",
+                 models: Mapping[str, str] | None = None) -> InvoiceLine | None:
     """The invoice line of one CUR row, or ``None`` for a non-Bedrock row when ``bedrock_only``.
+
+    ``models`` maps billing names (the ``sku``: ``Claude4.6Sonnet``, or a
+    Marketplace product name) to the model ids to record; other names get
+    :func:`model_from_billing_name`'s best effort.
 
     Raises:
         InvoiceError: a required column is missing or malformed (names the column).
@@ -337,7 +350,7 @@ def cur_row_line(record: Record, *, bedrock_only: bool = True,
     return InvoiceLine(
         provider=PROVIDER, period_start=period_start, period_end=period_end, amount=amount,
         currency=record.currency("line_item_currency_code"), charge_category=category,
-        model=model_from_billing_name(sku), meter=usage.meter, sku=sku or usage_type_text,
+        model=(models or {}).get(sku or "") or model_from_billing_name(sku), meter=usage.meter, sku=sku or usage_type_text,
         project=record.text("line_item_usage_account_id"), account=record.text("bill_payer_account_id"),
         service_tier=usage.service_tier, region=region, quantity=record.decimal("line_item_usage_amount"),
         unit=record.text("pricing_unit"), description=description, line_id=record.text("identity_line_item_id"),
@@ -349,14 +362,15 @@ def _str(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def read_cur_csv(path: PathLike, *, bedrock_only: bool = True,
-                 cost: Literal["unblended", "net"] = "unblended") -> list[InvoiceLine]:
+def read_cur_csv(path: PathLike, *, bedrock_only: bool = True, cost: Literal["unblended", "net"] = "unblended",
+                 models: Mapping[str, str] | None = None) -> list[InvoiceLine]:
     """Read a CUR 2.0 (or legacy CUR) CSV export: ``.csv``, ``.csv.gz`` or a one-file ``.zip``.
 
     ``cost="unblended"`` (the default) takes ``line_item_unblended_cost``, the
     figure the invoice shows, with discounts on their own ``Discount`` rows;
     ``cost="net"`` takes ``line_item_net_unblended_cost``, in which discounts
     are already applied: do not add the discount rows to it a second time.
+    ``models`` maps billing names to model ids (see :func:`cur_row_line`).
 
     Raises:
         InvoiceError: unreadable file, ragged row, or a malformed value (file,
@@ -364,7 +378,7 @@ def read_cur_csv(path: PathLike, *, bedrock_only: bool = True,
     """
     lines = []
     for record in csv_records(path, cur_key):
-        line = cur_row_line(record, bedrock_only=bedrock_only, cost=cost)
+        line = cur_row_line(record, bedrock_only=bedrock_only, cost=cost, models=models)
         if line is not None:
             lines.append(line)
     return lines
@@ -382,8 +396,8 @@ def _parquet_value(value: object) -> object:
     return value
 
 
-def read_cur_parquet(path: PathLike, *, bedrock_only: bool = True,
-                     cost: Literal["unblended", "net"] = "unblended", batch_size: int = 65_536) -> list[InvoiceLine]:
+def read_cur_parquet(path: PathLike, *, bedrock_only: bool = True, cost: Literal["unblended", "net"] = "unblended",
+                     models: Mapping[str, str] | None = None, batch_size: int = 65_536) -> list[InvoiceLine]:
     """Read a CUR 2.0 Parquet file (needs the ``arrow`` extra: ``pip install 'attribution[arrow]'``).
 
     Rows are numbered from 1 (Parquet has no header line). Costs stored as
@@ -414,7 +428,7 @@ def read_cur_parquet(path: PathLike, *, bedrock_only: bool = True,
                 names = {cur_key(k): k for k in row}
             values = {cur_key(k): _parquet_value(v) for k, v in row.items()}
             record = Record(values=values, names=names, file=file, line=number)
-            line = cur_row_line(record, bedrock_only=bedrock_only, cost=cost)
+            line = cur_row_line(record, bedrock_only=bedrock_only, cost=cost, models=models)
             if line is not None:
                 lines.append(line)
     return lines

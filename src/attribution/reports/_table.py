@@ -105,7 +105,7 @@ def render_table(report: AuditReport) -> str:
         out.append("")
         out.append("Reconciliation with the invoice:")
         out.extend(f"  {line}" for line in rep.summary().splitlines())
-        off = sorted((r for r in rep.lines if r.variance), key=lambda r: -abs(r.variance))
+        off = sorted((r for r in rep.lines if r.causes), key=lambda r: (r.matched, -abs(r.variance)))
         for r in off[:5]:
             line = r.line
             what = " ".join(x for x in (line.provider, line.model or line.sku or "", line.meter or "") if x)
