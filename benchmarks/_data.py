@@ -61,3 +61,53 @@ def records(rows: list[dict[str, object]]) -> list[at.UsageRecord]:
         )
         for r in rows
     ]
+
+
+def payloads(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Provider-shaped payloads for the same rows: OpenAI Chat Completions and Anthropic Messages."""
+    out: list[dict[str, object]] = []
+    for r in rows:
+        at_ = r["at"]
+        if r["provider"] == "openai":
+            inp, cached, output = int(r["input"]), int(r["cached_input"]), int(r["output"])  # type: ignore[call-overload]
+            out.append({
+                "id": f"chatcmpl-{r['i']}", "object": "chat.completion", "created": int(at_.timestamp()),  # type: ignore[attr-defined]
+                "model": r["model"], "choices": [],
+                "usage": {"prompt_tokens": inp + cached, "completion_tokens": output,
+                          "total_tokens": inp + cached + output,
+                          "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+                          "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}},
+                "metadata": {"team": r["team"]},
+            })
+        else:
+            out.append({
+                "id": f"msg_{r['i']}", "type": "message", "role": "assistant", "model": r["model"], "content": [],
+                "usage": {"input_tokens": r["input"], "cache_read_input_tokens": r["cached_input"],
+                          "cache_creation_input_tokens": r["cache_write"], "output_tokens": r["output"]},
+                "metadata": {"team": r["team"]},
+            })
+    return out
+
+
+def traced_rows(n: int, traces: int, seed: int = SEED) -> list[dict[str, object]]:
+    """Rows grouped into ``traces`` request trees, some calls retries of earlier ones."""
+    rng = random.Random(seed + 1)
+    rows = raw_rows(n, seed)
+    for r in rows:
+        t = rng.randrange(traces)
+        r["trace_id"] = f"t{t}"
+        r["request_id"] = f"r{r['i']}"
+        r["attempt"] = 2 if rng.random() < 0.05 else 1
+    return rows
+
+
+def traced_records(rows: list[dict[str, object]]) -> list[at.UsageRecord]:
+    return [
+        at.UsageRecord(
+            provider=str(r["provider"]), model=str(r["model"]), at=r["at"],  # type: ignore[arg-type]
+            usage=at.Usage(input=int(r["input"]), output=int(r["output"])),  # type: ignore[call-overload]
+            trace_id=str(r["trace_id"]), request_id=str(r["request_id"]), attempt=int(r["attempt"]),  # type: ignore[call-overload]
+            tags={"team": str(r["team"])},
+        )
+        for r in rows
+    ]

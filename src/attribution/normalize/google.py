@@ -116,8 +116,15 @@ def _is_batch_line(payload: Mapping[str, Any]) -> bool:
         isinstance(line.get("key"), str) and isinstance(line.get("error"), Mapping))
 
 
+#: Top-level keys one of which every generateContent shape has (camelCase or snake_case).
+_MARKERS = frozenset({"usageMetadata", "usage_metadata", "candidates", "response", "request", "key"})
+
+
 def is_generate_content(payload: Mapping[str, Any]) -> bool:
     """A ``generateContent`` response, stream chunk or batch output line."""
+    # Detection runs on every payload of every provider: reject the common case by key lookups alone.
+    if _MARKERS.isdisjoint(payload.keys()):
+        return False
     return _is_response(payload) or _is_batch_line(payload)
 
 

@@ -1,0 +1,243 @@
+"""All benchmarks: throughput and memory of every stage, as ratios to a bare loop and the peers.
+
+Usage::
+
+    python benchmarks/run.py                 # every stage at the default sizes
+    python benchmarks/run.py --scale 0.1     # a quick run at a tenth of the sizes
+    python benchmarks/run.py --only e2e-dicts,forest
+
+Each stage runs in a fresh subprocess so its peak RSS is its own. Results are
+written to ``benchmarks/results/run.json`` and ``run.md``. See README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import _data  # noqa: E402
+import attribution as at  # noqa: E402
+import bench_price  # noqa: E402
+from attribution.io import read_jsonl  # noqa: E402
+
+Result = dict[str, Any]
+
+
+def _best(fn: Callable[[], object], n: int, repeat: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return n / best
+
+
+def stage_e2e_dicts(n: int) -> Result:
+    """(b) normalize + price + rollup from provider-shaped dicts, vs a bare loop over the same dicts."""
+    rows = _data.raw_rows(n)
+    payloads = _data.payloads(rows)
+    reg = at.load_registry()
+    prices = bench_price._int_prices(reg)
+
+    def bare() -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for p in payloads:
+            u = p["usage"]
+            model = p["model"]
+            if "prompt_tokens" in u:  # type: ignore[operator]
+                cached = u["prompt_tokens_details"]["cached_tokens"]  # type: ignore[index]
+                inp, out, write = u["prompt_tokens"] - cached, u["completion_tokens"], 0  # type: ignore[index]
+            else:
+                cached, inp = u["cache_read_input_tokens"], u["input_tokens"]  # type: ignore[index]
+                out, write = u["output_tokens"], u["cache_creation_input_tokens"]  # type: ignore[index]
+            pr = prices[model]  # type: ignore[index]
+            team = p["metadata"]["team"]  # type: ignore[index]
+            totals[team] = totals.get(team, 0) + inp * pr[0] + cached * pr[1] + write * pr[2] + out * pr[3]
+        return totals
+
+    def ours() -> at.Rollup:
+        return at.rollup(at.price_many(at.normalize_many(payloads), reg), by=("team",))
+
+    r = ours()
+    assert r.records == n, r
+    return {"baseline_per_s": _best(bare, n), "ours_per_s": _best(ours, n), "total": str(r.total),
+            "rss_mb": bench_price._peak_rss_mb()}
+
+
+def stage_e2e_jsonl(n: int) -> Result:
+    """(c) the same from a JSONL file on disk (read, parse to Decimal, normalize, price, roll up)."""
+    rows = _data.raw_rows(n)
+    payloads = _data.payloads(rows)
+    reg = at.load_registry()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "usage.jsonl"
+        with path.open("w") as fh:
+            for p in payloads:
+                fh.write(json.dumps(p) + "\n")
+        del payloads, rows
+
+        def bare() -> int:
+            total = 0
+            with path.open() as fh:
+                for line in fh:
+                    p = json.loads(line)
+                    total += p["usage"].get("completion_tokens", 0) + p["usage"].get("output_tokens", 0)
+            return total
+
+        def ours() -> at.Rollup:
+            return at.rollup(at.price_many(at.normalize_many(read_jsonl(path)), reg), by=("team",))
+
+        r = ours()
+        assert r.records == n
+        return {"baseline_per_s": _best(bare, n, 1), "ours_per_s": _best(ours, n, 1), "total": str(r.total),
+                "file_mb": path.stat().st_size / 1e6, "rss_mb": bench_price._peak_rss_mb()}
+
+
+def stage_forest(n: int) -> Result:
+    """(d) build_forest on n calls in n/5 traces."""
+    rows = _data.traced_rows(n, max(1, n // 5))
+    reg = at.load_registry()
+    priced = [at.price(r, reg) for r in _data.traced_records(rows)]
+    del rows
+
+    def ours() -> list[at.RequestTree]:
+        return at.build_forest(priced)
+
+    trees = ours()
+    assert sum(len(t.calls) for t in trees) == n
+    assert sum(t.units for t in trees) == sum(p.units for p in priced)
+    return {"ours_per_s": _best(ours, n, 1), "trees": len(trees), "rss_mb": bench_price._peak_rss_mb()}
+
+
+def stage_month(n: int) -> Result:
+    """(e) allocation and reconciliation at month scale: n calls, 30 days x models x meters of invoice lines."""
+    rows = _data.raw_rows(n)
+    reg = at.load_registry()
+    priced = [at.price(r, reg) for r in _data.records(rows)]
+    teams = at.rollup(priced, by=("team",))
+    policy = at.parse_policy({"policy": {"owner": "team", "central_owner": "platform"},
+                              "pools": [{"id": "platform-fee", "amount": Decimal("5000.00"), "method": "proportional",
+                                         "by": "requests"}]})
+    lines = [at.InvoiceLine(provider=c.provider, period_start=c.day,  # type: ignore[arg-type]
+                            period_end=date.fromordinal(c.day.toordinal() + 1),  # type: ignore[union-attr]
+                            model=c.model, meter=c.meter, amount=c.amount, currency="USD")
+             for c in at.charge_lines(priced, ())]
+    t = time.perf_counter()
+    alloc = at.apply_policy(teams, policy)
+    alloc_s = time.perf_counter() - t
+    t = time.perf_counter()
+    rep = at.reconcile(priced, lines, contract=at.OwnershipContract(required=("team",)))
+    rec_s = time.perf_counter() - t
+    assert rep.variance == 0, rep.variance
+    assert alloc.total == teams.total + Decimal("5000.00")
+    return {"allocate_s": alloc_s, "reconcile_per_s": n / rec_s, "invoice_lines": len(lines),
+            "rss_mb": bench_price._peak_rss_mb()}
+
+
+STAGES: dict[str, tuple[Callable[[int], Result], int]] = {
+    "price": (bench_price.stage_ours, 1_000_000),
+    "baseline": (bench_price.stage_baseline, 1_000_000),
+    "e2e-dicts": (stage_e2e_dicts, 500_000),
+    "e2e-jsonl": (stage_e2e_jsonl, 500_000),
+    "forest": (stage_forest, 1_000_000),
+    "month": (stage_month, 500_000),
+    "genai-prices": (bench_price.stage_genai_prices, 20_000),
+    "litellm": (bench_price.stage_litellm, 20_000),
+    "tokencost": (bench_price.stage_tokencost, 20_000),
+}
+
+
+def _run(name: str, n: int) -> Result | None:
+    proc = subprocess.run([sys.executable, __file__, "--stage", name, "--n", str(n)], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        print(f"  {name}: skipped ({(proc.stderr.strip().splitlines() or ['failed'])[-1]})", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _table(res: dict[str, Any]) -> str:
+    base = res["baseline"]["records_per_s"]
+    price = res["price"]
+    ours = price["price_rollup_per_s"]
+    out = [f"Machine: {res['machine']}.", "",
+           "| benchmark | records | records/s | ratio | peak RSS MB |", "|---|---:|---:|---|---:|"]
+
+    def row(label: str, n: int, rps: float, ratio: str, rss: float) -> None:
+        out.append(f"| {label} | {n:,} | {rps:,.0f} | {ratio} | {rss:,.0f} |")
+
+    row("bare loop: dict rows, int prices, sum by team", res["sizes"]["baseline"], base, "1.00x", res["baseline"]["rss_mb"])
+    row("(a) price() only, pre-normalized records", res["sizes"]["price"], price["price_only_per_s"],
+        f"{price['price_only_per_s'] / base:.2f}x bare loop", price["rss_mb"])
+    row("(a) rollup(price(r) for r in records) by team", res["sizes"]["price"], ours,
+        f"{ours / base:.2f}x bare loop", price["rss_mb"])
+    for peer in ("genai-prices", "litellm", "tokencost"):
+        p = res.get(peer)
+        if p:
+            row(f"peer: {peer}", p.get("rows", res["sizes"][peer]), p["records_per_s"],
+                f"ours is {ours / p['records_per_s']:.0f}x faster", p["rss_mb"])
+    for key, label in (("e2e-dicts", "(b) normalize + price + rollup from provider dicts"),
+                       ("e2e-jsonl", "(c) the same from a JSONL file")):
+        e = res.get(key)
+        if e:
+            row(label, res["sizes"][key], e["ours_per_s"],
+                f"{e['ours_per_s'] / e['baseline_per_s']:.2f}x its bare loop ({e['baseline_per_s']:,.0f}/s)", e["rss_mb"])
+    f = res.get("forest")
+    if f:
+        row(f"(d) build_forest ({f['trees']:,} trees)", res["sizes"]["forest"], f["ours_per_s"], "", f["rss_mb"])
+    m = res.get("month")
+    if m:
+        row(f"(e) reconcile against {m['invoice_lines']:,} invoice lines", res["sizes"]["month"], m["reconcile_per_s"],
+            f"apply_policy: {m['allocate_s'] * 1000:.1f} ms", m["rss_mb"])
+    out += ["", (f"Exactness (a): fast total {price['total']} == Decimal reference {price['reference_total']}: "
+            f"{'yes' if price['exact'] else 'NO'}")]
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--stage", choices=sorted(STAGES))
+    ap.add_argument("--n", type=int)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every default size (e.g. 0.1)")
+    ap.add_argument("--only", help="comma-separated stages")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+    if args.stage:
+        fn, default = STAGES[args.stage]
+        print(json.dumps(fn(args.n or default)))
+        return 0
+    chosen = [s.strip() for s in args.only.split(",")] if args.only else list(STAGES)
+    for needed in ("price", "baseline"):
+        if needed not in chosen:
+            chosen.insert(0, needed)
+    res: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                                      f"{platform.python_version()}, attribution {at.__version__}", "sizes": {}}
+    for name in chosen:
+        n = max(1, int(STAGES[name][1] * (args.scale if name not in ("genai-prices", "litellm", "tokencost") else 1)))
+        res["sizes"][name] = n
+        print(f"running {name} on {n:,} records...", file=sys.stderr)
+        res[name] = _run(name, n)
+    table = _table(res)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "run.json").write_text(json.dumps(res, indent=2) + "\n")
+    (args.out / "run.md").write_text(table + "\n")
+    return 0 if res["price"] and res["price"]["exact"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
