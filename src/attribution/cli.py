@@ -20,6 +20,8 @@ import attrs
 from . import __version__
 from ._allocate import load_policy
 from ._audit import PERIODS, run_audit
+from ._carddiff import DEFAULT_PROVIDERS, PEERS, compare_cards, missing_models
+from ._carddiff import rows as diff_rows
 from ._cards import load_card
 from ._money import present
 from ._ownership import DEFAULT_REQUIRED, OwnershipContract, load_owner_map
@@ -150,6 +152,25 @@ def _cmd_cards_validate(args: argparse.Namespace) -> int:
             print(f"FAIL {_safe(exc)}")
     print(f"{len(files) - min(failures, len(files))} valid, {failures} problem(s)")
     return 1 if failures else 0
+
+
+def _cmd_cards_diff(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    providers = [p.strip() for p in args.provider.split(",")] if args.provider else None
+    check = compare_cards(reg, args.against, providers=providers)
+    print(f"Our cards vs {check.peer} {check.peer_version}, prices in force {check.at.date().isoformat()}: "
+          f"{len(check.compared)} models compared, {check.models_with_differences} with differences, "
+          f"{len(check.unmatched)} of ours unknown to the peer")
+    if check.diffs:
+        print()
+        print(_table(["provider", "model", "peer model", "meter", "ours", "theirs", "per"], diff_rows(check.diffs),
+                     right=(4, 5)))
+    if args.missing:
+        missing = missing_models(reg, args.against, providers=providers or DEFAULT_PROVIDERS)
+        print(f"\nModels {check.peer} prices that no loaded card knows ({len(missing)}):")
+        for m in missing:
+            print(f"  {m.provider}/{_safe(m.peer_model)}" + (" (deprecated)" if m.deprecated else ""))
+    return 0
 
 
 # -- price -------------------------------------------------------------------------
@@ -285,6 +306,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--provider")
     cards_opt(p)
     p.set_defaults(func=_cmd_cards_show)
+    p = csub.add_parser("diff", help="compare our unit prices with a peer's installed data (no network)")
+    p.add_argument("--against", required=True, choices=PEERS)
+    p.add_argument("--provider", help="comma-separated providers to compare (default: all)")
+    p.add_argument("--missing", action="store_true", help="also list models the peer has that we lack")
+    cards_opt(p)
+    p.set_defaults(func=_cmd_cards_diff)
     p = csub.add_parser("validate", help="validate price card files (exit 1 on any problem)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--alone", action="store_true", help="do not layer the cards over the bundled ones")
