@@ -366,3 +366,58 @@ def test_rollup_by_iso_week_and_role() -> None:
             call(3, when=datetime(2026, 6, 8, 1, tzinfo=UTC), attempt=2)]
     r = at.rollup((at.price(x) for x in recs), by=("week", "role"))
     assert set(r) == {("2026-W23", "first"), ("2026-W24", "first"), ("2026-W24", "retry")}
+
+
+# -- the audit, in memory and streamed -----------------------------------------------------
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _example_audit(chunk_size: int | None) -> at.AuditReport:
+    from attribution.invoices import read_invoice
+    from attribution.io import read_jsonl
+
+    invoices = [line for f in sorted((EXAMPLES / "invoices").iterdir()) for line in read_invoice(f)]
+    return at.run_audit(read_jsonl(EXAMPLES / "gateway-month.jsonl"),
+                        registry=at.load_registry(EXAMPLES / "pricecards"),
+                        contract=at.OwnershipContract(owner_map=at.load_owner_map(EXAMPLES / "owners.toml")),
+                        invoices=invoices, policy=at.load_policy(EXAMPLES / "policy.toml"), period="week",
+                        chunk_size=chunk_size)
+
+
+def test_streamed_audit_keeps_every_aggregate_of_the_in_memory_audit() -> None:
+    whole = _example_audit(None)
+    streamed = _example_audit(97)    # small chunks: many boundaries
+    assert streamed.rollup == whole.rollup
+    assert streamed.periods == whole.periods
+    assert streamed.records_read == whole.records_read == 2502
+    assert streamed.quarantined == whole.quarantined
+    assert streamed.charges == whole.charges
+    assert streamed.coverage.attributed == whole.coverage.attributed
+    assert streamed.coverage.unattributed == whole.coverage.unattributed
+    assert streamed.allocation == whole.allocation
+    assert whole.reconciliation is not None
+    assert streamed.reconciliation is not None
+    assert streamed.reconciliation.to_records() == whole.reconciliation.to_records()
+    assert streamed.budgets == whole.budgets
+    assert [t.cost for t in streamed.top_trees][:3] == [t.cost for t in whole.top_trees][:3]
+    assert whole.changes
+    assert not streamed.changes
+
+
+def test_example_month_reconciles_and_trues_up_to_the_invoice() -> None:
+    report = _example_audit(None)
+    rep = report.reconciliation
+    assert rep is not None
+    assert rep.passed
+    assert rep.priced == report.total                        # every priced call is on an invoice line
+    assert report.true_up is not None
+    t = report.true_up
+    assert report.allocation is not None
+    # the chargeback is the allocation (usage plus the platform fee) plus the usage variance, to the invoice's precision
+    assert t.invoiced == report.allocation.total + rep.invoiced - rep.priced - rep.unmatched_cost
+    assert sum((r.total for r in t.rows), Decimal(0)) == t.invoiced
+    assert report.coverage.by_source[0].value == "ingest-worker"
+    [over] = [b for b in report.budgets if b.projected_over]
+    assert over.name == "support-ai"

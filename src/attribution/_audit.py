@@ -10,7 +10,7 @@ or writes files.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timezone
 from decimal import Decimal
 from typing import Any
@@ -19,12 +19,12 @@ import attrs
 
 from ._allocate import Allocation, Policy, apply_policy
 from ._change import Anomaly, ChangeRow, explain_change, find_anomalies
-from ._coverage import BudgetLine, Coverage, budget_report, coverage
+from ._coverage import BudgetLine, Coverage, CoverageCounter, budget_lines, budget_spend
 from ._invoice import InvoiceLine
 from ._money import to_decimal
 from ._ownership import OwnershipContract, apply_ownership
 from ._pricing import price_many
-from ._reconcile import Reconciliation, TrueUp, reconcile, true_up
+from ._reconcile import Reconciliation, TrueUp, add_cells, reconcile_cells, true_up
 from ._records import PricedRecord, Quarantined, UsageRecord
 from ._registry import Registry, default_registry
 from ._rollup import Rollup, _getter, rollup
@@ -32,7 +32,7 @@ from ._tree import RequestTree, build_forest
 from ._usage import BILLED_METERS
 from .normalize import normalize_many
 
-__all__ = ["PERIODS", "AuditReport", "ChargeLine", "charge_lines", "run_audit"]
+__all__ = ["PERIODS", "AuditReport", "ChargeCounter", "ChargeLine", "charge_lines", "run_audit"]
 
 UTC = timezone.utc
 #: Periods an audit can compare: each is also a rollup time dimension.
@@ -67,6 +67,43 @@ class ChargeLine:
     records: int
 
 
+class ChargeCounter:
+    """Accumulates priced calls into :class:`ChargeLine` rows; memory grows with distinct lines, not calls."""
+
+    def __init__(self, dims: Sequence[str]) -> None:
+        self.dims = tuple(dims)
+        self._acc: dict[tuple[Any, ...], list[Any]] = {}
+
+    def add(self, p: PricedRecord) -> None:
+        rec, rate = p.record, p.rate
+        prices, _ = rate.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
+        day = rec.at.astimezone(UTC).date() if rec.at is not None else None
+        owner = tuple((d, rec.tags.get(d)) for d in self.dims)
+        for i, meter in enumerate(BILLED_METERS):
+            n = getattr(rec.usage, meter)
+            if not n:
+                continue
+            key = (day, rate.provider, rate.model, meter, prices[i], rate.service_tier, rec.region,
+                   rate.card_version, owner)
+            a = self._acc.get(key)
+            if a is None:
+                a = self._acc[key] = [0, 0, rate]
+            a[0] += n
+            a[1] += 1
+
+    def lines(self) -> list[ChargeLine]:
+        out = []
+        for (day, provider, model, meter, unit, tier, region, card, owner), (qty, records, rate) in self._acc.items():
+            per = 1_000 if meter == "web_search" else 1_000_000
+            out.append(ChargeLine(day=day, provider=provider, model=model, meter=meter, quantity=qty,
+                                  unit_price=to_decimal(unit * per).normalize(), per=per,
+                                  amount=to_decimal(qty * unit), currency=rate.currency, service_tier=tier,
+                                  region=region, card_version=card, source=rate.source, owner=owner,
+                                  records=records))
+        out.sort(key=lambda c: (c.day or date.min, c.provider, c.model, c.meter, [str(v) for _, v in c.owner]))
+        return out
+
+
 def charge_lines(priced: Iterable[PricedRecord], dims: Sequence[str]) -> list[ChargeLine]:
     """Aggregate priced calls into :class:`ChargeLine` rows (one pass, memory per distinct line).
 
@@ -76,33 +113,10 @@ def charge_lines(priced: Iterable[PricedRecord], dims: Sequence[str]) -> list[Ch
     >>> [(c.meter, c.quantity, c.unit_price, c.amount) for c in charge_lines(recs, ("team",))]
     [('input', 1000000, Decimal('2'), Decimal('2.00')), ('output', 20, Decimal('8'), Decimal('0.00016'))]
     """
-    acc: dict[tuple[Any, ...], list[Any]] = {}
+    counter = ChargeCounter(dims)
     for p in priced:
-        rec, rate = p.record, p.rate
-        prices, _ = rate.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
-        day = rec.at.astimezone(UTC).date() if rec.at is not None else None
-        owner = tuple((d, rec.tags.get(d)) for d in dims)
-        for i, meter in enumerate(BILLED_METERS):
-            n = getattr(rec.usage, meter)
-            if not n:
-                continue
-            key = (day, rate.provider, rate.model, meter, prices[i], rate.service_tier, rec.region,
-                   rate.card_version, owner)
-            a = acc.get(key)
-            if a is None:
-                a = acc[key] = [0, 0, p]
-            a[0] += n
-            a[1] += 1
-    out = []
-    for (day, provider, model, meter, unit, tier, region, card, owner), (qty, records, sample) in acc.items():
-        per = 1_000 if meter == "web_search" else 1_000_000
-        out.append(ChargeLine(day=day, provider=provider, model=model, meter=meter, quantity=qty,
-                              unit_price=to_decimal(unit * per).normalize(), per=per,
-                              amount=to_decimal(qty * unit), currency=sample.rate.currency, service_tier=tier,
-                              region=region, card_version=card, source=sample.rate.source, owner=owner,
-                              records=records))
-    out.sort(key=lambda c: (c.day or date.min, c.provider, c.model, c.meter, [str(v) for _, v in c.owner]))
-    return out
+        counter.add(p)
+    return counter.lines()
 
 
 @attrs.frozen(kw_only=True)
@@ -158,16 +172,47 @@ def _day(p: PricedRecord | UsageRecord) -> date | None:
     return rec.at.astimezone(UTC).date() if rec.at is not None else None
 
 
+def _chunks(items: Iterable[PricedRecord | Quarantined], size: int | None) -> Iterator[list[Any]]:
+    if size is None:
+        yield list(items)
+        return
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _merge(total: Rollup | None, part: Rollup) -> Rollup:
+    return part if total is None else total + part
+
+
+#: Pricing failures kept as reconciliation evidence (counts are always exact; this bounds memory).
+MAX_EVIDENCE = 10_000
+
+
 def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contract: OwnershipContract | None = None,
               by: Sequence[str] = ("team",), period: str | None = None, since: date | None = None,
               until: date | None = None, invoices: Sequence[InvoiceLine] = (), policy: Policy | None = None,
-              top: int = 10) -> AuditReport:
+              top: int = 10, chunk_size: int | None = None) -> AuditReport:
     """Run the whole flow over raw payloads (or ``Raw``/``Quarantined`` items from the readers).
 
     ``since``/``until`` keep calls whose UTC day is in ``[since, until]``
     (both inclusive); calls outside are counted in ``excluded``, and calls
-    without a timestamp are kept. With a ``period``, the last two periods are
-    compared (:func:`explain_change`) and anomalies flagged.
+    without a timestamp are kept. With a ``period``, anomalies are flagged
+    and the last two periods are compared (:func:`explain_change`).
+
+    ``chunk_size=None`` (the default) holds every priced call in memory, so
+    request trees, duplicates and owner inheritance are exact across the
+    whole input. ``chunk_size=N`` streams: calls are processed N at a time
+    and only aggregates are kept (rollups, coverage counters, charge lines,
+    reconciliation cells), so memory does not grow with the input; trees and
+    duplicates are then resolved within each chunk (a trace split across two
+    chunks becomes two trees), and the period-over-period decomposition,
+    which needs every call, is skipped.
 
     >>> import attribution as at
     >>> event = {"timestamp": "2026-06-08T12:15:44Z", "provider": "openai", "model_actual": "gpt-4.1-mini",
@@ -178,75 +223,115 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     """
     if period is not None and period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     reg = registry or default_registry()
     c = contract or OwnershipContract()
+    flag_only = attrs.evolve(c, on_missing="flag")
     dims = tuple(by)
-    quarantined: Counter[str] = Counter()
-    examples: dict[str, list[Quarantined]] = {}
-    priced: list[PricedRecord] = []
-    unpriced: list[Quarantined] = []  # every pricing failure: evidence for reconciliation
-    excluded = 0
-    read = 0
-    for item in price_many(normalize_many(items), reg):
-        read += 1
-        if isinstance(item, Quarantined):
-            quarantined[item.code] += 1
-            bucket = examples.setdefault(item.code, [])
-            if len(bucket) < EXAMPLES_PER_REASON:
-                bucket.append(item)
-            if item.stage == "price":
-                unpriced.append(item)
-            continue
-        day = _day(item)
-        if day is not None and ((since and day < since) or (until and day > until)):
-            excluded += 1
-            continue
-        priced.append(item)
-    trees = build_forest(priced)
-    calls = [p for p in apply_ownership(trees, attrs.evolve(c, on_missing="flag")) if isinstance(p, PricedRecord)]
-    flags: Counter[str] = Counter(f for p in calls for f in p.flags)
-    cov = coverage(trees, c)
-    q_items = [q for qs in examples.values() for q in qs]
-    main = rollup(calls, by=dims)
-    periods = rollup(calls, by=(period, *dims)) if period else None
-    changes: tuple[ChangeRow, ...] = ()
-    anomalies: tuple[Anomaly, ...] = ()
-    if period and periods is not None:
-        label = _getter(period, None)
-        labels = sorted({k[0] for k in periods if k[0] is not None})
-        if len(labels) >= 2:
-            by_label: dict[str | None, list[PricedRecord]] = {}
-            for p in calls:
-                by_label.setdefault(label(p), []).append(p)
-            changes = tuple(explain_change(by_label[labels[-2]], by_label[labels[-1]], by=dims))
-            anomalies = tuple(find_anomalies([rollup(by_label[lab], by=dims) for lab in labels]))
-    allocation = None
+    alloc_dims: tuple[str, ...] = ()
     if policy is not None:
         where_dims = [d for pool in policy.pools for d in (pool.where or {})]
         alloc_dims = tuple(dict.fromkeys((policy.owner, *where_dims)))
+
+    quarantined: Counter[str] = Counter()
+    examples: dict[str, list[Quarantined]] = {}
+    unpriced: list[Quarantined] = []  # pricing failures: evidence for reconciliation
+    flags: Counter[str] = Counter()
+    cov = CoverageCounter(c)
+    charges = ChargeCounter(dims)
+    cells: dict[Any, Any] = {}
+    spend: Counter[tuple[str, date]] = Counter()
+    main = periods = alloc_rollup = owner_rollup = None
+    top_trees: list[RequestTree] = []
+    all_calls: list[PricedRecord] = []
+    excluded = read = trees_count = 0
+    last_day: date | None = None
+
+    for chunk in _chunks(price_many(normalize_many(items), reg), chunk_size):
+        priced: list[PricedRecord] = []
+        for item in chunk:
+            read += 1
+            if isinstance(item, Quarantined):
+                quarantined[item.code] += 1
+                bucket = examples.setdefault(item.code, [])
+                if len(bucket) < EXAMPLES_PER_REASON:
+                    bucket.append(item)
+                if item.stage == "price" and len(unpriced) < MAX_EVIDENCE:
+                    unpriced.append(item)
+                continue
+            day = _day(item)
+            if day is not None and ((since and day < since) or (until and day > until)):
+                excluded += 1
+                continue
+            priced.append(item)
+        del chunk
+        trees = build_forest(priced)
+        del priced
+        trees_count += len(trees)
+        for tree in trees:
+            cov.add_tree(tree)
+        top_trees = sorted([*top_trees, *trees], key=lambda t: -t.units)[:top]
+        calls = [p for p in apply_ownership(trees, flag_only) if isinstance(p, PricedRecord)]
+        del trees
+        for p in calls:
+            flags.update(p.flags)
+            cov.add(p)
+            charges.add(p)
+            budget_spend(spend, p)
+            day = _day(p)
+            if day is not None and (last_day is None or day > last_day):
+                last_day = day
+        add_cells(cells, calls, c)
+        main = _merge(main, rollup(calls, by=dims))
+        if period:
+            periods = _merge(periods, rollup(calls, by=(period, *dims)))
+        if policy is not None:
+            alloc_rollup = _merge(alloc_rollup, rollup(calls, by=alloc_dims))
+        if dims:
+            owner_rollup = _merge(owner_rollup, rollup(calls, by=dims[:1]))
+        if chunk_size is None:
+            all_calls = calls
+
+    main = main if main is not None else Rollup(dims)
+    q_items = [q for qs in examples.values() for q in qs]
+    changes: tuple[ChangeRow, ...] = ()
+    anomalies: tuple[Anomaly, ...] = ()
+    if period and periods is not None:
+        per_label = periods.split()
+        labels = sorted(k for k in per_label if k is not None)
+        if len(labels) >= 2:
+            anomalies = tuple(find_anomalies([per_label[lab] for lab in labels]))
+            if chunk_size is None:
+                label = _getter(period, None)
+                by_label: dict[str | None, list[PricedRecord]] = {}
+                for p in all_calls:
+                    by_label.setdefault(label(p), []).append(p)
+                changes = tuple(explain_change(by_label[labels[-2]], by_label[labels[-1]], by=dims))
+    allocation = None
+    if policy is not None:
         used = {pool.invoice_line for pool in policy.pools if pool.invoice_line}
         amounts: dict[str, Decimal] = {}
         for line in invoices:  # a line id may repeat (a daily provisioned-capacity charge): add them up
             if line.line_id in used:
                 amounts[line.line_id] = amounts.get(line.line_id, Decimal(0)) + line.amount
-        allocation = apply_policy(rollup(calls, by=alloc_dims), policy, amounts=amounts)
+        allocation = apply_policy(alloc_rollup if alloc_rollup is not None else Rollup(alloc_dims), policy,
+                                  amounts=amounts)
     reconciliation = trued = None
     if invoices:
         usage_invoices = [line for line in invoices if not (policy and line.line_id and any(
             pool.invoice_line == line.line_id for pool in policy.pools))]
         evidence = [*unpriced, *(q for q in q_items if q.stage != "price")]
-        reconciliation = reconcile([*trees, *evidence], usage_invoices, contract=c, registry=reg)
-        if reconciliation.invoiced and (allocation is not None or dims):
-            owner_view: Any = allocation if allocation is not None else rollup(calls, by=dims[:1])
+        reconciliation = reconcile_cells(cells, evidence, usage_invoices, registry=reg)
+        if reconciliation.invoiced and (allocation is not None or owner_rollup is not None):
+            owner_view: Any = allocation if allocation is not None else owner_rollup
             trued = true_up(owner_view, reconciliation)
     budgets: tuple[BudgetLine, ...] = ()
-    if c.owner_map is not None and c.owner_map.budgets():
-        days = [d for d in (_day(p) for p in calls) if d is not None]
-        if days:
-            budgets = tuple(budget_report(calls, c.owner_map, until or max(days)))
-    top_trees = tuple(sorted(trees, key=lambda t: -t.units)[:top])
-    return AuditReport(by=dims, required=c.required, period=period, since=since, until=until, currency=main.currency, records_read=read,
-                       trees=len(trees), rollup=main, periods=periods, coverage=cov, quarantined=dict(quarantined),
-                       quarantine_examples=tuple(q_items), flags=dict(flags), charges=tuple(charge_lines(calls, dims)),
-                       top_trees=top_trees, changes=changes, anomalies=anomalies, allocation=allocation,
-                       reconciliation=reconciliation, true_up=trued, budgets=budgets, excluded=excluded)
+    if c.owner_map is not None and c.owner_map.budgets() and last_day is not None:
+        budgets = tuple(budget_lines(spend, c.owner_map, until or last_day))
+    return AuditReport(by=dims, required=c.required, period=period, since=since, until=until, currency=main.currency,
+                       records_read=read, trees=trees_count, rollup=main, periods=periods,
+                       coverage=cov.result(), quarantined=dict(quarantined), quarantine_examples=tuple(q_items),
+                       flags=dict(flags), charges=tuple(charges.lines()), top_trees=tuple(top_trees), changes=changes,
+                       anomalies=anomalies, allocation=allocation, reconciliation=reconciliation, true_up=trued,
+                       budgets=budgets, excluded=excluded)

@@ -29,7 +29,8 @@ from ._ownership import OwnerMap, OwnershipContract, apply_ownership
 from ._records import PricedRecord, Quarantined
 from ._tree import RequestTree, call_role
 
-__all__ = ["BudgetLine", "Coverage", "UnattributedSource", "budget_report", "coverage"]
+__all__ = ["BudgetLine", "Coverage", "CoverageCounter", "UnattributedSource", "budget_lines", "budget_report", "budget_spend",
+           "coverage"]
 
 #: Default target: unattributed spend below 2% of the total (seed 004).
 DEFAULT_TARGET = Decimal("0.02")
@@ -107,6 +108,87 @@ class Coverage:
         return "\n".join(lines)
 
 
+class CoverageCounter:
+    """Running coverage totals: add calls (already through :func:`apply_ownership`), read a :class:`Coverage`.
+
+    Counters merge exactly, so a stream can be measured chunk by chunk.
+    """
+
+    def __init__(self, contract: OwnershipContract | None = None) -> None:
+        self.contract = contract or OwnershipContract()
+        self.units = self.owned = self.retry = self.fallback = self.dup_units = self.drift_units = 0
+        self.records = self.unowned_records = self.duplicates = self.drift = 0
+        self.currency: str | None = None
+        self.reasons: Counter[str] = Counter()
+        self.reason_units: Counter[str] = Counter()
+        self.sources: Counter[tuple[str, str]] = Counter()
+        self.source_units: Counter[tuple[str, str]] = Counter()
+        self.quarantined: Counter[str] = Counter()
+
+    def add_tree(self, tree: RequestTree) -> None:
+        """Count a tree's dropped duplicates (its calls are added one by one)."""
+        self.duplicates += len(tree.duplicates)
+        self.dup_units += sum(d.units for d in tree.duplicates)
+
+    def add(self, p: PricedRecord | Quarantined) -> None:
+        if isinstance(p, Quarantined):
+            self.quarantined[p.code] += 1
+            return
+        c = self.contract
+        self.currency = self.currency or p.currency
+        self.records += 1
+        self.units += p.units
+        role = call_role(p)
+        if role == "retry":
+            self.retry += p.units
+        elif role == "fallback":
+            self.fallback += p.units
+        if "estimate_drift" in p.flags and p.record.estimate is not None:
+            self.drift += 1
+            self.drift_units += abs(round_to_units(p.record.estimate) - p.units)
+        tags = p.record.tags
+        missing = c.missing(tags)
+        unmapped = "unmapped_owner" in p.flags or (
+            c.owner_map is not None and bool(c.owner_map.entries) and c.owner_map.lookup(tags) is None)
+        if not missing and not unmapped:
+            self.owned += p.units
+            return
+        self.unowned_records += 1
+        if missing:
+            reason = f"missing {', '.join(missing)}"
+        else:
+            keys = [f"{f}={tags[f]}" for f in (c.owner_map.fields if c.owner_map else ()) if tags.get(f)]
+            reason = f"unmapped {', '.join(keys)}" if keys else "no owner map entry"
+        self.reasons[reason] += 1
+        self.reason_units[reason] += p.units
+        for dim in SOURCE_DIMENSIONS:
+            value = tags.get(dim)
+            if value:
+                self.sources[dim, value] += 1
+                self.source_units[dim, value] += p.units
+                return
+        key = ("model", f"{p.record.provider}/{p.record.billed_model}")
+        self.sources[key] += 1
+        self.source_units[key] += p.units
+
+    def result(self, target: Decimal = DEFAULT_TARGET) -> Coverage:
+        return Coverage(
+            currency=self.currency,
+            total=to_decimal(self.units), attributed=to_decimal(self.owned),
+            unattributed=to_decimal(self.units - self.owned),
+            records=self.records, unowned_records=self.unowned_records, target=target,
+            by_reason=tuple(UnattributedSource(dimension="reason", value=r, cost=to_decimal(self.reason_units[r]),
+                                               records=n) for r, n in _by_cost(self.reasons, self.reason_units)),
+            by_source=tuple(UnattributedSource(dimension=d, value=v, cost=to_decimal(self.source_units[d, v]),
+                                               records=n)
+                            for (d, v), n in _by_cost(self.sources, self.source_units)),
+            retry_cost=to_decimal(self.retry), fallback_cost=to_decimal(self.fallback),
+            duplicates=self.duplicates, duplicate_cost=to_decimal(self.dup_units),
+            estimate_drift=self.drift, estimate_drift_amount=to_decimal(self.drift_units),
+            quarantined=dict(self.quarantined),
+        )
+
+
 def coverage(items: Iterable[PricedRecord | Quarantined | RequestTree], contract: OwnershipContract | None = None,
              *, target: Decimal = DEFAULT_TARGET) -> Coverage:
     """Measure ownership coverage, overhead and data-quality signals in one pass.
@@ -123,77 +205,17 @@ def coverage(items: Iterable[PricedRecord | Quarantined | RequestTree], contract
     >>> cov.unattributed, cov.coverage, cov.passed
     (Decimal('2.00'), Decimal('0.666667'), False)
     """
-    c = contract or OwnershipContract()
-    units = owned = retry = fallback = dup_units = drift_units = 0
-    records = unowned_records = duplicates = drift = 0
-    currency: str | None = None
-    reasons: Counter[str] = Counter()
-    reason_units: Counter[str] = Counter()
-    sources: Counter[tuple[str, str]] = Counter()
-    source_units: Counter[tuple[str, str]] = Counter()
-    quarantined: Counter[str] = Counter()
+    counter = CoverageCounter(contract)
 
-    def flattened() -> Iterable[PricedRecord | Quarantined | RequestTree]:
-        nonlocal duplicates, dup_units
+    def counted() -> Iterable[PricedRecord | Quarantined | RequestTree]:
         for item in items:
             if isinstance(item, RequestTree):
-                duplicates += len(item.duplicates)
-                dup_units += sum(d.units for d in item.duplicates)
+                counter.add_tree(item)
             yield item
 
-    for p in apply_ownership(flattened(), attrs.evolve(c, on_missing="flag")):
-        if isinstance(p, Quarantined):
-            quarantined[p.code] += 1
-            continue
-        currency = currency or p.currency
-        records += 1
-        units += p.units
-        role = call_role(p)
-        if role == "retry":
-            retry += p.units
-        elif role == "fallback":
-            fallback += p.units
-        if "estimate_drift" in p.flags and p.record.estimate is not None:
-            drift += 1
-            drift_units += abs(round_to_units(p.record.estimate) - p.units)
-        tags = p.record.tags
-        missing = c.missing(tags)
-        unmapped = "unmapped_owner" in p.flags or (
-            c.owner_map is not None and bool(c.owner_map.entries) and c.owner_map.lookup(tags) is None)
-        if not missing and not unmapped:
-            owned += p.units
-            continue
-        unowned_records += 1
-        if missing:
-            reason = f"missing {', '.join(missing)}"
-        else:
-            keys = [f"{f}={tags[f]}" for f in (c.owner_map.fields if c.owner_map else ()) if tags.get(f)]
-            reason = f"unmapped {', '.join(keys)}" if keys else "no owner map entry"
-        reasons[reason] += 1
-        reason_units[reason] += p.units
-        for dim in SOURCE_DIMENSIONS:
-            value = tags.get(dim)
-            if value:
-                sources[dim, value] += 1
-                source_units[dim, value] += p.units
-                break
-        else:
-            key = ("model", f"{p.record.provider}/{p.record.billed_model}")
-            sources[key] += 1
-            source_units[key] += p.units
-    return Coverage(
-        currency=currency,
-        total=to_decimal(units), attributed=to_decimal(owned), unattributed=to_decimal(units - owned),
-        records=records, unowned_records=unowned_records, target=target,
-        by_reason=tuple(UnattributedSource(dimension="reason", value=r, cost=to_decimal(reason_units[r]),
-                                           records=n) for r, n in _by_cost(reasons, reason_units)),
-        by_source=tuple(UnattributedSource(dimension=d, value=v, cost=to_decimal(source_units[d, v]), records=n)
-                        for (d, v), n in _by_cost(sources, source_units)),
-        retry_cost=to_decimal(retry), fallback_cost=to_decimal(fallback),
-        duplicates=duplicates, duplicate_cost=to_decimal(dup_units),
-        estimate_drift=drift, estimate_drift_amount=to_decimal(drift_units),
-        quarantined=dict(quarantined),
-    )
+    for p in apply_ownership(counted(), attrs.evolve(counter.contract, on_missing="flag")):
+        counter.add(p)
+    return counter.result(target)
 
 
 def _by_cost(counts: Counter[Any], units: Counter[Any]) -> list[tuple[Any, int]]:
@@ -235,23 +257,34 @@ def budget_report(items: Iterable[PricedRecord | Quarantined | RequestTree], own
     with zero actual. Most over-budget first.
     """
     zone = tz or timezone.utc
-    budgets = owner_map.budgets()
-    days_in_month = calendar.monthrange(as_of.year, as_of.month)[1]
-    spend: Counter[str] = Counter()
+    spend: Counter[tuple[str, date]] = Counter()
     contract = OwnershipContract(required=(), owner_map=owner_map)
     for p in apply_ownership(items, contract):
-        if isinstance(p, Quarantined) or p.record.at is None:
-            continue
-        day = p.record.at.astimezone(zone).date()
-        if (day.year, day.month) != (as_of.year, as_of.month) or day > as_of:
-            continue
-        tags = p.record.tags
-        name = tags.get("budget_line") or tags.get("cost_center")
-        if name in budgets:
-            spend[name] += p.units
+        if not isinstance(p, Quarantined):
+            budget_spend(spend, p, zone)
+    return budget_lines(spend, owner_map, as_of)
+
+
+def budget_spend(spend: Counter[tuple[str, date]], p: PricedRecord, zone: tzinfo = timezone.utc) -> None:
+    """Add one call (with owner fields stamped) to ``{(budget line, day): money units}``."""
+    if p.record.at is None:
+        return
+    name = p.record.tags.get("budget_line") or p.record.tags.get("cost_center")
+    if name:
+        spend[name, p.record.at.astimezone(zone).date()] += p.units
+
+
+def budget_lines(spend: Mapping[tuple[str, date], int], owner_map: OwnerMap, as_of: date) -> list[BudgetLine]:
+    """Budget lines from spend per (budget line, day): see :func:`budget_report`."""
+    budgets = owner_map.budgets()
+    days_in_month = calendar.monthrange(as_of.year, as_of.month)[1]
+    month: Counter[str] = Counter()
+    for (name, day), units in spend.items():
+        if (day.year, day.month) == (as_of.year, as_of.month) and day <= as_of and name in budgets:
+            month[name] += units
     out = []
     for name, (budget, currency) in budgets.items():
-        actual = spend.get(name, 0)
+        actual = month.get(name, 0)
         forecast = Fraction(actual * days_in_month, as_of.day)
         out.append(BudgetLine(name=name, month=f"{as_of.year}-{as_of.month:02d}", budget=budget,
                               actual=to_decimal(actual), currency=currency, days_elapsed=as_of.day,

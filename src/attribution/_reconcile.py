@@ -37,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from . import _notebook
 from ._allocate import Allocation, allocate
 from ._cards import per_unit
 from ._invoice import InvoiceLine
@@ -216,6 +217,18 @@ class Reconciliation:
             })
         return rows
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the summary and one row per invoice line, every value escaped."""
+        return _notebook.html(_notebook.reconciliation_table(self))
+
+    def to_pandas(self) -> Any:
+        """:meth:`to_records` as a ``pandas.DataFrame``; money holds exact ``Decimal`` objects (extra ``pandas``)."""
+        return _notebook.to_pandas(_notebook.reconciliation_table(self), "Reconciliation.to_pandas()")
+
+    def to_arrow(self) -> Any:
+        """:meth:`to_records` as a ``pyarrow.Table``; money is ``decimal128(38, 15)`` (extra ``arrow``)."""
+        return _notebook.to_arrow(_notebook.reconciliation_table(self), "Reconciliation.to_arrow()")
+
 
 # -- matching ----------------------------------------------------------------------------
 
@@ -236,23 +249,31 @@ class _Cell:
     owned: bool
 
 
+#: Request ids remembered per cell to spot repeats; bounded so a month of calls stays small.
+_IDS_PER_CELL = 2_000
+
+
 class _Acc:
-    __slots__ = ("rate", "records", "request_ids", "tokens", "units")
+    __slots__ = ("ids", "rate", "records", "repeats", "tokens", "units")
 
     def __init__(self, rate: Rate) -> None:
         self.units = 0
         self.tokens = 0
         self.records = 0
+        self.repeats = 0   # calls whose request id was already seen in this cell (a lower bound past the cap)
         self.rate = rate
-        self.request_ids: list[str] = []
+        self.ids: set[str] = set()
 
 
 def _day(at: datetime | None) -> date | None:
     return at.astimezone(UTC).date() if at is not None else None
 
 
-def _cells(calls: Iterable[PricedRecord], contract: OwnershipContract) -> dict[_Cell, _Acc]:
-    cells: dict[_Cell, _Acc] = {}
+def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract: OwnershipContract) -> None:
+    """Aggregate priced calls into reconciliation cells (day, model, meter, project, tier...), in place.
+
+    Cells from chunks of a stream add up to the cells of the whole stream.
+    """
     for p in calls:
         rec, rate = p.record, p.rate
         prices, _ = rate.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
@@ -273,9 +294,12 @@ def _cells(calls: Iterable[PricedRecord], contract: OwnershipContract) -> dict[_
             acc.units += n * prices[i]
             acc.tokens += n
             acc.records += 1
-            if rec.request_id:
-                acc.request_ids.append(rec.request_id)
-    return cells
+            rid = rec.request_id
+            if rid:
+                if rid in acc.ids:
+                    acc.repeats += 1
+                elif len(acc.ids) < _IDS_PER_CELL:
+                    acc.ids.add(rid)
 
 
 _VENDOR = re.compile(r"^(?:[a-z-]+\.)?(?:anthropic|meta|amazon|mistral|cohere|deepseek|openai|ai21)\.")
@@ -362,12 +386,19 @@ def reconcile(attributed: Iterable[PricedRecord | Quarantined | RequestTree], in
     >>> rep.attributed, rep.unattributed, rep.coverage
     (Decimal('19580.00'), Decimal('2420.00'), Decimal('0.89'))
     """
-    reg = registry or default_registry()
     c = contract or OwnershipContract()
     quarantined: list[Quarantined] = []
     owned = apply_ownership(_keep_quarantined(attributed, quarantined), attrs.evolve(c, on_missing="flag"))
-    calls = [item for item in owned if isinstance(item, PricedRecord)]
-    cells = _cells(calls, c)
+    cells: dict[_Cell, _Acc] = {}
+    add_cells(cells, (item for item in owned if isinstance(item, PricedRecord)), c)
+    return reconcile_cells(cells, quarantined, invoice_lines, tolerance=tolerance, registry=registry)
+
+
+def reconcile_cells(cells: Mapping[_Cell, _Acc], quarantined: Sequence[Quarantined],
+                    invoice_lines: Iterable[InvoiceLine], *, tolerance: Decimal = DEFAULT_TOLERANCE,
+                    registry: Registry | None = None) -> Reconciliation:
+    """:func:`reconcile` from cells built with :func:`add_cells` (for streams processed in chunks)."""
+    reg = registry or default_registry()
     known_projects = frozenset(v for cell in cells for v in cell.projects)
 
     usage_lines: list[InvoiceLine] = []
@@ -543,13 +574,7 @@ class _Evidence:
                       f"the line runs to {final_day.isoformat()}: data arriving after the close is missing")]
 
     def _duplicates(self, mine: Mapping[_Cell, _Acc]) -> list[Cause]:
-        ids: Counter[str] = Counter()
-        for acc in mine.values():
-            ids.update(set(acc.request_ids))
-        seen: Counter[str] = Counter()
-        for acc in mine.values():
-            seen.update(acc.request_ids)
-        dupes = sum(n - ids[r] for r, n in seen.items() if n > ids[r])
+        dupes = sum(acc.repeats for acc in mine.values())
         if not dupes:
             return [Cause(code="over_priced", message="the usage data prices more than was billed: retries or "
                           "replays counted that the provider did not bill, or a card price above the list price")]

@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from . import _notebook
 from ._money import to_decimal
 from ._records import PricedRecord, Quarantined
 from ._tree import RequestTree, call_role
@@ -220,6 +221,19 @@ class Rollup:
         return (f"Rollup(by={self._dims!r}, keys={len(self._acc)}, records={self.records}, "
                 f"total={self.total} {self._currency or ''})").replace(" )", ")")
 
+    def split(self) -> dict[str | None, Rollup]:
+        """One rollup per value of the first dimension, over the remaining dimensions.
+
+        A rollup by ``("week", "team")`` splits into one rollup by ``("team",)``
+        per week; the parts add up to this rollup.
+        """
+        if not self._dims:
+            raise ValueError("a rollup with no dimensions cannot be split")
+        parts: dict[str | None, dict[Key, list[int]]] = {}
+        for key, acc in self._acc.items():
+            parts.setdefault(key[0], {})[key[1:]] = list(acc)
+        return {value: Rollup(self._dims[1:], currency=self._currency, _acc=acc) for value, acc in parts.items()}
+
     def to_records(self) -> list[dict[str, Any]]:
         """Plain rows (one per key, most expensive first) for JSON, CSV or a DataFrame."""
         rows = []
@@ -229,6 +243,20 @@ class Rollup:
             row.update({f"tokens_{m}": n for m, n in e.usage.items()})
             rows.append(row)
         return rows
+
+    # -- notebooks ---------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the rows as an HTML table, every key value escaped."""
+        return _notebook.html(_notebook.rollup_table(self))
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame``; ``cost`` holds exact ``Decimal`` objects (extra ``pandas``)."""
+        return _notebook.to_pandas(_notebook.rollup_table(self), "Rollup.to_pandas()")
+
+    def to_arrow(self) -> Any:
+        """The rows as a ``pyarrow.Table``; ``cost`` is ``decimal128(38, 15)`` (extra ``arrow``)."""
+        return _notebook.to_arrow(_notebook.rollup_table(self), "Rollup.to_arrow()")
 
 
 def _merge_currency(a: str | None, b: str | None) -> str | None:

@@ -251,7 +251,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr.isatty())
     report = run_audit(progress.wrap(_inputs(args.inputs)), registry=reg, contract=contract, by=dims,
                        period=args.period, since=_parse_day(args.since, "--since"),
-                       until=_parse_day(args.until, "--until"), invoices=invoices, policy=policy)
+                       until=_parse_day(args.until, "--until"), invoices=invoices, policy=policy,
+                       chunk_size=args.chunk_size)
     if args.tolerance is not None and report.reconciliation is not None:
         report = attrs.evolve(report, reconciliation=attrs.evolve(report.reconciliation, tolerance=args.tolerance))
     fmt = args.format
@@ -340,6 +341,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--period", choices=PERIODS, help="compare the last two periods and flag anomalies")
     p.add_argument("--since", metavar="DATE", help="only calls on or after this UTC day (YYYY-MM-DD)")
     p.add_argument("--until", metavar="DATE", help="only calls on or before this UTC day (YYYY-MM-DD)")
+    p.add_argument("--chunk-size", type=_positive, metavar="N",
+                   help="stream the input N records at a time: memory stays flat however large the input; request "
+                   "trees and duplicates are then resolved within each chunk (e.g. 50000)")
     p.add_argument("--tolerance", type=Decimal, metavar="RATIO",
                    help="reconciliation tolerance per invoice line, as a ratio (default 0.02)")
     p.add_argument("--owners", metavar="FILE", help="owner map (TOML or CSV): owner field value -> cost center, "
@@ -360,6 +364,13 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
     return value
 
 
