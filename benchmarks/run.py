@@ -148,6 +148,31 @@ def stage_month(n: int) -> Result:
             "rss_mb": bench_price._peak_rss_mb()}
 
 
+def stage_audit_stream(n: int) -> Result:
+    """Peak RSS of `attribution audit --chunk-size 50000` on an n-record JSONL file (a child process)."""
+    import resource
+
+    sys.path.insert(0, str(HERE.parent / "examples"))
+    import generate_month
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "usage.jsonl"
+        with path.open("w") as fh:
+            for row in generate_month.events(n):
+                fh.write(json.dumps(row) + "\n")
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "attribution", "audit", str(path), "--chunk-size", "50000",
+                               "--format", "json", "-o", str(Path(tmp) / "report.json")],
+                              capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - t
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(proc.stderr.strip().splitlines()[-1])
+        doc = json.loads((Path(tmp) / "report.json").read_text())
+        return {"ours_per_s": n / seconds, "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                / 1024, "records_read": doc["totals"]["records_read"], "file_mb": path.stat().st_size / 1e6,
+                "rss_mb": bench_price._peak_rss_mb()}
+
+
 STAGES: dict[str, tuple[Callable[[int], Result], int]] = {
     "price": (bench_price.stage_ours, 1_000_000),
     "baseline": (bench_price.stage_baseline, 1_000_000),
@@ -155,6 +180,8 @@ STAGES: dict[str, tuple[Callable[[int], Result], int]] = {
     "e2e-jsonl": (stage_e2e_jsonl, 500_000),
     "forest": (stage_forest, 1_000_000),
     "month": (stage_month, 500_000),
+    "audit-stream-1m": (stage_audit_stream, 1_000_000),
+    "audit-stream-3m": (stage_audit_stream, 3_000_000),
     "genai-prices": (bench_price.stage_genai_prices, 20_000),
     "litellm": (bench_price.stage_litellm, 20_000),
     "tokencost": (bench_price.stage_tokencost, 20_000),
@@ -199,6 +226,12 @@ def _table(res: dict[str, Any]) -> str:
     f = res.get("forest")
     if f:
         row(f"(d) build_forest ({f['trees']:,} trees)", res["sizes"]["forest"], f["ours_per_s"], "", f["rss_mb"])
+    for key in ("audit-stream-1m", "audit-stream-3m"):
+        a = res.get(key)
+        if a:
+            out.append(f"| attribution audit --chunk-size 50000 on a {a['file_mb']:,.0f} MB JSONL | "
+                       f"{a['records_read']:,} | {a['ours_per_s']:,.0f} | peak RSS of the audit process | "
+                       f"{a['child_rss_mb']:,.0f} |")
     m = res.get("month")
     if m:
         row(f"(e) reconcile against {m['invoice_lines']:,} invoice lines", res["sizes"]["month"], m["reconcile_per_s"],

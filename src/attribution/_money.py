@@ -97,6 +97,17 @@ def _parse(amount: Decimal | int | str, what: str) -> Decimal:
     return dec
 
 
+def _to_units(amount: Decimal | int | str, what: str) -> tuple[int, int]:
+    """``amount`` in money units as the exact fraction ``numerator / denominator`` (a power of ten)."""
+    coefficient, exponent = _split(_parse(amount, what))
+    shift = exponent + SCALE_EXP
+    if shift >= 0:
+        up: int = 10**shift
+        return coefficient * up, 1
+    down: int = 10**-shift
+    return coefficient, down
+
+
 def from_decimal(amount: Decimal | int | str, *, what: str = "amount") -> int:
     """Convert an exact amount of the currency to integer money units.
 
@@ -108,13 +119,9 @@ def from_decimal(amount: Decimal | int | str, *, what: str = "amount") -> int:
     >>> from_decimal(Decimal("0.01925"))
     19250000000000
     """
-    dec = _parse(amount, what)
-    coefficient, exponent = _split(dec)
-    shift = exponent + SCALE_EXP
-    if shift >= 0:
-        up: int = 10**shift
-        return coefficient * up
-    down: int = 10**-shift
+    coefficient, down = _to_units(amount, what)
+    if down == 1:
+        return coefficient
     whole, rest = divmod(coefficient, down)
     if rest:
         raise ValueError(f"{what} {amount} has more than {SCALE_EXP} decimals and cannot be held exactly")
@@ -131,13 +138,7 @@ def round_to_units(amount: Decimal | int | str, *, what: str = "amount") -> int:
     >>> round_to_units(Decimal("0.0020480000000000003"))
     2048000000000
     """
-    dec = _parse(amount, what)
-    coefficient, exponent = _split(dec)
-    shift = exponent + SCALE_EXP
-    if shift >= 0:
-        up: int = 10**shift
-        return coefficient * up
-    down: int = 10**-shift
+    coefficient, down = _to_units(amount, what)
     rounded: int = round(Fraction(coefficient, down))
     return rounded
 

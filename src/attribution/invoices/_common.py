@@ -527,3 +527,36 @@ def iter_mappings(value: object, record: Record, key: str) -> Iterable[Mapping[s
     if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
         raise record.error(key, f"expected a list of objects, got {type(value).__name__}")
     return value
+
+
+class Where:
+    """Where a JSON export's problem is: file and (for JSON lines) line; the JSON path is the column."""
+
+    def __init__(self, file: str | None, line: int | None) -> None:
+        self.file, self.line = file, line
+
+    def error(self, path: str, message: str) -> InvoiceError:
+        return InvoiceError(message, file=self.file, line=self.line, column=path)
+
+
+def bucket_period(bucket: object, path: str, where: Where, keys: tuple[str, str], what: str) -> tuple[date, date]:
+    """The ``[start, end)`` days of a usage/cost bucket whose bounds are under ``keys``.
+
+    Raises:
+        InvoiceError: naming the bound that is missing or unreadable.
+    """
+    if not isinstance(bucket, Mapping):
+        raise where.error(path, f"expected a {what} object, got {type(bucket).__name__}")
+    bounds = []
+    for key in keys:
+        value = bucket.get(key)
+        if value is None:
+            raise where.error(json_path(path, key), "required timestamp is missing")
+        try:
+            bounds.append(parse_instant(value))
+        except ValueError as exc:
+            raise where.error(json_path(path, key), str(exc)) from None
+    try:
+        return day_period(bounds[0], bounds[1])
+    except ValueError as exc:
+        raise where.error(json_path(path, keys[1]), str(exc)) from None

@@ -45,15 +45,14 @@ from typing import Any
 
 from .._invoice import InvoiceLine
 from .._records import SourceLocation
-from ..exceptions import InvoiceError
 from ._common import (
     JsonSource,
+    Where,
+    bucket_period,
     cents_to_units,
     currency_code,
-    day_period,
     json_documents,
     json_path,
-    parse_instant,
 )
 
 __all__ = ["TOKEN_TYPES", "anthropic_cost_lines", "is_cost_report", "read_anthropic_cost_report"]
@@ -87,15 +86,8 @@ def is_cost_report(doc: object) -> bool:
     return not results or any(isinstance(r, Mapping) and "amount" in r for r in results)
 
 
-class _Where:
-    def __init__(self, file: str | None, line: int | None) -> None:
-        self.file, self.line = file, line
 
-    def error(self, path: str, message: str) -> InvoiceError:
-        return InvoiceError(message, file=self.file, line=self.line, column=path)
-
-
-def _text(result: Mapping[str, Any], key: str, path: str, where: _Where) -> str | None:
+def _text(result: Mapping[str, Any], key: str, path: str, where: Where) -> str | None:
     value = result.get(key)
     if value is None:
         return None
@@ -104,7 +96,7 @@ def _text(result: Mapping[str, Any], key: str, path: str, where: _Where) -> str 
     return value
 
 
-def _result(result: object, path: str, start: date, end: date, where: _Where) -> InvoiceLine:
+def _result(result: object, path: str, start: date, end: date, where: Where) -> InvoiceLine:
     if not isinstance(result, Mapping):
         raise where.error(path, f"expected a cost result object, got {type(result).__name__}")
     raw = result.get("amount")
@@ -140,22 +132,9 @@ def _result(result: object, path: str, start: date, end: date, where: _Where) ->
     )
 
 
-def _bucket(bucket: object, path: str, where: _Where) -> list[InvoiceLine]:
-    if not isinstance(bucket, Mapping):
-        raise where.error(path, f"expected a time bucket object, got {type(bucket).__name__}")
-    bounds = []
-    for key in ("starting_at", "ending_at"):
-        value = bucket.get(key)
-        if value is None:
-            raise where.error(json_path(path, key), "required RFC 3339 timestamp is missing")
-        try:
-            bounds.append(parse_instant(value))
-        except ValueError as exc:
-            raise where.error(json_path(path, key), str(exc)) from None
-    try:
-        start, end = day_period(bounds[0], bounds[1])
-    except ValueError as exc:
-        raise where.error(json_path(path, "ending_at"), str(exc)) from None
+def _bucket(bucket: object, path: str, where: Where) -> list[InvoiceLine]:
+    start, end = bucket_period(bucket, path, where, ("starting_at", "ending_at"), "time bucket")
+    assert isinstance(bucket, Mapping)
     results = bucket.get("results")
     if results is None:
         results = []
@@ -172,7 +151,7 @@ def anthropic_cost_lines(page: Mapping[str, Any], *, file: str | None = None, li
     Raises:
         InvoiceError: a bucket or result is malformed; names the JSON path.
     """
-    where = _Where(file, line)
+    where = Where(file, line)
     if not isinstance(page, Mapping):
         raise where.error(path or "$", f"expected a cost report object, got {type(page).__name__}")
     data = page.get("data")

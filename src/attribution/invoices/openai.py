@@ -43,14 +43,13 @@ import attrs
 from .._invoice import InvoiceLine
 from .._records import SourceLocation
 from .._usage import TOKEN_METERS
-from ..exceptions import InvoiceError
 from ._common import (
     JsonSource,
-    day_period,
+    Where,
+    bucket_period,
     json_documents,
     json_path,
     parse_decimal,
-    parse_instant,
     token_meter,
 )
 
@@ -144,30 +143,10 @@ def is_costs_page(doc: object) -> bool:
         or not first.get("results"))
 
 
-class _Where:
-    def __init__(self, file: str | None, line: int | None) -> None:
-        self.file, self.line = file, line
 
-    def error(self, path: str, message: str) -> InvoiceError:
-        return InvoiceError(message, file=self.file, line=self.line, column=path)
-
-
-def _bucket(bucket: object, path: str, where: _Where) -> list[InvoiceLine]:
-    if not isinstance(bucket, Mapping):
-        raise where.error(path, f"expected a bucket object, got {type(bucket).__name__}")
-    bounds = []
-    for key in ("start_time", "end_time"):
-        value = bucket.get(key)
-        if value is None:
-            raise where.error(json_path(path, key), "required Unix timestamp is missing")
-        try:
-            bounds.append(parse_instant(value))
-        except ValueError as exc:
-            raise where.error(json_path(path, key), str(exc)) from None
-    try:
-        start, end = day_period(bounds[0], bounds[1])
-    except ValueError as exc:
-        raise where.error(json_path(path, "end_time"), str(exc)) from None
+def _bucket(bucket: object, path: str, where: Where) -> list[InvoiceLine]:
+    start, end = bucket_period(bucket, path, where, ("start_time", "end_time"), "bucket")
+    assert isinstance(bucket, Mapping)
     key = "results" if "results" in bucket else "result"
     results = bucket.get(key)
     if results is None:
@@ -177,7 +156,7 @@ def _bucket(bucket: object, path: str, where: _Where) -> list[InvoiceLine]:
     return [_result(r, json_path(json_path(path, key), i), start, end, where) for i, r in enumerate(results)]
 
 
-def _text(result: Mapping[str, Any], key: str, path: str, where: _Where) -> str | None:
+def _text(result: Mapping[str, Any], key: str, path: str, where: Where) -> str | None:
     value = result.get(key)
     if value is None:
         return None
@@ -186,7 +165,7 @@ def _text(result: Mapping[str, Any], key: str, path: str, where: _Where) -> str 
     return value
 
 
-def _result(result: object, path: str, start: Any, end: Any, where: _Where) -> InvoiceLine:
+def _result(result: object, path: str, start: Any, end: Any, where: Where) -> InvoiceLine:
     if not isinstance(result, Mapping):
         raise where.error(path, f"expected a costs result object, got {type(result).__name__}")
     amount = result.get("amount")
@@ -237,7 +216,7 @@ def openai_costs_lines(page: Mapping[str, Any], *, file: str | None = None, line
     Raises:
         InvoiceError: a bucket or result is malformed; names the JSON path.
     """
-    where = _Where(file, line)
+    where = Where(file, line)
     if not isinstance(page, Mapping):
         raise where.error(path or "$", f"expected a Costs API page object, got {type(page).__name__}")
     if page.get("object") == "bucket":
