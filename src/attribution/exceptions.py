@@ -49,6 +49,22 @@ class AttributionError(Exception):
     """Base class of every error raised by ``attribution``."""
 
 
+class _LocatedError(AttributionError, ValueError):
+    """An error in data read from somewhere: ``file``, ``line`` and a key ``path`` (all optional).
+
+    Prints as ``file:line: path: message``, the one line the CLI shows.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 path: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.path = path
+        where = _where(file, line, path)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
 class InvalidUsage(AttributionError, ValueError):
     """A token or call count is negative, not an integer, or absurdly large."""
 
@@ -59,7 +75,7 @@ class InvalidUsage(AttributionError, ValueError):
         super().__init__(f"usage meter {meter!r}: {reason} (got {value!r})")
 
 
-class PriceCardError(AttributionError, ValueError):
+class PriceCardError(_LocatedError):
     """A price card (bundled or the user's) is malformed or inconsistent.
 
     ``file`` is the card's path, ``path`` the key path inside it, such as
@@ -68,17 +84,12 @@ class PriceCardError(AttributionError, ValueError):
 
     def __init__(self, message: str, *, file: str | None = None, path: str | None = None,
                  line: int | None = None) -> None:
-        self.message = message
-        self.file = file
-        self.path = path
-        self.line = line
+        super().__init__(message, file=file, line=line, path=path)
         #: Further problems found in the same card, after this one.
         self.others: tuple[PriceCardError, ...] = ()
-        where = _where(file, line, path)
-        super().__init__(f"{where}: {message}" if where else message)
 
 
-class PolicyError(AttributionError, ValueError):
+class PolicyError(_LocatedError):
     """An allocation policy or an ``allocate`` call is invalid.
 
     ``file`` is the policy's path (when it came from a file) and ``path`` the
@@ -89,14 +100,9 @@ class PolicyError(AttributionError, ValueError):
 
     def __init__(self, message: str, *, file: str | None = None, path: str | None = None,
                  line: int | None = None) -> None:
-        self.message = message
-        self.file = file
-        self.path = path
-        self.line = line
+        super().__init__(message, file=file, line=line, path=path)
         #: Further problems found in the same policy, after this one.
         self.others: tuple[PolicyError, ...] = ()
-        where = _where(file, line, path)
-        super().__init__(f"{where}: {message}" if where else message)
 
 
 class UnknownModel(AttributionError, LookupError):
@@ -168,7 +174,7 @@ class UnpricedMeter(AttributionError, LookupError):
         super().__init__(f"{provider}/{model}: the price card has no price for meter(s) {', '.join(self.meters)}")
 
 
-class OwnershipError(AttributionError, ValueError):
+class OwnershipError(_LocatedError):
     """A call breaks the ownership contract, or an owner map is malformed.
 
     ``fields`` names the owner fields at issue; ``file``/``line``/``path``
@@ -177,26 +183,17 @@ class OwnershipError(AttributionError, ValueError):
 
     def __init__(self, message: str, *, fields: Sequence[str] = (), file: str | None = None,
                  path: str | None = None, line: int | None = None) -> None:
-        self.message = message
+        super().__init__(message, file=file, line=line, path=path)
         self.fields = tuple(fields)
-        self.file = file
-        self.path = path
-        self.line = line
-        where = _where(file, line, path)
-        super().__init__(f"{where}: {message}" if where else message)
 
 
-class InvoiceError(AttributionError, ValueError):
+class InvoiceError(_LocatedError):
     """An invoice or cost export is malformed: names the file, line (row) and column."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
                  column: str | None = None) -> None:
-        self.message = message
-        self.file = file
-        self.line = line
+        super().__init__(message, file=file, line=line, path=column)
         self.column = column
-        where = _where(file, line, column)
-        super().__init__(f"{where}: {message}" if where else message)
 
 
 class InvalidTimestamp(AttributionError, ValueError):
@@ -231,7 +228,7 @@ class CurrencyMismatch(AttributionError, ValueError):
         super().__init__(f"cannot combine {left} and {right} amounts{(' in ' + context) if context else ''}")
 
 
-class NormalizeError(AttributionError, ValueError):
+class NormalizeError(_LocatedError):
     """A provider payload could not be turned into a usage record.
 
     ``code`` is a stable reason code (``missing_field``, ``bad_type``,
@@ -241,10 +238,5 @@ class NormalizeError(AttributionError, ValueError):
 
     def __init__(self, code: str, message: str, *, path: str | None = None, file: str | None = None,
                  line: int | None = None) -> None:
+        super().__init__(message, file=file, line=line, path=path)
         self.code = code
-        self.message = message
-        self.path = path
-        self.file = file
-        self.line = line
-        where = _where(file, line, path)
-        super().__init__(f"{where}: {message}" if where else message)
