@@ -67,8 +67,8 @@ ENVS = ["production"] * 9 + ["staging"]
 FALLBACK = {"gpt-4.1-mini": "gpt-4.1", "claude-haiku-4-5-20251001": "claude-sonnet-4-5-20250929"}
 
 
-def events(n: int = 2_400) -> list[dict[str, object]]:
-    rng = random.Random(SEED)
+def events(n: int = 2_400, seed: int = SEED) -> list[dict[str, object]]:
+    rng = random.Random(seed)
     weights = [w[5] for w in WORKLOADS]
     out: list[dict[str, object]] = []
     for i in range(n):

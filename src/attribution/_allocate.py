@@ -38,6 +38,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from . import _notebook
 from ._money import CENT, from_decimal, to_decimal
 from ._rollup import Rollup
 from .exceptions import CurrencyMismatch, PolicyError
@@ -876,6 +877,18 @@ class Allocation:
                         "AllocatedMethodDetails": s.method_details, "AllocatedTags": {self.by: row.owner},
                         "x_AllocationOrigin": s.pool} for s in row.shares)
         return out
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: owner, direct cost, each pool's share and total, every owner name escaped."""
+        return _notebook.html(_notebook.allocation_summary_table(self))
+
+    def to_pandas(self) -> Any:
+        """:meth:`to_records` as a ``pandas.DataFrame``; ``cost`` holds exact ``Decimal`` objects (extra ``pandas``)."""
+        return _notebook.to_pandas(_notebook.allocation_table(self), "Allocation.to_pandas()")
+
+    def to_arrow(self) -> Any:
+        """:meth:`to_records` as a ``pyarrow.Table``; ``cost`` is ``decimal128(38, 15)`` (extra ``arrow``)."""
+        return _notebook.to_arrow(_notebook.allocation_table(self), "Allocation.to_arrow()")
 
 
 # --- apply_policy ------------------------------------------------------------

@@ -33,7 +33,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -233,9 +233,8 @@ class Reconciliation:
 # -- matching ----------------------------------------------------------------------------
 
 
-@attrs.frozen(slots=True)
-class _Cell:
-    """Usage aggregated to the finest grain an invoice line can name."""
+class _Cell(NamedTuple):
+    """Usage aggregated to the finest grain an invoice line can name (a tuple: built per call and meter)."""
 
     provider: str
     day: date | None
@@ -274,11 +273,15 @@ def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract:
 
     Cells from chunks of a stream add up to the cells of the whole stream.
     """
+    known_names: dict[tuple[str, str], frozenset[str]] = {}
     for p in calls:
         rec, rate = p.record, p.rate
         prices, _ = rate.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
         # The invoice bills the model that served the call: never the requested one (fallbacks differ).
-        names = frozenset({rate.model.lower(), rec.billed_model.lower(), "~" + _family(rate.model)})
+        names = known_names.get((rate.model, rec.billed_model))
+        if names is None:
+            names = known_names[(rate.model, rec.billed_model)] = frozenset(
+                {rate.model.lower(), rec.billed_model.lower(), "~" + _family(rate.model)})
         owned = contract.is_owned(p)
         day = _day(rec.at)
         projects = frozenset(v for k in _PROJECT_TAGS if (v := rec.tags.get(k)))

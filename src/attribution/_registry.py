@@ -344,6 +344,7 @@ class Registry:
         self._names: dict[str, dict[str, str]] = {}   # provider -> lowercase name -> canonical id
         self._discounts: dict[str, list[tuple[DiscountSpec, CardFile]]] = {}
         self._memo: dict[tuple[str, str, str | None, str | None], tuple[list[datetime], list[_Segment]]] = {}
+        self._close: dict[tuple[str, str], tuple[str, ...]] = {}
         versions: dict[str, str | None] = {}
         for card in self._cards:
             meta = card.card
@@ -455,7 +456,11 @@ class Registry:
                 low, region = rest, geo
         if low in names:
             return prov, self._models[prov][names[low]][0].id, region
-        raise UnknownModel(prov, model, difflib.get_close_matches(low, list(names), n=3, cutoff=0.5))
+        # Close matches are costly (difflib over every id) and an unknown alias repeats all month: remember them.
+        close = self._close.get((prov, low))
+        if close is None:
+            close = self._close[(prov, low)] = tuple(difflib.get_close_matches(low, list(names), n=3, cutoff=0.5))
+        raise UnknownModel(prov, model, close)
 
     def resolve(self, provider: str, model: str, at: datetime | date | None = None, *,
                 service_tier: str | None = None, region: str | None = None) -> Rate:

@@ -186,11 +186,16 @@ def build_forest(priced: Iterable[PricedRecord | Quarantined], *,
     trees = []
     for rep, members in groups.items():
         tree_calls = [calls[i] for i in members]
-        ids = {_node_id(c) for c in tree_calls} | {c.record.request_id for c in tree_calls}
-        root = next((c for c in tree_calls if not c.record.parent_id or c.record.parent_id not in ids),
-                    tree_calls[0])
+        if len(tree_calls) == 1:  # most trees are a single call
+            root = tree_calls[0]
+        else:
+            ids = {_node_id(c) for c in tree_calls} | {c.record.request_id for c in tree_calls}
+            root = next((c for c in tree_calls if not c.record.parent_id or c.record.parent_id not in ids),
+                        tree_calls[0])
         owner = _owner(root, tree_calls, owner_fields)
-        enriched = tuple(_inherit(c, owner, owner_fields) for c in tree_calls)
+        # A lone call has nothing to inherit: its owner fields are its own.
+        enriched = tuple(tree_calls) if len(tree_calls) == 1 else tuple(_inherit(c, owner, owner_fields)
+                                                                       for c in tree_calls)
         flags = []
         if any(i in missing_parent for i in members):
             flags.append("missing_parent")

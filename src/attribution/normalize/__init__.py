@@ -32,7 +32,7 @@ from . import (
     otel,
     xai,
 )
-from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema
+from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema, with_source
 
 __all__ = [
     "DEFAULT_TAG_ALIASES",
@@ -184,7 +184,7 @@ def normalize_many(items: Iterable[Any], provider: str | None = None, tags: Mapp
         payload = item
         if isinstance(item, Raw):
             payload, where = item.payload, item.source or source
-        h = base if where is source else attrs.evolve(base, source=where)
+        h = base if where is source else with_source(base, where)
         try:
             records = _run(payload, h, provider)
             if not records:  # a normalizer that found nothing must not make the input vanish

@@ -32,6 +32,7 @@ __all__ = [
     "owner_tags",
     "timestamp",
     "usage_of",
+    "with_source",
 ]
 
 UTC = timezone.utc
@@ -53,7 +54,7 @@ DEFAULT_TAG_ALIASES: Mapping[str, str] = {
 }
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=True)
 class Hints:
     """What the caller knows that a payload may lack (see ``normalize``).
 
@@ -92,6 +93,17 @@ class Schema:
     normalize: Normalizer
     description: str
     specificity: int = 10
+
+
+_HINT_FIELDS = tuple(f.name for f in attrs.fields(Hints))
+
+
+def with_source(hints: Hints, source: SourceLocation | None) -> Hints:
+    """``attrs.evolve(hints, source=source)`` at a fraction of the cost: readers call it once per line."""
+    copy = object.__new__(Hints)
+    for name in _HINT_FIELDS:
+        object.__setattr__(copy, name, source if name == "source" else getattr(hints, name))
+    return copy
 
 
 def usage_of(path: str, **meters: int) -> Usage:

@@ -14,7 +14,11 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .._audit import AuditReport
+from ._csv import write_csv
+from ._focus import write_focus
+from ._html import write_html
 from ._json import JSON_SCHEMA, report_to_json, write_json
+from ._parquet import write_parquet
 from ._table import write_table
 
 __all__ = ["BINARY_FORMATS", "JSON_SCHEMA", "WRITERS", "report_to_json", "write_report"]
@@ -25,6 +29,10 @@ Writer = Callable[[AuditReport, IO[Any]], None]
 WRITERS: dict[str, Writer] = {
     "table": write_table,
     "json": write_json,
+    "html": write_html,
+    "csv": write_csv,
+    "focus": write_focus,
+    "parquet": write_parquet,
 }
 #: Formats written to a binary stream.
 BINARY_FORMATS = frozenset({"parquet"})
