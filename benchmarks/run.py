@@ -150,7 +150,6 @@ def stage_month(n: int) -> Result:
 
 def stage_audit_stream(n: int) -> Result:
     """Peak RSS of `attribution audit --chunk-size 50000` on an n-record JSONL file (a child process)."""
-    import resource
 
     sys.path.insert(0, str(HERE.parent / "examples"))
     import generate_month
