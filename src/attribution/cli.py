@@ -8,6 +8,7 @@ a traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
@@ -259,11 +260,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if fmt in BINARY_FORMATS and not args.output:
         raise _UsageError(f"--format {fmt} writes a binary file: give -o OUT")
     if args.output:
-        mode = "wb" if fmt in BINARY_FORMATS else "w"
+        # Render first, then write: a writer that fails (a missing extra) must not leave an empty file behind.
+        buffer: io.BytesIO | io.StringIO = io.BytesIO() if fmt in BINARY_FORMATS else io.StringIO(newline="")
+        write_report(report, fmt, buffer)
         try:
-            with (open(args.output, "wb") if mode == "wb"
-                  else open(args.output, "w", encoding="utf-8", newline="")) as out:
-                write_report(report, fmt, out)
+            if isinstance(buffer, io.BytesIO):
+                Path(args.output).write_bytes(buffer.getvalue())
+            else:
+                Path(args.output).write_text(buffer.getvalue(), encoding="utf-8", newline="")
         except OSError as exc:
             raise _UsageError(f"cannot write {args.output}: {exc.strerror}") from None
         print(f"attribution: wrote {fmt} report to {args.output}", file=sys.stderr)
