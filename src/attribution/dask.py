@@ -482,19 +482,21 @@ def _is_missing(value: Any) -> bool:
     return type(value).__name__ in ("NAType", "NaTType")
 
 
-def _read_count(value: Any, column: str) -> int:
-    """A count from an object or string column; no value is 0, a float is refused."""
+def _read_count(value: Any, column: str) -> int | None:
+    """A count from an object or string column (``None`` if absent); a float is refused."""
     if _is_missing(value):
-        return 0
+        return None
     if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
         raise _BadValue("bad_type", f"{column!r} must be an integer count, got {value!r}", column)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, str):
         text = value.strip()
-        if text.isascii() and text.isdigit() and len(text) <= 15:
-            return int(text)
-        raise _BadValue("bad_type", f"{column!r} must be an integer count, got {value[:40]!r}", column)
+        if not (text.isascii() and text.isdigit()):   # "²".isdigit() is True
+            raise _BadValue("bad_type", f"{column!r} must be an integer count, got {value[:40]!r}", column)
+        if len(text) > 15:   # checked before int(): a million-digit string must not stall the reader
+            raise _BadValue("absurd_count", f"{column!r} is {text[:20]}..., above the sanity limit", column)
+        return int(text)
     raise _BadValue("bad_type", f"{column!r} must be an integer count, got {type(value).__name__} {value!r}"
                     + (" (float counts are refused: they may have been rounded)"
                        if isinstance(value, (float, Decimal, numbers.Real)) else ""), column)
@@ -562,60 +564,113 @@ _READERS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
+def _cook(series: Any, field: str, column: str, how: str) -> list[Any]:
+    """A column's values ready for records: ``None`` where absent, a ``_BadValue`` where unreadable.
+
+    Reading column by column keeps the per-row loop to look-ups; the common
+    column (integers, or text with no odd values) is taken as it is.
+    """
+    if how == _DATETIME:
+        # In UTC, so day/week/month buckets are UTC days unless rollup's tz= says otherwise.
+        return [_pydatetime(v) for v in series.dt.tz_convert("UTC").tolist()]
+    values: list[Any] = series.tolist()
+    if series.hasnans:
+        values = [None if _is_missing(v) else v for v in values]
+    if how == _INT:
+        return values
+    if field in _TEXT_FIELDS and all(type(v) is str for v in values if v is not None):
+        return values
+    reader = _READERS[field]
+    cooked: list[Any] = []
+    for v in values:
+        try:
+            cooked.append(None if v is None else reader(v, column))
+        except _BadValue as exc:
+            cooked.append(exc)
+    return cooked
+
+
+def _cook_tags(series: Any, column: str) -> list[Any]:
+    values: list[Any] = series.tolist()
+    if series.hasnans:
+        values = [None if _is_missing(v) else v for v in values]
+    if all(type(v) is str for v in values if v is not None):
+        return values
+    cooked: list[Any] = []
+    for v in values:
+        try:
+            cooked.append(_read_tag(v, column))
+        except _BadValue as exc:
+            cooked.append(exc)
+    return cooked
+
+
 def _frame_records(frame: Any, plan: _FramePlan, partition: int) -> Iterator[UsageRecord | Quarantined]:
     """One usage record per row of a pandas frame, or a ``Quarantined`` naming the row and column."""
     label = f"<dataframe partition {partition}>"
-    columns: list[tuple[str, str, str, list[Any]]] = []
+    fields: list[tuple[str, str, list[Any]]] = []
+    meters: list[tuple[str, str, list[Any]]] = []
     for field, column, how in plan.fields:
-        series = frame[column]
-        values = series.tolist()
-        if how == _DATETIME:
-            values = [_pydatetime(v) for v in values]
-        elif how == _INT and series.hasnans:   # a nullable integer column ("Int64") with missing values
-            values = [None if _is_missing(v) else v for v in values]
-        columns.append((field, column, how, values))
-    tag_columns = [(tag, column, frame[column].tolist()) for tag, column in plan.tags]
+        cooked = _cook(frame[column], field, column, how)
+        (meters if field in METERS else fields).append((field, column, cooked))
+    tags = [(tag, column, _cook_tags(frame[column], column)) for tag, column in plan.tags]
+    provider = next(c for f, c, _ in fields if f == "provider")
+    model = next(c for f, c, _ in fields if f == "model")
     for row in range(len(frame)):
         where = SourceLocation(file=label, line=row + 1)
         try:
-            fields: dict[str, Any] = {}
-            meters: dict[str, int] = {}
-            for field, column, how, values in columns:
+            kwargs: dict[str, Any] = {}
+            for field, _, values in fields:
                 value = values[row]
-                if how == _VALUE:
-                    value = _READERS[field](value, column)
-                if value is None:
-                    continue
-                if field in METERS:
-                    if value:
-                        meters[field] = value
-                else:
-                    fields[field] = value
-            tags = {}
-            for tag, column, values in tag_columns:
-                text = _read_tag(values[row], column)
-                if text is not None:
-                    tags[tag] = text
-            for required in ("provider", "model"):
-                if required not in fields:
-                    column = next(c for f, c, _, _ in columns if f == required)
+                if value is not None:
+                    if type(value) is _BadValue:
+                        raise value
+                    kwargs[field] = value
+            counts: dict[str, int] = {}
+            for field, _, values in meters:
+                value = values[row]
+                if value:
+                    if type(value) is _BadValue:
+                        raise value
+                    counts[field] = value
+            owner: dict[str, str] = {}
+            for tag, _, values in tags:
+                value = values[row]
+                if value is not None:
+                    if type(value) is _BadValue:
+                        raise value
+                    owner[tag] = value
+            for field, column in (("provider", provider), ("model", model)):
+                if field not in kwargs:
                     raise _BadValue("missing_field", f"required column {column!r} has no value", column)
-            fields["provider"] = canonical_provider(fields["provider"])
+            for field in _COUNT_FIELDS:
+                if kwargs.get(field, 0) < 0:
+                    column = next(c for f, c, _ in fields if f == field)
+                    raise _BadValue("negative_count", f"{column!r} is negative ({kwargs[field]})", column)
+            kwargs["provider"] = canonical_provider(kwargs["provider"])
             try:
-                usage = Usage(**meters)
+                usage = Usage(**counts)
             except InvalidUsage as exc:
-                column = next((c for f, c, _, _ in columns if f == exc.meter), exc.meter)
+                column = next((c for f, c, _ in meters if f == exc.meter), exc.meter)
                 raise _BadValue(_usage_code(exc), str(exc), column) from None
-            yield UsageRecord(usage=usage, tags=tags, source=where, **fields)
+            yield UsageRecord(usage=usage, tags=owner, source=where, **kwargs)
         except _BadValue as exc:
-            raw = {column: values[row] for _, column, _, values in columns}
-            raw.update({column: values[row] for _, column, values in tag_columns})
             yield Quarantined(code=exc.code, message=exc.message, stage="normalize",
-                              source=where.with_path(exc.column), raw=raw)
+                              source=where.with_path(exc.column), raw=_row(row, fields, meters, tags))
         except (AttributionError, ValueError, TypeError) as exc:
             # A value that passed its column reader but not the record's own checks.
             yield Quarantined(code="bad_value", message=str(exc), stage="normalize", source=where,
-                              raw={column: values[row] for _, column, _, values in columns})
+                              raw=_row(row, fields, meters, tags))
+
+
+def _row(row: int, *groups: list[tuple[str, str, list[Any]]]) -> dict[str, Any]:
+    """The row as read, by column name, for a quarantined item's ``raw``."""
+    out: dict[str, Any] = {}
+    for group in groups:
+        for _, column, values in group:
+            value = values[row]
+            out[column] = value.message if type(value) is _BadValue else value
+    return out
 
 
 def _rollup_frame(frame: Any, cards: _Cards, plan: _FramePlan, partition: int) -> Rollup:
