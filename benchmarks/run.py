@@ -181,7 +181,41 @@ def stage_audit_stream(n: int) -> Result:
                 "file_mb": path.stat().st_size / 1e6, "rss_mb": bench_price._peak_rss_mb()}
 
 
+COLD_START = {
+    "python -c pass": "pass",
+    "import attrs (our one heavy dependency)": "import attrs",
+    "attribution, first run (empty card cache)": "import attribution as a; a.cost('openai', 'gpt-4o', a.Usage(input=1000))",
+    "attribution": "import attribution as a; a.cost('openai', 'gpt-4o', a.Usage(input=1000))",
+    "genai-prices": ("from genai_prices import Usage, calc_price; "
+                     "calc_price(Usage(input_tokens=1000), model_ref='gpt-4o', provider_id='openai')"),
+    "tokencost": "from tokencost import calculate_cost_by_tokens; calculate_cost_by_tokens(1000, 'gpt-4o', 'input')",
+    "litellm": ("import os; os.environ['LITELLM_LOCAL_MODEL_COST_MAP'] = 'True'; import litellm; "
+                "litellm.cost_per_token(model='gpt-4o', prompt_tokens=1000, completion_tokens=0)"),
+}
+
+
+def stage_cold_start(n: int) -> Result:
+    """`import X` plus one price in a fresh process, median of n runs (wall clock, milliseconds)."""
+    out: Result = {}
+    for label, code in COLD_START.items():
+        times = []
+        for _ in range(n):
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ)
+                if "empty card cache" in label:
+                    env["ATTRIBUTION_CACHE_DIR"] = cache
+                t = time.perf_counter()
+                proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=False)
+                times.append(time.perf_counter() - t)
+            if proc.returncode != 0:
+                break
+        if proc.returncode == 0:
+            out[label] = sorted(times)[len(times) // 2] * 1000
+    return {"median_ms": out, "runs": n, "rss_mb": bench_price._peak_rss_mb()}
+
+
 STAGES: dict[str, tuple[Callable[[int], Result], int]] = {
+    "cold-start": (stage_cold_start, 9),
     "price": (bench_price.stage_ours, 1_000_000),
     "baseline": (bench_price.stage_baseline, 1_000_000),
     "e2e-dicts": (stage_e2e_dicts, 500_000),
@@ -190,6 +224,7 @@ STAGES: dict[str, tuple[Callable[[int], Result], int]] = {
     "month": (stage_month, 500_000),
     "audit-stream-1m": (stage_audit_stream, 1_000_000),
     "audit-stream-3m": (stage_audit_stream, 3_000_000),
+    "audit-stream-10m": (stage_audit_stream, 10_000_000),
     "genai-prices": (bench_price.stage_genai_prices, 20_000),
     "litellm": (bench_price.stage_litellm, 20_000),
     "tokencost": (bench_price.stage_tokencost, 20_000),
@@ -234,7 +269,7 @@ def _table(res: dict[str, Any]) -> str:
     f = res.get("forest")
     if f:
         row(f"(d) build_forest ({f['trees']:,} trees)", res["sizes"]["forest"], f["ours_per_s"], "", f["rss_mb"])
-    for key in ("audit-stream-1m", "audit-stream-3m"):
+    for key in ("audit-stream-1m", "audit-stream-3m", "audit-stream-10m"):
         a = res.get(key)
         if a:
             out.append(f"| attribution audit --chunk-size 50000 on a {a['file_mb']:,.0f} MB JSONL | "
@@ -244,6 +279,15 @@ def _table(res: dict[str, Any]) -> str:
     if m:
         row(f"(e) reconcile against {m['invoice_lines']:,} invoice lines", res["sizes"]["month"], m["reconcile_per_s"],
             f"apply_policy: {m['allocate_s'] * 1000:.1f} ms", m["rss_mb"])
+    cs = res.get("cold-start")
+    if cs:
+        ms = cs["median_ms"]
+        ours = ms.get("attribution")
+        out += ["", f"Cold start: `import` + one price in a fresh process, median of {cs['runs']} runs.", "",
+                "| process | ms | vs attribution |", "|---|---:|---|"]
+        for label, value in ms.items():
+            ratio = "" if not ours or label.startswith("attribution") else f"{value / ours:.1f}x"
+            out.append(f"| {label} | {value:,.0f} | {ratio} |")
     out += ["", (f"Exactness (a): fast total {price['total']} == Decimal reference {price['reference_total']}: "
             f"{'yes' if price['exact'] else 'NO'}")]
     return "\n".join(out)
@@ -256,19 +300,27 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every default size (e.g. 0.1)")
     ap.add_argument("--only", help="comma-separated stages")
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep earlier results (run.json) of the stages not run this time")
     args = ap.parse_args()
     if args.stage:
         fn, default = STAGES[args.stage]
         print(json.dumps(fn(args.n or default)))
         return 0
-    chosen = [s.strip() for s in args.only.split(",")] if args.only else list(STAGES)
+    # The 10M-record audit takes about half an hour here: run it with --only audit-stream-10m.
+    chosen = [s.strip() for s in args.only.split(",")] if args.only else [s for s in STAGES if s != "audit-stream-10m"]
     for needed in ("price", "baseline"):
         if needed not in chosen:
             chosen.insert(0, needed)
-    res: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-                                      f"{platform.python_version()}, attribution {at.__version__}", "sizes": {}}
+    res: dict[str, Any] = {"sizes": {}}
+    earlier = args.out / "run.json"
+    if args.keep and earlier.exists():
+        res = json.loads(earlier.read_text())
+    res["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                      f"attribution {at.__version__}")
     for name in chosen:
-        n = max(1, int(STAGES[name][1] * (args.scale if name not in ("genai-prices", "litellm", "tokencost") else 1)))
+        fixed = ("genai-prices", "litellm", "tokencost", "cold-start")
+        n = max(1, int(STAGES[name][1] * (args.scale if name not in fixed else 1)))
         res["sizes"][name] = n
         print(f"running {name} on {n:,} records...", file=sys.stderr)
         res[name] = _run(name, n)

@@ -16,6 +16,7 @@ import attrs
 import pytest
 
 import attribution as at
+from attribution import _reconcile as at_reconcile
 
 UTC = timezone.utc
 JUNE = date(2026, 6, 1)
@@ -260,3 +261,40 @@ def test_true_up_is_proportional_to_attributed_cost() -> None:
     assert t["a"].total == Decimal("90.00")
     assert t["b"].total == Decimal("30.00")
     assert t["a"].true_up == Decimal("15.00")
+
+
+# --- repeated request ids in a stream ---------------------------------------------------------
+
+
+def test_recent_ids_find_repeats_within_the_window_and_stay_bounded():
+    recent = at_reconcile.RecentIds(limit=1_000)
+    assert not recent.seen("req-1")
+    assert recent.seen("req-1")
+    for i in range(50_000):            # a long stream of distinct ids
+        assert not recent.seen(f"other-{i}")
+    held = len(recent._current) + len(recent._previous)
+    assert held <= 2 * 1_000          # memory does not grow with the stream
+    recent.seen("late")
+    for i in range(999):
+        recent.seen(f"gap-{i}")
+    assert recent.seen("late")         # a copy fewer than `limit` calls later is still found
+
+
+def test_a_call_logged_twice_in_different_chunks_is_a_named_cause():
+    """Streaming resolves trees per chunk; the reconciler still sees the repeated request id."""
+    events = [{"timestamp": f"2026-06-{1 + i % 28:02d}T10:00:00Z", "provider": "openai", "model_actual": "gpt-4.1",
+               "request_id": f"req-{i}", "input_tokens": 1_000_000, "output_tokens": 0, "team_id": "search"}
+              for i in range(4)]
+    logged = [*events, events[0]]      # the first call replayed at the end of the log
+    invoice = [at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("8.00"),
+                              currency="USD", model="gpt-4.1")]
+    report = at.run_audit(logged, invoices=invoice, chunk_size=2)
+    assert report.total == Decimal("10.00")                      # 5 calls priced: one of them twice
+    [line] = report.reconciliation.lines
+    assert line.priced - line.line.amount == Decimal("2.00")
+    [cause] = [c for c in line.causes if c.code == "duplicates"]
+    assert cause.message.startswith("1 repeated request ids")
+    # Held in memory, the tree builder counts it once and the bill matches.
+    whole = at.run_audit(logged, invoices=invoice)
+    assert whole.total == Decimal("8.00")
+    assert whole.coverage.duplicates == 1

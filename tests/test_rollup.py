@@ -118,6 +118,13 @@ def test_day_week_and_month_buckets_are_utc_by_default():
     assert by_month[("2026-07",)].cost == D("2.00")
 
 
+def test_a_records_own_utc_offset_does_not_move_its_default_bucket():
+    # 01:30 on 8 June in Berlin is still 7 June in UTC: the default buckets are UTC, whatever
+    # offset the source logged (gateways log local time), so two logs of one month agree.
+    berlin_early = datetime(2026, 6, 8, 1, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert list(at.rollup([rec("a", when=berlin_early)], by=("day",))) == [("2026-06-07",)]
+
+
 def test_time_buckets_follow_the_given_timezone():
     late_sunday = datetime(2026, 6, 7, 23, 30, tzinfo=UTC)
     berlin_summer = timezone(timedelta(hours=2))

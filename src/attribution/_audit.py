@@ -24,7 +24,7 @@ from ._invoice import InvoiceLine
 from ._money import to_decimal
 from ._ownership import OwnershipContract, apply_ownership
 from ._pricing import price_many
-from ._reconcile import Reconciliation, TrueUp, add_cells, reconcile_cells, true_up
+from ._reconcile import RecentIds, Reconciliation, TrueUp, add_cells, reconcile_cells, true_up
 from ._records import PricedRecord, Quarantined, UsageRecord
 from ._registry import Registry, default_registry
 from ._rollup import Rollup, _getter, rollup
@@ -241,6 +241,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     cov = CoverageCounter(c)
     charges = ChargeCounter(dims)
     cells: dict[Any, Any] = {}
+    recent = RecentIds()
     spend: Counter[tuple[str, date]] = Counter()
     main = periods = alloc_rollup = owner_rollup = None
     top_trees: list[RequestTree] = []
@@ -282,7 +283,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
             day = _day(p)
             if day is not None and (last_day is None or day > last_day):
                 last_day = day
-        add_cells(cells, calls, c)
+        add_cells(cells, calls, c, recent)
         main = _merge(main, rollup(calls, by=dims))
         if period:
             periods = _merge(periods, rollup(calls, by=(period, *dims)))

@@ -36,21 +36,19 @@ import sys
 from collections.abc import Mapping
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
+from . import _cardcache
 from ._money import PER_MILLION, PER_THOUSAND, unit_price
 from ._usage import BILLED_METERS, CALL_METERS
 from .exceptions import PriceCardError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "STANDARD_TIER",
@@ -249,7 +247,13 @@ def _structure_int(value: Any, _: type) -> int:
     return value
 
 
-def _make_converter() -> cattrs.Converter:
+@lru_cache(maxsize=1)
+def _converter() -> cattrs.Converter:
+    # cattrs is imported on first parse, not at import: a warm start reads
+    # validated cards from the cache (``_cardcache``) and never needs it.
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, override
+
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     conv.register_structure_hook(Decimal, _structure_decimal)
     conv.register_structure_hook(date, _structure_date)
@@ -265,8 +269,6 @@ def _make_converter() -> cattrs.Converter:
         )
     return conv
 
-
-_CONVERTER = _make_converter()
 
 
 def _cattrs_path(message: str) -> tuple[str, str]:
@@ -410,8 +412,10 @@ def parse_card(data: Mapping[str, Any], *, path: str | None = None, text: str | 
     Raises:
         PriceCardError: naming ``path`` and the key path of the first problem.
     """
+    import cattrs
+
     try:
-        card = _CONVERTER.structure(dict(data), CardFile)
+        card = _converter().structure(dict(data), CardFile)
     except cattrs.BaseValidationError as exc:
         messages = cattrs.transform_error(exc)
         key, reason = _cattrs_path(messages[0] if messages else str(exc))
@@ -442,9 +446,18 @@ def load_card(path: str | Path) -> CardFile:
         raise PriceCardError(f"cannot read price card: {exc.strerror}", file=str(p)) from None
     except UnicodeDecodeError:
         raise PriceCardError("price card is not valid UTF-8", file=str(p)) from None
+    cached = _cardcache.get(text)
+    if cached is not None:
+        return attrs.evolve(cached, path=str(p), text=text)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"line (\d+)", str(exc))
         raise PriceCardError(f"invalid TOML: {exc}", file=str(p), line=int(found.group(1)) if found else None) from None
-    return parse_card(data, path=str(p), text=text)
+    card = parse_card(data, path=str(p), text=text)
+    _cardcache.put(text, attrs.evolve(card, path=None, text=None))
+    return card

@@ -248,31 +248,59 @@ class _Cell(NamedTuple):
     owned: bool
 
 
-#: Request ids remembered per cell to spot repeats; bounded so a month of calls stays small.
-_IDS_PER_CELL = 2_000
+class RecentIds:
+    """The request ids seen lately, to spot a provider request logged twice; memory stays flat.
+
+    Two generations of at most ``limit`` ids each (as hashes): when the current
+    one fills up it becomes the previous one and the oldest generation is
+    dropped. A repeat is therefore always found when the two copies are fewer
+    than ``limit`` calls apart (a gateway and an SDK logging the same call, a
+    retried upload), and the memory is about ``2 * limit`` ids however long the
+    stream. Copies further apart (a whole log replayed a month later) are found
+    by :func:`~attribution.build_forest` when the audit holds all calls.
+    """
+
+    __slots__ = ("_current", "_previous", "limit")
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._current: set[int] = set()
+        self._previous: set[int] = set()
+
+    def seen(self, request_id: str) -> bool:
+        """Whether ``request_id`` was seen lately; remembers it either way."""
+        h = hash(request_id)
+        if h in self._current or h in self._previous:
+            return True
+        if len(self._current) >= self.limit:
+            self._previous, self._current = self._current, set()
+        self._current.add(h)
+        return False
 
 
 class _Acc:
-    __slots__ = ("ids", "rate", "records", "repeats", "tokens", "units")
+    __slots__ = ("rate", "records", "repeats", "tokens", "units")
 
     def __init__(self, rate: Rate) -> None:
         self.units = 0
         self.tokens = 0
         self.records = 0
-        self.repeats = 0   # calls whose request id was already seen in this cell (a lower bound past the cap)
+        self.repeats = 0   # calls whose request id was seen shortly before (see RecentIds)
         self.rate = rate
-        self.ids: set[str] = set()
 
 
 def _day(at: datetime | None) -> date | None:
     return at.astimezone(UTC).date() if at is not None else None
 
 
-def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract: OwnershipContract) -> None:
+def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract: OwnershipContract,
+              recent: RecentIds | None = None) -> None:
     """Aggregate priced calls into reconciliation cells (day, model, meter, project, tier...), in place.
 
-    Cells from chunks of a stream add up to the cells of the whole stream.
+    Cells from chunks of a stream add up to the cells of the whole stream; pass
+    the same ``recent`` to every chunk so repeats across chunks are seen.
     """
+    recent = recent if recent is not None else RecentIds()
     known_names: dict[tuple[str, str], frozenset[str]] = {}
     for p in calls:
         rec, rate = p.record, p.rate
@@ -285,6 +313,8 @@ def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract:
         owned = contract.is_owned(p)
         day = _day(rec.at)
         projects = frozenset(v for k in _PROJECT_TAGS if (v := rec.tags.get(k)))
+        rid = rec.request_id
+        repeat = recent.seen(rid) if rid else False
         for i, meter in enumerate(BILLED_METERS):
             n = getattr(rec.usage, meter)
             if not n:
@@ -297,12 +327,8 @@ def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract:
             acc.units += n * prices[i]
             acc.tokens += n
             acc.records += 1
-            rid = rec.request_id
-            if rid:
-                if rid in acc.ids:
-                    acc.repeats += 1
-                elif len(acc.ids) < _IDS_PER_CELL:
-                    acc.ids.add(rid)
+            if repeat:
+                acc.repeats += 1
 
 
 _VENDOR = re.compile(r"^(?:[a-z-]+\.)?(?:anthropic|meta|amazon|mistral|cohere|deepseek|openai|ai21)\.")

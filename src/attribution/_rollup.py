@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import tzinfo
+from datetime import timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -45,12 +45,13 @@ _WIDTH = _FIRST_METER + len(METERS)
 
 
 def _time_getter(fmt: str, tz: tzinfo | None) -> _Getter:
+    zone = timezone.utc if tz is None else tz   # a record's own UTC offset never moves its bucket
+
     def get(p: PricedRecord) -> str | None:
         at = p.record.at
         if at is None:
             return None
-        if tz is not None:
-            at = at.astimezone(tz)
+        at = at.astimezone(zone)
         if fmt == "week":
             year, week, _ = at.isocalendar()
             return f"{year}-W{week:02d}"

@@ -45,8 +45,23 @@ def _where(file: str | None, line: int | None, path: str | None) -> str:
     return ": ".join(parts)
 
 
+def _rebuild(cls: type[AttributionError], args: tuple[object, ...], state: dict[str, object]) -> AttributionError:
+    err = cls.__new__(cls, *args)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
+
 class AttributionError(Exception):
-    """Base class of every error raised by ``attribution``."""
+    """Base class of every error raised by ``attribution``.
+
+    Errors pickle with all their fields (the subclasses' ``__init__`` signatures
+    differ from their ``args``), so they survive a trip from a worker process or
+    a Dask task back to the caller.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
 
 
 class _LocatedError(AttributionError, ValueError):

@@ -90,18 +90,36 @@ def detect_schema(payload: Mapping[str, Any], provider: str | None = None) -> Sc
     if provider is not None and provider in _BY_ID:
         return _BY_ID[provider]
     prov = canonical_provider(provider) if provider else None
-    candidates = [s for s in SCHEMAS if prov is None or s.provider in (prov, None)]
-    matches = [s for s in candidates if s.detect(payload)]
-    if not matches:
-        looked = "; ".join(f"{s.id}: {s.description}" for s in candidates)
-        keys = ", ".join(sorted(str(k) for k in payload)[:12])
-        raise NormalizeError("unknown_schema", f"payload matches no known schema (keys: {keys}). Looked for {looked}")
-    best = max(s.specificity for s in matches)
-    top = [s for s in matches if s.specificity == best]
-    if len(top) > 1:
-        raise NormalizeError("ambiguous_schema", f"payload matches several schemas: {', '.join(s.id for s in top)}; "
-                             "pass provider= to choose")
-    return top[0]
+    # Most specific first; a match ends the search once its level is checked for ambiguity, so
+    # the generic low-specificity detectors run only for payloads nothing more specific claims.
+    for level in _levels(prov):
+        top = [s for s in level if s.detect(payload)]
+        if len(top) == 1:
+            return top[0]
+        if top:
+            raise NormalizeError("ambiguous_schema", f"payload matches several schemas: "
+                                 f"{', '.join(s.id for s in top)}; pass provider= to choose")
+    candidates = [s for level in _levels(prov) for s in level]
+    looked = "; ".join(f"{s.id}: {s.description}" for s in candidates)
+    keys = ", ".join(sorted(str(k) for k in payload)[:12])
+    raise NormalizeError("unknown_schema", f"payload matches no known schema (keys: {keys}). Looked for {looked}")
+
+
+_LEVELS: dict[str | None, tuple[tuple[Schema, ...], ...]] = {}
+_LEVELS_OF: list[tuple[Schema, ...]] = [SCHEMAS]
+
+
+def _levels(prov: str | None) -> tuple[tuple[Schema, ...], ...]:
+    """``SCHEMAS`` (for ``prov``, or all) grouped by specificity, highest first; rebuilt if SCHEMAS changes."""
+    if _LEVELS_OF[0] is not SCHEMAS:   # an extension rebound SCHEMAS with its own schema
+        _LEVELS.clear()
+        _LEVELS_OF[0] = SCHEMAS
+    levels = _LEVELS.get(prov)
+    if levels is None:
+        candidates = [s for s in SCHEMAS if prov is None or s.provider in (prov, None)]
+        order = sorted({s.specificity for s in candidates}, reverse=True)
+        levels = _LEVELS[prov] = tuple(tuple(s for s in candidates if s.specificity == n) for n in order)
+    return levels
 
 
 def _hints(provider: str | None, tags: Mapping[str, str] | None, source: SourceLocation | None,
