@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from ._records import SourceLocation
+from ._records import SourceLocation, reduce_frozen
 
 __all__ = ["CHARGE_CATEGORIES", "InvoiceLine"]
 
@@ -91,6 +91,9 @@ class InvoiceLine:
     line_id: str | None = None
     tags: Mapping[str, str] = attrs.field(default=_EMPTY, converter=_freeze)
     source: SourceLocation | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:   # read-only mappings do not pickle as they are
+        return reduce_frozen(self)
 
     def __attrs_post_init__(self) -> None:
         if self.period_end <= self.period_start:

@@ -115,6 +115,34 @@ class UsageRecord:
         """The model to price: ``model_billed`` when known, else ``model``."""
         return self.model_billed or self.model
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_frozen(self)
+
+
+def reduce_frozen(obj: Any) -> tuple[Any, ...]:
+    """``__reduce__`` for a frozen attrs value holding read-only mappings (which do not pickle).
+
+    Each ``MappingProxyType`` field travels as a dict and is re-frozen on arrival;
+    the values were validated when the object was made, so they are not again.
+    """
+    cls = type(obj)
+    values = []
+    frozen = []
+    for f in attrs.fields(cls):
+        value = getattr(obj, f.name)
+        if type(value) is MappingProxyType:
+            value = dict(value)
+            frozen.append(f.name)
+        values.append((f.name, value))
+    return _restore_frozen, (cls, tuple(values), tuple(frozen))
+
+
+def _restore_frozen(cls: type[Any], values: tuple[tuple[str, Any], ...], frozen: tuple[str, ...]) -> Any:
+    obj = object.__new__(cls)
+    for name, value in values:
+        object.__setattr__(obj, name, MappingProxyType(value) if name in frozen else value)
+    return obj
+
 
 @attrs.frozen(kw_only=True, slots=True)
 class Quarantined:

@@ -211,6 +211,10 @@ class Rate:
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_units", _compile(self))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The compiled pricing function does not pickle; it is rebuilt from the fields.
+        return _rate_from, ({f.name: getattr(self, f.name) for f in attrs.fields(Rate) if f.init},)
+
     def units(self, usage: Usage) -> int:
         """Exact cost of ``usage`` in money units.
 
@@ -242,6 +246,10 @@ class Rate:
         """Base unit prices as on the pricing page (per 1M tokens / 1K calls)."""
         return {m: to_decimal(p * per_unit(m)).normalize()
                 for m, p in zip(BILLED_METERS, self.prices, strict=False) if p >= 0}
+
+
+def _rate_from(fields: dict[str, Any]) -> Rate:
+    return Rate(**fields)
 
 
 def _compile(rate: Rate) -> Callable[[Usage], int]:
@@ -352,6 +360,10 @@ class Registry:
                                      file=card.path, path="card.version")
             versions[meta.version] = card.path
             self._add(card)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Memoised look-ups are rebuilt on demand: a pickled registry carries only its cards.
+        return {**self.__dict__, "_memo": {}, "_close": {}}
 
     # -- building ----------------------------------------------------------
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
 from ._money import to_decimal
-from ._records import PricedRecord, Quarantined
+from ._records import PricedRecord, Quarantined, reduce_frozen
 from .normalize._common import OWNER_DIMENSIONS
 
 __all__ = ["ROLES", "RequestTree", "build_forest", "call_role"]
@@ -57,6 +58,9 @@ class RequestTree:
     owner: Mapping[str, str]
     duplicates: tuple[PricedRecord, ...] = ()
     flags: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:   # read-only mappings do not pickle as they are
+        return reduce_frozen(self)
 
     @property
     def units(self) -> int:
