@@ -605,6 +605,22 @@ def _cook_tags(series: Any, column: str) -> list[Any]:
     return cooked
 
 
+
+def _row_values(columns: list[tuple[str, str, list[Any]]], row: int, *, skip_zero: bool) -> dict[str, Any]:
+    """One row's present values by name (``None``, and zero counts when ``skip_zero``, are absent).
+
+    Raises the row's first bad value (a ``_BadValue`` made when the column was cooked).
+    """
+    out: dict[str, Any] = {}
+    for name, _, values in columns:
+        value = values[row]
+        if value is None or (skip_zero and not value):
+            continue
+        if type(value) is _BadValue:
+            raise value
+        out[name] = value
+    return out
+
 def _frame_records(frame: Any, plan: _FramePlan, partition: int) -> Iterator[UsageRecord | Quarantined]:
     """One usage record per row of a pandas frame, or a ``Quarantined`` naming the row and column."""
     label = f"<dataframe partition {partition}>"
@@ -619,27 +635,9 @@ def _frame_records(frame: Any, plan: _FramePlan, partition: int) -> Iterator[Usa
     for row in range(len(frame)):
         where = SourceLocation(file=label, line=row + 1)
         try:
-            kwargs: dict[str, Any] = {}
-            for field, _, values in fields:
-                value = values[row]
-                if value is not None:
-                    if type(value) is _BadValue:
-                        raise value
-                    kwargs[field] = value
-            counts: dict[str, int] = {}
-            for field, _, values in meters:
-                value = values[row]
-                if value:
-                    if type(value) is _BadValue:
-                        raise value
-                    counts[field] = value
-            owner: dict[str, str] = {}
-            for tag, _, values in tags:
-                value = values[row]
-                if value is not None:
-                    if type(value) is _BadValue:
-                        raise value
-                    owner[tag] = value
+            kwargs: dict[str, Any] = _row_values(fields, row, skip_zero=False)
+            counts: dict[str, int] = _row_values(meters, row, skip_zero=True)
+            owner: dict[str, str] = _row_values(tags, row, skip_zero=False)
             for field, column in (("provider", provider), ("model", model)):
                 if field not in kwargs:
                     raise _BadValue("missing_field", f"required column {column!r} has no value", column)
