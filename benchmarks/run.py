@@ -302,7 +302,13 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--keep", action="store_true",
                     help="keep earlier results (run.json) of the stages not run this time")
+    ap.add_argument("--render", action="store_true", help="only re-render run.md from run.json")
     args = ap.parse_args()
+    if args.render:
+        table = _table(json.loads((args.out / "run.json").read_text()))
+        (args.out / "run.md").write_text(table + "\n")
+        print(table)
+        return 0
     if args.stage:
         fn, default = STAGES[args.stage]
         print(json.dumps(fn(args.n or default)))
