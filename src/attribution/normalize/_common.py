@@ -138,8 +138,10 @@ def mapping(obj: Mapping[str, Any], key: str, path: str, *, required: bool = Fal
 
 def count(obj: Mapping[str, Any] | None, key: str, path: str, *, required: bool = False) -> int:
     """A token or call count: a non-negative integer (``12.0`` is accepted as 12)."""
-    here = f"{path}.{key}" if path else key
     raw = None if obj is None else obj.get(key)
+    if type(raw) is int and 0 <= raw <= MAX_COUNT:   # the common case, checked first (bool is not int here)
+        return raw
+    here = f"{path}.{key}" if path else key
     if raw is None:
         if required:
             raise _fail("missing_field", f"required field {here!r} is missing", here)
