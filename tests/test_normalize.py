@@ -407,3 +407,51 @@ def test_normalize_many_never_raises_and_never_loses_a_record_on_payload_like_js
 ), max_size=6))
 def test_normalize_many_never_loses_a_mutated_real_payload(items):
     check_conserved(items, list(at.normalize_many(items)))
+
+
+# --- personal data in tags: keyed hashing on ingest, e-mail flag -------------------------------
+
+GATEWAY_EVENT = {"timestamp": "2026-06-08T12:00:00Z", "provider": "openai", "model_actual": "gpt-4.1",
+                 "input_tokens": 1_000, "output_tokens": 100, "team_id": "search", "tenant_id": "acme-corp",
+                 "user_id": "u-829"}
+
+
+def test_hash_tags_replace_ids_with_a_keyed_hash_that_still_groups() -> None:
+    from attribution.normalize import keyed_hash
+
+    recs = [at.normalize({**GATEWAY_EVENT, "tenant_id": t}, hash_tags=("tenant", "user"), hash_key=b"k1")
+            for t in ("acme-corp", "acme-corp", "globex")]
+    tenants = [r.tags["tenant"] for r in recs]
+    assert tenants[0] == tenants[1] != tenants[2]                 # equal ids still group
+    assert tenants[0] == keyed_hash("acme-corp", b"k1")
+    assert tenants[0].startswith("h:") and len(tenants[0]) == 34
+    assert "acme-corp" not in repr(recs[0])
+    assert recs[0].tags["team"] == "search"                       # other tags untouched
+    assert recs[0].tags["user"] == keyed_hash("u-829", b"k1")
+    # another key, another id: a hash cannot be matched across organisations without the key
+    assert at.normalize(GATEWAY_EVENT, hash_tags="tenant", hash_key="k2").tags["tenant"] != tenants[0]
+    rolled = at.rollup([at.price(r) for r in recs], by=("tenant",))
+    assert rolled[(tenants[0],)].requests == 2
+
+
+def test_hash_tags_without_a_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs hash_key"):
+        at.normalize(GATEWAY_EVENT, hash_tags=("tenant",))
+
+
+@pytest.mark.parametrize(("value", "flagged"), [
+    ("bob@example.com", True), ("first.last+tag@mail.example.co.uk", True),
+    ("team@search", False), ("@handle", False), ("search", False), ("a@b.c", False),
+])
+def test_tag_values_that_look_like_email_addresses_are_flagged(value: str, flagged: bool) -> None:
+    rec = at.normalize({**GATEWAY_EVENT, "user_id": value})
+    assert ("email_in_tags" in rec.flags) is flagged
+    # the flag travels to the priced record and into the audit's flag counts
+    assert ("email_in_tags" in at.price(rec).flags) is flagged
+
+
+def test_hashing_an_email_tag_clears_the_flag() -> None:
+    rec = at.normalize({**GATEWAY_EVENT, "user_id": "bob@example.com"}, hash_tags=("user",), hash_key=b"k")
+    assert rec.flags == ()
+    report = at.run_audit([{**GATEWAY_EVENT, "user_id": "bob@example.com"}])
+    assert report.flags["email_in_tags"] == 1

@@ -65,13 +65,13 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
     # UsageRecord guarantees an aware timestamp, so the validating resolve() is skipped.
     rate = reg._rate_at(record.provider, record.model_billed or record.model, record.service_tier, record.region,
                         record.at)
-    flags: tuple[str, ...] = ()
+    flags = record.flags            # ingest flags (email_in_tags) travel with the record
     if rate.context and (record.requests != 1 or record.long_context is not None):
         # Aggregates: one bucket's total prompt says nothing about any single request's size.
         prices, _ = rate.prices_for(record.usage, requests=record.requests, long_context=record.long_context)
         units = rate.units_with(record.usage, prices)
         if record.long_context is None:
-            flags = ("context_tier_unknown",)
+            flags = (*flags, "context_tier_unknown")
     else:
         units = rate._units(record.usage)
     if record.at is None:

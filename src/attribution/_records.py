@@ -80,7 +80,9 @@ class UsageRecord:
     that cannot be told from one prompt's size (aggregate buckets, reports with
     a context-window field); ``None`` lets a single request's prompt decide. ``tags`` holds canonical owner dimensions
     (team, project, feature, workflow, tenant, user, environment, cost_center)
-    and any free-form tags, read-only.
+    and any free-form tags, read-only. ``flags`` are codes raised on ingest
+    (``email_in_tags``: a tag value looks like an e-mail address); pricing
+    carries them onto the priced record.
 
     >>> rec = UsageRecord(provider="openai", model="gpt-4o", usage=Usage(input=10), tags={"team": "search"})
     >>> rec.tags["team"], rec.billed_model
@@ -109,6 +111,7 @@ class UsageRecord:
     estimate_card: str | None = None
     schema: str | None = None
     source: SourceLocation | None = None
+    flags: tuple[str, ...] = ()
 
     @property
     def billed_model(self) -> str:

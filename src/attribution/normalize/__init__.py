@@ -9,6 +9,9 @@ so ``records in == normalized + quarantined``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -42,6 +45,7 @@ __all__ = [
     "Raw",
     "Schema",
     "detect_schema",
+    "keyed_hash",
     "normalize",
     "normalize_many",
 ]
@@ -132,14 +136,66 @@ def _hints(provider: str | None, tags: Mapping[str, str] | None, source: SourceL
         raise InvalidTimestamp(f"at= must be a timezone-aware datetime, got {at!r}")
     tag_map = dict(tags or {})
     prov = canonical_provider(provider) if provider is not None and provider not in _BY_ID else None
-    return Hints(provider=prov, tags=tag_map, source=source, **extra)
+    fields = dict(extra)
+    if "hash_tags" in fields or "hash_key" in fields:
+        fields["hash_tags"], fields["hash_key"] = _hashing(fields.get("hash_tags"), fields.get("hash_key"))
+    return Hints(provider=prov, tags=tag_map, source=source, **fields)
+
+
+def _hashing(names: Any, key: Any) -> tuple[frozenset[str], bytes | None]:
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    chosen = frozenset(names or ())
+    if not all(isinstance(n, str) for n in chosen):
+        raise TypeError("hash_tags= takes tag names, such as ('tenant', 'user')")
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if chosen and not key:
+        raise ValueError("hash_tags= needs hash_key= (bytes or text kept secret, e.g. from an environment "
+                         "variable): without a key, ids could be recovered by hashing guesses")
+    if key is not None and not isinstance(key, bytes):
+        raise TypeError(f"hash_key= must be bytes or text, got {type(key).__name__}")
+    return chosen, key
+
+
+def keyed_hash(value: str, key: bytes) -> str:
+    """The opaque id that ``hash_tags`` puts in place of a tag value: ``h:`` and 32 hex digits.
+
+    HMAC-SHA256 under ``key``, so equal values still group together (per-tenant
+    rollups work) while nobody without the key can test a guess.
+
+    >>> keyed_hash("acme-corp", b"s3cret")
+    'h:6749be851d471d41b91abfba9e9bda4d'
+    """
+    return "h:" + hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+#: A tag value that is an e-mail address: personal data, flagged (or hash it with hash_tags).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]{2,}")
+
+
+def _protect(rec: UsageRecord, hints: Hints) -> UsageRecord:
+    """Apply ``hash_tags`` and flag tag values that look like e-mail addresses."""
+    tags = rec.tags
+    if not tags:
+        return rec
+    new_tags = None
+    if hints.hash_tags and hints.hash_key and any(k in tags for k in hints.hash_tags):
+        key = hints.hash_key
+        new_tags = {k: keyed_hash(v, key) if k in hints.hash_tags else v for k, v in tags.items()}
+    values = (new_tags or tags).values()
+    email = any("@" in v and _EMAIL.fullmatch(v) for v in values)
+    if new_tags is None and not email:
+        return rec
+    return attrs.evolve(rec, tags=new_tags if new_tags is not None else tags,
+                        flags=(*rec.flags, "email_in_tags") if email else rec.flags)
 
 
 def _run(payload: Any, hints: Hints, provider: str | None) -> list[UsageRecord]:
     if not isinstance(payload, Mapping):
         raise NormalizeError("bad_type", f"payload must be a JSON object, got {type(payload).__name__}")
     schema = detect_schema(payload, provider)
-    return schema.normalize(payload, hints)
+    return [_protect(rec, hints) for rec in schema.normalize(payload, hints)]
 
 
 def _located(exc: NormalizeError, source: SourceLocation | None) -> NormalizeError:
@@ -157,6 +213,9 @@ def normalize(payload: Mapping[str, Any], provider: str | None = None, tags: Map
     payload lacks: ``model=`` (Bedrock Converse, Cohere), ``at=`` (Anthropic
     responses carry no timestamp), ``request_id=`` (from an HTTP header),
     ``service_tier=``, ``region=``, ``cached_in_input=`` (flat events).
+    ``hash_tags=("tenant", "user")`` with ``hash_key=`` replaces those tags'
+    values with :func:`keyed_hash` on ingest. A tag value that looks like an
+    e-mail address raises the record flag ``email_in_tags``.
 
     Raises:
         NormalizeError: with a reason code and the field path.

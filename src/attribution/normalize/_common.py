@@ -62,6 +62,8 @@ class Hints:
     ``cached_in_input`` says whether an input count *includes* the cached
     tokens, for schemas where that varies (flat gateway events, OTel spans,
     LiteLLM logs); ``None`` follows the provider's or convention's default.
+    ``hash_tags`` names owner tags (after aliasing, e.g. ``tenant``, ``user``)
+    whose values are replaced on ingest by a keyed hash under ``hash_key``.
     """
 
     provider: str | None = None
@@ -74,6 +76,8 @@ class Hints:
     tag_aliases: Mapping[str, str] = DEFAULT_TAG_ALIASES
     source: SourceLocation | None = None
     cached_in_input: bool | None = None
+    hash_tags: frozenset[str] = frozenset()
+    hash_key: bytes | None = None
 
 
 @attrs.frozen(slots=True)
