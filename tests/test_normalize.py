@@ -424,7 +424,8 @@ def test_hash_tags_replace_ids_with_a_keyed_hash_that_still_groups() -> None:
     tenants = [r.tags["tenant"] for r in recs]
     assert tenants[0] == tenants[1] != tenants[2]                 # equal ids still group
     assert tenants[0] == keyed_hash("acme-corp", b"k1")
-    assert tenants[0].startswith("h:") and len(tenants[0]) == 34
+    assert tenants[0].startswith("h:")
+    assert len(tenants[0]) == 34
     assert "acme-corp" not in repr(recs[0])
     assert recs[0].tags["team"] == "search"                       # other tags untouched
     assert recs[0].tags["user"] == keyed_hash("u-829", b"k1")

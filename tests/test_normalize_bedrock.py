@@ -160,8 +160,9 @@ def test_invocation_log_with_request_metadata_tags() -> None:
     assert rec.request_id == "915a6a04-3f83-4c70-a277-7fbf7ea546b3"
     assert rec.at == datetime(2025, 3, 11, 0, 38, 2, tzinfo=UTC)
     assert meters(rec) == {"input": 35, "output": 446}
+    # requestMetadata's traceId is a trace link, not an owner tag: log records join their trees
+    assert rec.trace_id == "b956002a-fd01-47ba-9da7-07e4c9b1a6b6"
     assert dict(rec.tags) == {
-        "traceId": "b956002a-fd01-47ba-9da7-07e4c9b1a6b6",
         "team": "support",
         "tenant": "t_acme",
         "aws_account_id": "123456789012",
@@ -176,6 +177,8 @@ def test_invocation_log_cache_counts_and_profile_arn() -> None:
     assert meters(rec) == {"input": 31, "cache_write": 1279, "cache_write_1h": 1749, "output": 254}
     assert rec.region == "us-west-2"
     assert rec.service_tier is None  # performanceConfig.latency "standard"
+    # the us. profile sets the price (US geography, +10%), whatever region the log names
+    assert at.price(rec).rate.region == "us"
     assert (rec.tags["team"], rec.tags["project"], rec.tags["environment"]) == ("finance", "quarterly-report",
                                                                                  "prod")
 
@@ -347,3 +350,15 @@ def test_arbitrary_json_gives_a_record_or_a_coded_error(payload: object) -> None
                 assert rec
             else:
                 assert all(type(getattr(rec.usage, m)) is int for m in METERS)
+
+
+def test_invocation_logs_sharing_a_trace_id_form_one_request_tree() -> None:
+    first = load("invocation_log_converse.json")
+    second = {**first, "requestId": "second-call",
+              "requestMetadata": {"traceId": first["requestMetadata"]["traceId"], "parentId": "915a6a04-3f83-4c70-a277-7fbf7ea546b3"}}
+    recs = [at.normalize(first), at.normalize(second)]
+    assert recs[1].parent_id == "915a6a04-3f83-4c70-a277-7fbf7ea546b3"
+    trees = at.build_forest([at.price(r) for r in recs])
+    assert len(trees) == 1
+    assert len(trees[0].calls) == 2
+    assert trees[0].owner["team"] == "support"      # the second call inherits the root's owner

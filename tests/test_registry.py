@@ -101,8 +101,15 @@ def test_bedrock_in_region_id_without_a_profile_pays_the_regional_premium(reg):
     assert input_price(bare) == Decimal("3.3")
 
 
-def test_an_explicit_region_overrides_the_profile_hint(reg):
-    assert input_price(reg.resolve("bedrock", f"us.{SONNET_45}", BEDROCK_AT, region="global")) == Decimal("3")
+def test_the_profile_decides_the_price_not_the_region_the_call_was_logged_in(reg):
+    """Invocation logs carry the AWS region of the call; a global-profile call made from
+    us-west-2 is billed at the global rate, a us. profile at the US rate (+10%)."""
+    assert input_price(reg.resolve("bedrock", f"global.{SONNET_45}", BEDROCK_AT, region="us-west-2")) == Decimal("3")
+    arn = f"arn:aws:bedrock:us-west-2:123456789012:inference-profile/global.{SONNET_45}"
+    assert input_price(reg.resolve("bedrock", arn, BEDROCK_AT, region="us-west-2")) == Decimal("3")
+    assert input_price(reg.resolve("bedrock", f"us.{SONNET_45}", BEDROCK_AT, region="global")) == Decimal("3.3")
+    # without a profile, the call's region applies (in-region: the regional premium)
+    assert input_price(reg.resolve("bedrock", SONNET_45, BEDROCK_AT, region="us-west-2")) == Decimal("3.3")
 
 
 def test_a_bedrock_geo_prefix_on_another_provider_is_not_stripped(reg):

@@ -499,8 +499,10 @@ class Registry:
         memo = self._memo.get(key)
         if memo is None:
             prov, canonical, geo = self.canonical_model(provider, model)
+            # A Bedrock inference profile's geography (global., us., eu.) decides its price, not the
+            # region the call was logged in: a global-profile call from us-west-2 pays the global rate.
             memo = self._timeline(prov, canonical, canonical_tier(service_tier),
-                                  region if region is not None else geo)
+                                  geo if geo is not None else region)
             self._memo[key] = memo
         starts, segments = memo
         if when is None:

@@ -30,7 +30,9 @@ Three shapes:
   ``output.outputTokenCount``, ``input.cacheReadInputTokenCount`` and
   ``input.cacheWriteInputTokenCount`` (beside the input count, as above);
   ``modelId``, ``region``, ``requestId``, ``timestamp``; ``requestMetadata``
-  (the caller's Converse ``requestMetadata``) becomes owner tags, and the
+  (the caller's Converse ``requestMetadata``) becomes owner tags (except
+  ``traceId``/``trace_id``, ``spanId`` and ``parentId``, which become the
+  record's trace links), and the
   caller's account and IAM identity become the ``aws_account_id`` and
   ``aws_identity_arn`` tags. The TTL split and web-search count are read from
   the logged response body when it has them.
@@ -67,6 +69,11 @@ __all__ = [
 
 _TTLS = ("5m", "1h")
 
+
+#: requestMetadata keys that carry trace links rather than owner tags (Converse takes any
+#: string key/value pairs; these are the spellings tracing libraries use).
+_LOG_LINKS = {"trace_id": ("trace_id", "traceId", "trace-id"), "span_id": ("span_id", "spanId"),
+              "parent_id": ("parent_id", "parentId", "parent_span_id", "parentSpanId")}
 
 def _usage(path: str, **meters: int) -> Usage:
     # Sums of in-range counts can still overflow the sanity limit.
@@ -327,6 +334,13 @@ def normalize_invocation_log(payload: Mapping[str, Any], hints: Hints) -> list[U
         tags.setdefault("aws_account_id", account)
     if arn:
         tags.setdefault("aws_identity_arn", arn)
+    # Trace links set by the caller in requestMetadata join the log record to its request tree.
+    links = {}
+    for field, keys in _LOG_LINKS.items():
+        for key in keys:
+            if key in tags:
+                links[field] = tags.pop(key)
+                break
     return [UsageRecord(
         provider="bedrock",
         model=model,
@@ -334,6 +348,9 @@ def normalize_invocation_log(payload: Mapping[str, Any], hints: Hints) -> list[U
         usage=usage,
         at=timestamp(payload.get("timestamp"), "timestamp") or hints.at,
         request_id=optional_str(payload, "requestId", "") or hints.request_id,
+        trace_id=links.get("trace_id"),
+        span_id=links.get("span_id"),
+        parent_id=links.get("parent_id"),
         outcome="error" if error else "ok",
         service_tier=_service_tier(payload, "", hints),
         region=optional_str(payload, "region", "") or hints.region,
