@@ -135,6 +135,10 @@ def test_bedrock_message_id_routes_to_bedrock_not_anthropic() -> None:
 def test_invoke_model_without_hint_uses_the_body_model() -> None:
     rec = at.normalize(load("invoke_model_anthropic.json"))
     assert rec.model == "claude-sonnet-4-5-20250929"
+    # The vendor's name resolves to Bedrock's id; with no profile it is an in-region call.
+    priced = at.price(rec)
+    assert priced.rate.model == "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert priced.cost == at.cost("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0", rec.usage, at=rec.at)
 
 
 def test_any_messages_body_is_bedrock_when_told() -> None:

@@ -371,3 +371,11 @@ def test_a_directory_of_user_cards_is_read_in_name_order(tmp_path):
 def test_a_missing_user_card_path_is_a_price_card_error(tmp_path):
     with pytest.raises(at.PriceCardError, match="no such"):
         at.load_registry(tmp_path / "missing.toml")
+
+
+def test_a_vendor_model_name_resolves_to_its_bedrock_id_only_when_unambiguous(reg):
+    assert reg.canonical_model("bedrock", "claude-3-haiku-20240307")[1] == "anthropic.claude-3-haiku-20240307-v1:0"
+    with pytest.raises(at.UnknownModel):       # a prefix of many ids is not a name
+        reg.canonical_model("bedrock", "claude")
+    with pytest.raises(at.UnknownModel):       # only Bedrock ids are expanded this way
+        reg.canonical_model("openai", "claude-3-haiku-20240307")
