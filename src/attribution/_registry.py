@@ -467,16 +467,16 @@ class Registry:
                 low, region = rest, geo
         if low in names:
             return prov, self._models[prov][names[low]][0].id, region
-        if prov == "bedrock":
-            # An InvokeModel response body names the model as its vendor does
-            # ("claude-sonnet-4-5-20250929"); Bedrock's id adds the vendor and a version
-            # ("anthropic.claude-sonnet-4-5-20250929-v1:0"). One unambiguous match is enough.
-            found = {names[n] for n in names if n.partition(".")[2].startswith(low + "-v")}
-            if len(found) == 1:
-                return prov, self._models[prov][found.pop()][0].id, region
-        # Close matches are costly (difflib over every id) and an unknown alias repeats all month: remember them.
+        # Scans over every id are costly and an unknown alias repeats all month: a miss is remembered.
         close = self._close.get((prov, low))
         if close is None:
+            if prov == "bedrock":
+                # An InvokeModel response body names the model as its vendor does
+                # ("claude-sonnet-4-5-20250929"); Bedrock's id adds the vendor and a version
+                # ("anthropic.claude-sonnet-4-5-20250929-v1:0"). One unambiguous match is enough.
+                found = {names[n] for n in names if n.partition(".")[2].startswith(low + "-v")}
+                if len(found) == 1:
+                    return prov, self._models[prov][found.pop()][0].id, region
             close = self._close[(prov, low)] = tuple(difflib.get_close_matches(low, list(names), n=3, cutoff=0.5))
         raise UnknownModel(prov, model, close)
 

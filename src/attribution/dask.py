@@ -564,23 +564,14 @@ _READERS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-def _cook(series: Any, field: str, column: str, how: str) -> list[Any]:
-    """A column's values ready for records: ``None`` where absent, a ``_BadValue`` where unreadable.
-
-    Reading column by column keeps the per-row loop to look-ups; the common
-    column (integers, or text with no odd values) is taken as it is.
-    """
-    if how == _DATETIME:
-        # In UTC, so day/week/month buckets are UTC days unless rollup's tz= says otherwise.
-        return [_pydatetime(v) for v in series.dt.tz_convert("UTC").tolist()]
+def _present(series: Any) -> list[Any]:
+    """A column's values with every kind of missing value (NaN, NA, NaT) as ``None``."""
     values: list[Any] = series.tolist()
-    if series.hasnans:
-        values = [None if _is_missing(v) else v for v in values]
-    if how == _INT:
-        return values
-    if field in _TEXT_FIELDS and all(type(v) is str for v in values if v is not None):
-        return values
-    reader = _READERS[field]
+    return [None if _is_missing(v) else v for v in values] if series.hasnans else values
+
+
+def _read_each(values: list[Any], reader: Callable[[Any, str], Any], column: str) -> list[Any]:
+    """``reader`` over present values; an unreadable value is kept as its ``_BadValue``."""
     cooked: list[Any] = []
     for v in values:
         try:
@@ -590,20 +581,28 @@ def _cook(series: Any, field: str, column: str, how: str) -> list[Any]:
     return cooked
 
 
+def _cook(series: Any, field: str, column: str, how: str) -> list[Any]:
+    """A column's values ready for records: ``None`` where absent, a ``_BadValue`` where unreadable.
+
+    Reading column by column keeps the per-row loop to look-ups; the common
+    column (integers, or text with no odd values) is taken as it is.
+    """
+    if how == _DATETIME:
+        # In UTC, so day/week/month buckets are UTC days unless rollup's tz= says otherwise.
+        return [_pydatetime(v) for v in series.dt.tz_convert("UTC").tolist()]
+    values = _present(series)
+    if how == _INT:
+        return values
+    if field in _TEXT_FIELDS and all(type(v) is str for v in values if v is not None):
+        return values
+    return _read_each(values, _READERS[field], column)
+
+
 def _cook_tags(series: Any, column: str) -> list[Any]:
-    values: list[Any] = series.tolist()
-    if series.hasnans:
-        values = [None if _is_missing(v) else v for v in values]
+    values = _present(series)
     if all(type(v) is str for v in values if v is not None):
         return values
-    cooked: list[Any] = []
-    for v in values:
-        try:
-            cooked.append(_read_tag(v, column))
-        except _BadValue as exc:
-            cooked.append(exc)
-    return cooked
-
+    return _read_each(values, _read_tag, column)
 
 
 def _row_values(columns: list[tuple[str, str, list[Any]]], row: int, *, skip_zero: bool) -> dict[str, Any]:
@@ -620,6 +619,7 @@ def _row_values(columns: list[tuple[str, str, list[Any]]], row: int, *, skip_zer
             raise value
         out[name] = value
     return out
+
 
 def _frame_records(frame: Any, plan: _FramePlan, partition: int) -> Iterator[UsageRecord | Quarantined]:
     """One usage record per row of a pandas frame, or a ``Quarantined`` naming the row and column."""
