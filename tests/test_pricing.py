@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import attrs
@@ -409,3 +409,61 @@ def test_price_many_conserves_the_count(records):
         else:
             assert isinstance(item, at.PricedRecord)
             assert item.record is rec
+
+
+# --- the generated fast path agrees with the general one ------------------------------------
+
+
+def _every_newest_rate():
+    reg = at.default_registry()
+    rates = []
+    for info in reg.models():
+        try:
+            rates.append(reg.resolve(info.provider, info.id))
+        except at.AttributionError:   # a model whose newest period is withdrawn
+            continue
+    return rates
+
+
+RATES = _every_newest_rate()
+
+
+@given(st.sampled_from(RATES), usages(max_count=400_000))
+def test_the_compiled_units_function_agrees_with_the_general_path_for_every_bundled_rate(rate, usage):
+    # The compiled function has a fast branch for usage on the common meters only and
+    # a full one for the rest (Usage._rare); both must price, or refuse, exactly as the
+    # slow meter-by-meter loop does, across context tiers (up to 400k prompt tokens).
+    prices, _ = rate.prices_for(usage)
+    try:
+        expected = rate.units_with(usage, prices)
+    except at.UnpricedMeter:
+        with pytest.raises(at.UnpricedMeter):
+            rate.units(usage)
+    else:
+        assert rate.units(usage) == expected
+
+
+@given(usages())
+def test_the_rare_flag_is_set_exactly_when_a_meter_outside_the_common_ones_counts(usage):
+    from attribution._usage import COMMON_METERS
+    assert usage._rare == any(getattr(usage, m) for m in METERS if m not in COMMON_METERS)
+    assert at.Usage.total({m: getattr(usage, m) for m in METERS})._rare == usage._rare
+
+
+def test_a_price_change_applies_from_its_first_instant_on_the_fast_path():
+    # The hot path compares the timestamp with the newest period's start; one microsecond
+    # before it the previous price must still apply (GPT-4o's 2024-10-01 cut... any model
+    # with history will do: take the first bundled one with two periods).
+    reg = at.default_registry()
+    info = next(i for i in reg.models() if len(i.periods) >= 2 and i.periods[-1].until is None)
+    start = info.periods[-1].from_
+    assert start is not None
+    usage = at.Usage(input=1_000_000, output=1_000_000)
+    when = datetime.combine(start, datetime.min.time(), tzinfo=UTC) if not isinstance(start, datetime) else start
+    before = at.UsageRecord(provider=info.provider, model=info.id, usage=usage, at=when - timedelta(microseconds=1))
+    after = at.UsageRecord(provider=info.provider, model=info.id, usage=usage, at=when)
+    for rec in (after, before, after):   # warm the memo both ways
+        p = at.price(rec, reg)
+        expected = reg.resolve(info.provider, info.id, rec.at)
+        assert p.rate is expected
+    assert at.price(before, reg).rate is not at.price(after, reg).rate

@@ -273,3 +273,26 @@ def test_rollup_refuses_items_that_are_not_priced_records():
     rec_ = at.UsageRecord(provider="openai", model="gpt-4.1", usage=at.Usage(input=1))
     with pytest.raises(TypeError):
         at.rollup([rec_], by=("team",))
+
+
+@pytest.mark.parametrize("dims", [(), ("team",), ("team", "feature"), ("model",), ("role",)])
+def test_request_trees_roll_up_exactly_like_their_calls_mixed_with_loose_records(month, dims):
+    # Trees (their calls, owners inherited from the root) and loose records and quarantined
+    # items in one stream: the same totals per key as the calls listed one by one.
+    calls = [
+        at.price(at.UsageRecord(provider="openai", model=m, at=JUNE_8_2026, trace_id=f"t{i % 2}",
+                                request_id=f"r{i}", parent_id=None if i < 2 else f"r{i % 2}",
+                                usage=at.Usage(input=1_000 * (i + 1), output=10 * i),
+                                tags={"team": "search", "feature": "answer"} if i < 2 else {}))
+        for i, m in enumerate(["gpt-4.1", "gpt-4o", "gpt-4.1-mini", "gpt-4o-mini", "gpt-4.1"])
+    ]
+    trees = at.build_forest(calls)
+    assert len(trees) == 2
+    q = at.Quarantined(code="bad_json", message="x", stage="normalize")
+    mixed = at.rollup([month[0], *trees, q, month[3]], by=dims)
+    flat = at.rollup([month[0], *(c for t in trees for c in t.calls), q, month[3]], by=dims)
+    assert mixed == flat
+    assert mixed.records == 2 + 5
+    assert mixed.quarantined == {"bad_json": 1}
+    if dims == ("team",):
+        assert mixed["search"].records == 1 + 5   # the children inherited the root's team

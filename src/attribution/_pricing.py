@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ._money import from_decimal, round_to_units, to_decimal
-from ._records import PricedRecord, Quarantined, UsageRecord, _priced
+from ._records import PricedRecord, Quarantined, UsageRecord, _new_tuple
 from ._registry import Registry, default_registry
 from ._usage import Usage
 from .exceptions import (
@@ -62,9 +62,14 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
     Decimal('0.01925')
     """
     reg = registry if registry is not None else default_registry()
-    # UsageRecord guarantees an aware timestamp, so the validating resolve() is skipped.
-    rate = reg._rate_at(record.provider, record.model_billed or record.model, record.service_tier, record.region,
-                        record.at)
+    at = record.at
+    # The common case inline: the model's newest price, open-ended, in force at ``at``.
+    line = reg._memo.get((record.provider, record.model_billed or record.model, record.service_tier, record.region))
+    rate = line.open_rate if line is not None else None
+    if rate is None or at is None or not at >= line.open_from:  # type: ignore[union-attr]
+        # UsageRecord guarantees an aware timestamp, so the validating resolve() is skipped.
+        rate = reg._rate_at(record.provider, record.model_billed or record.model, record.service_tier,
+                            record.region, at)
     flags = record.flags            # ingest flags (email_in_tags) travel with the record
     if rate.context and (record.requests != 1 or record.long_context is not None):
         # Aggregates: one bucket's total prompt says nothing about any single request's size.
@@ -74,11 +79,11 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
             flags = (*flags, "context_tier_unknown")
     else:
         units = rate._units(record.usage)
-    if record.at is None:
+    if at is None:
         flags = (*flags, "no_timestamp")
     if record.estimate is not None and _drifts(record.estimate, units, estimate_tolerance):
         flags = (*flags, "estimate_drift")
-    return _priced(record, units, rate, flags)
+    return _new_tuple(PricedRecord, (record, units, rate, flags))
 
 
 def _drifts(estimate: Decimal, units: int, tolerance: Decimal) -> bool:

@@ -36,7 +36,7 @@ from ._cards import (
     per_unit,
 )
 from ._money import to_decimal, unit_price
-from ._usage import BILLED_METERS, PROMPT_METERS, Usage
+from ._usage import BILLED_METERS, COMMON_METERS, PROMPT_METERS, Usage
 from .exceptions import (
     InvalidTimestamp,
     PriceCardError,
@@ -261,25 +261,33 @@ def _compile(rate: Rate) -> Callable[[Usage], int]:
     validated cards; nothing else reaches the generated source.
     """
 
-    def total(prices: _Prices) -> str:
-        terms = [f"u.{m} * {p}" for m, p in zip(BILLED_METERS, prices, strict=True) if p > 0]
-        return " + ".join(terms) or "0"
+    def source(name: str, meters: tuple[str, ...]) -> str:
+        def total(prices: _Prices) -> str:
+            terms = [f"u.{m} * {p}" for m, p in zip(BILLED_METERS, prices, strict=True) if p > 0 and m in meters]
+            return " + ".join(terms) or "0"
 
-    def guard(prices: _Prices, indent: str) -> list[str]:
-        unpriced = [f"u.{m}" for m, p in zip(BILLED_METERS, prices, strict=True) if p < 0]
-        return [f"{indent}if {' or '.join(unpriced)}: _unpriced(u)"] if unpriced else []
+        def guard(prices: _Prices, indent: str) -> list[str]:
+            unpriced = [f"u.{m}" for m, p in zip(BILLED_METERS, prices, strict=True) if p < 0 and m in meters]
+            return [f"{indent}if {' or '.join(unpriced)}: _unpriced(u)"] if unpriced else []
 
-    src = ["def units(u):"]
-    if rate.context:
-        src.append("    prompt = " + " + ".join(f"u.{m}" for m in PROMPT_METERS))
-        for above, prices in reversed(rate.context):
-            src.append(f"    if prompt > {above}:")
-            src.extend(guard(prices, "        "))
-            src.append(f"        return {total(prices)}")
-    src.extend(guard(rate.prices, "    "))
-    src.append(f"    return {total(rate.prices)}")
+        src = [f"def {name}(u):"]
+        if name == "units":
+            # Usage._rare is true when any meter outside COMMON_METERS counts: only then
+            # is the full function needed; the rest of the time those meters are zero.
+            src.append("    if u._rare: return every_meter(u)")
+        if rate.context:
+            src.append("    prompt = " + " + ".join(f"u.{m}" for m in PROMPT_METERS if m in meters))
+            for above, prices in reversed(rate.context):
+                src.append(f"    if prompt > {above}:")
+                src.extend(guard(prices, "        "))
+                src.append(f"        return {total(prices)}")
+        src.extend(guard(rate.prices, "    "))
+        src.append(f"    return {total(rate.prices)}")
+        return "\n".join(src)
+
     namespace: dict[str, Any] = {"_unpriced": rate._unpriced}
-    exec("\n".join(src), namespace)  # generated from integers only, see docstring
+    exec(source("every_meter", BILLED_METERS), namespace)  # generated from integers only, see docstring
+    exec(source("units", COMMON_METERS), namespace)
     fn: Callable[[Usage], int] = namespace["units"]
     return fn
 
@@ -308,6 +316,31 @@ class _Segment:
         if isinstance(self.built, UnknownServiceTier):
             raise self.built
         return self.built
+
+
+_NEVER = datetime.max.replace(tzinfo=timezone.utc)
+_ALWAYS = datetime.min.replace(tzinfo=timezone.utc)
+
+
+class _Timeline:
+    """Every price segment of one (provider, model, tier, region), oldest first.
+
+    ``open_from`` and ``open_rate`` single out the newest, open-ended segment
+    (when it prices the tier): the pricing hot path compares one timestamp
+    and skips the search. ``open_from`` is a time never reached otherwise.
+    """
+
+    __slots__ = ("open_from", "open_rate", "segments", "starts")
+
+    def __init__(self, segments: list[_Segment]) -> None:
+        self.segments = segments
+        self.starts = [s.start for s in segments if s.start is not None]
+        last = segments[-1] if segments else None
+        if last is not None and last.end is None and isinstance(last.built, Rate):
+            self.open_from = last.start if last.start is not None else _ALWAYS
+            self.open_rate: Rate | None = last.built
+        else:
+            self.open_from, self.open_rate = _NEVER, None
 
 
 def _vector(table: _Meters, base: _Prices | None, where: str) -> _Prices:
@@ -350,7 +383,7 @@ class Registry:
         self._models: dict[str, dict[str, tuple[ModelSpec, CardFile]]] = {}
         self._names: dict[str, dict[str, str]] = {}   # provider -> lowercase name -> canonical id
         self._discounts: dict[str, list[tuple[DiscountSpec, CardFile]]] = {}
-        self._memo: dict[tuple[str, str, str | None, str | None], tuple[list[datetime], list[_Segment]]] = {}
+        self._memo: dict[tuple[str, str, str | None, str | None], _Timeline] = {}
         self._close: dict[tuple[str, str], tuple[str, ...]] = {}
         versions: dict[str, str | None] = {}
         for card in self._cards:
@@ -503,19 +536,19 @@ class Registry:
                  when: datetime | None) -> Rate:
         """``resolve`` for callers that already hold an aware datetime (the pricing hot path)."""
         key = (provider, model, service_tier, region)
-        memo = self._memo.get(key)
-        if memo is None:
+        line = self._memo.get(key)
+        if line is None:
             prov, canonical, geo = self.canonical_model(provider, model)
             # A Bedrock inference profile's geography (global., us., eu.) decides its price, not the
             # region the call was logged in: a global-profile call from us-west-2 pays the global rate.
-            memo = self._timeline(prov, canonical, canonical_tier(service_tier),
-                                  geo if geo is not None else region)
-            self._memo[key] = memo
-        starts, segments = memo
+            line = self._memo[key] = self._timeline(prov, canonical, canonical_tier(service_tier),
+                                                    geo if geo is not None else region)
         if when is None:
-            return segments[-1].rate
-        if len(starts) == 1 and segments[0].end is None and when >= starts[0]:
-            return segments[0].rate   # one open-ended period: the common case
+            return line.segments[-1].rate
+        rate = line.open_rate
+        if rate is not None and when >= line.open_from:
+            return rate   # the newest price, open-ended: nearly every record of a month
+        starts, segments = line.starts, line.segments
         i = bisect.bisect_right(starts, when) - 1
         if i >= 0:
             seg = segments[i]
@@ -525,8 +558,7 @@ class Registry:
         prov, canonical, _ = self.canonical_model(provider, model)
         raise PriceNotInForce(prov, canonical, when.isoformat(), first.date().isoformat() if first else None)
 
-    def _timeline(self, provider: str, model_id: str, tier: str,
-                  region: str | None) -> tuple[list[datetime], list[_Segment]]:
+    def _timeline(self, provider: str, model_id: str, tier: str, region: str | None) -> _Timeline:
         spec, card = self._models[provider][model_id.lower()]
         discounts = [(d, c) for d, c in self._discounts.get(provider, [])
                      if any(fnmatch.fnmatchcase(model_id.lower(), pat.lower()) for pat in d.models)]
@@ -550,7 +582,7 @@ class Registry:
                     # provider launched later must not break pricing of current requests.
                     built = exc
                 segments.append(_Segment(start, end, built))
-        return [s.start for s in segments if s.start is not None], segments
+        return _Timeline(segments)
 
     def _rate(self, provider: str, spec: ModelSpec, card: CardFile, period: PricePeriod, where: str,
               tier: str, region: str | None, discounts: list[tuple[DiscountSpec, CardFile]],

@@ -195,13 +195,7 @@ class Rollup:
             raise ValueError(f"cannot merge rollups by {self._dims} and by {other._dims}")
         currency = _merge_currency(self._currency, other._currency)
         acc = {k: list(v) for k, v in self._acc.items()}
-        for k, v in other._acc.items():
-            mine = acc.get(k)
-            if mine is None:
-                acc[k] = list(v)
-            else:
-                for i in range(_WIDTH):
-                    mine[i] += v[i]
+        _add_into(acc, other._acc)
         return Rollup(self._dims, currency=currency, _acc=acc, _quarantined=self._quarantined + other._quarantined)
 
     def __radd__(self, other: object) -> Rollup:
@@ -268,12 +262,14 @@ def _merge_currency(a: str | None, b: str | None) -> str | None:
     return a
 
 
-def _flatten(items: Iterable[PricedRecord | Quarantined | RequestTree]) -> Iterator[PricedRecord | Quarantined]:
-    for item in items:
-        if isinstance(item, RequestTree):
-            yield from item.calls
+def _add_into(acc: dict[Any, list[int]], other: Mapping[Any, list[int]]) -> None:
+    for k, v in other.items():
+        mine = acc.get(k)
+        if mine is None:
+            acc[k] = list(v)
         else:
-            yield item
+            for i in range(_WIDTH):
+                mine[i] += v[i]
 
 
 def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Iterable[str] = (), *,
@@ -298,36 +294,45 @@ def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Itera
     """
     dims = tuple(by)
     getters = [_getter(d, tz) for d in dims]
-    acc: dict[Key, list[int]] = {}
+    acc: dict[Any, list[int]] = {}
     quarantined: Counter[str] = Counter()
     currency: str | None = None
     single = getters[0] if len(getters) == 1 else None
     # One tag is the common case (by team, by tenant): read it without a getter call.
     tag = dims[0] if single is not None and dims[0] not in _BUILTINS and dims[0] not in _TIME else None
-    for p in _flatten(priced):
+    last_rate = None
+    for p in priced:
         if type(p) is not PricedRecord:
+            if isinstance(p, RequestTree):
+                # Its calls carry the owners inherited from the root: roll them up as one more stream.
+                part = rollup(p.calls, dims, tz=tz)
+                currency = _merge_currency(currency, part._currency)
+                _add_into(acc, {k[0]: v for k, v in part._acc.items()} if single is not None else part._acc)
+                quarantined.update(part._quarantined)
+                continue
             if isinstance(p, Quarantined):
                 quarantined[p.code] += 1
                 continue
             if not isinstance(p, PricedRecord):
                 raise TypeError(f"rollup() takes PricedRecord or Quarantined items, got {type(p).__name__}")
-        cur = p.rate.currency
-        if cur != currency:
-            currency = _merge_currency(currency, cur)
+        rec, units, rate, _ = p
+        if rate is not last_rate:   # records from one rate arrive in runs: check its currency once per run
+            currency = _merge_currency(currency, rate.currency)
+            last_rate = rate
+        # One dimension: keyed by the bare value while summing (no tuple per record), wrapped at the end.
         if tag is not None:
-            key: Key = (p.record.tags.get(tag),)
+            key: Any = rec.tags.get(tag)
         elif single is not None:
-            key = (single(p),)
+            key = single(p)
         else:
             key = tuple(g(p) for g in getters)
         a = acc.get(key)
         if a is None:
             a = acc[key] = [0] * _WIDTH
-        rec = p.record
         u = rec.usage
         a[0] += 1
         a[1] += rec.requests
-        a[2] += p.units
+        a[2] += units
         a[3] += u.input
         a[4] += u.cached_input
         a[5] += u.cache_write
@@ -340,4 +345,6 @@ def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Itera
             a[10] += u.input_image
             a[11] += u.output_image
             a[12] += u.web_search
+    if single is not None:
+        acc = {(k,): v for k, v in acc.items()}
     return Rollup(dims, currency=currency, _acc=acc, _quarantined=quarantined)

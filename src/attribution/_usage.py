@@ -64,6 +64,10 @@ METERS = (*BILLED_METERS, "reasoning")
 #: Meters that count toward a request's prompt size for context tiers.
 PROMPT_METERS = ("input", "cached_input", "cache_write", "cache_write_1h", "input_audio", "input_image")
 
+#: Meters counted on most calls; any other meter counting sets ``Usage._rare``,
+#: so hot loops (pricing, rollups) read the others only when they are used.
+COMMON_METERS = ("input", "cached_input", "cache_write", "output", "reasoning")
+
 #: Largest count accepted on one meter of one record: 10 trillion. Large enough
 #: for a month's aggregate usage bucket, small enough to catch unit mix-ups
 #: (a cost in micro-dollars logged as tokens) and corrupt counters.
