@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
+from ._fastinit import speed_up_init
 from ._money import to_decimal
 from ._usage import Usage
 from .exceptions import InvalidTimestamp
@@ -120,6 +121,10 @@ class UsageRecord:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return reduce_frozen(self)
+
+
+# Built for every record normalized: fields stored through their slots (see _fastinit).
+speed_up_init(UsageRecord)
 
 
 def reduce_frozen(obj: Any) -> tuple[Any, ...]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import attrs
 
+from ._fastinit import speed_up_init
 from .exceptions import InvalidUsage
 
 __all__ = [
@@ -126,8 +127,8 @@ class Usage:
                 "reasoning", self.reasoning,
                 f"reasoning tokens are part of output and cannot exceed it ({self.output})",
             )
-        object.__setattr__(self, "_rare", bool(self.cache_write_1h or self.input_audio or self.output_audio
-                                               or self.input_image or self.output_image or self.web_search))
+        _set_rare(self, bool(self.cache_write_1h or self.input_audio or self.output_audio
+                             or self.input_image or self.output_image or self.web_search))
 
     def __add__(self, other: object) -> Usage:
         if not isinstance(other, Usage):
@@ -200,3 +201,6 @@ class Usage:
         return cls(**counts)
 
 
+_set_rare = Usage._rare.__set__  # type: ignore[attr-defined]
+# Built for every record normalized: all eleven counts are checked in one expression.
+speed_up_init(Usage, dict.fromkeys(METERS, "type({v}) is int and 0 <= {v} <= _MAX"), {"_MAX": MAX_COUNT})
