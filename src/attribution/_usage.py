@@ -201,6 +201,6 @@ class Usage:
         return cls(**counts)
 
 
-_set_rare = Usage._rare.__set__  # type: ignore[attr-defined]
+_set_rare = vars(Usage)["_rare"].__set__
 # Built for every record normalized: all eleven counts are checked in one expression.
 speed_up_init(Usage, dict.fromkeys(METERS, "type({v}) is int and 0 <= {v} <= _MAX"), {"_MAX": MAX_COUNT})
