@@ -35,7 +35,7 @@ from . import (
     otel,
     xai,
 )
-from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema, with_source
+from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema, is_mapping, with_source
 
 __all__ = [
     "DEFAULT_TAG_ALIASES",
@@ -192,7 +192,7 @@ def _protect(rec: UsageRecord, hints: Hints) -> UsageRecord:
 
 
 def _run(payload: Any, hints: Hints, provider: str | None) -> list[UsageRecord]:
-    if not isinstance(payload, Mapping):
+    if not is_mapping(payload):
         raise NormalizeError("bad_type", f"payload must be a JSON object, got {type(payload).__name__}")
     schema = detect_schema(payload, provider)
     return [_protect(rec, hints) for rec in schema.normalize(payload, hints)]

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 import attrs
 
@@ -123,6 +123,14 @@ def usage_of(path: str, **meters: int) -> Usage:
         raise _fail(code, str(exc), f"{path}.{exc.meter}" if path else exc.meter) from None
 
 
+def is_mapping(value: object) -> TypeGuard[Mapping[Any, Any]]:
+    """``isinstance(value, Mapping)``, answering for plain dicts (what JSON gives) without the ABC check.
+
+    Detectors run on every payload; the ABC check costs four times a type test.
+    """
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _fail(code: str, message: str, path: str) -> NormalizeError:
     return NormalizeError(code, message, path=path)
 
@@ -135,7 +143,7 @@ def mapping(obj: Mapping[str, Any], key: str, path: str, *, required: bool = Fal
         if required:
             raise _fail("missing_field", f"required field {here!r} is missing", here)
         return None
-    if not isinstance(value, Mapping):
+    if not is_mapping(value):
         raise _fail("bad_type", f"{here!r} must be an object, got {type(value).__name__}", here)
     return value
 
@@ -300,7 +308,7 @@ def owner_tags(obj: Mapping[str, Any], path: str, hints: Hints, *,
                 out[canonical] = text
     for name in nested:
         inner = obj.get(name)
-        if isinstance(inner, Mapping):
+        if is_mapping(inner):
             for key, value in inner.items():
                 if not isinstance(key, str):
                     continue

@@ -51,7 +51,7 @@ import attrs
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, mapping, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, timestamp
 
 __all__ = [
     "SCHEMAS",
@@ -136,7 +136,7 @@ def normalize_message(payload: Mapping[str, Any], hints: Hints) -> list[UsageRec
 def is_batch_result(payload: Mapping[str, Any]) -> bool:
     """One line of a Message Batch's results: ``custom_id`` and a typed ``result``."""
     result = payload.get("result")
-    return "custom_id" in payload and isinstance(result, Mapping) and "type" in result
+    return "custom_id" in payload and is_mapping(result) and "type" in result
 
 
 def _under(exc: NormalizeError, prefix: str) -> NormalizeError:
@@ -162,8 +162,8 @@ def normalize_batch_result(payload: Mapping[str, Any], hints: Hints) -> list[Usa
     if kind in _BATCH_FAILURES:
         detail = ""
         error = result.get("error")
-        inner = error.get("error") if isinstance(error, Mapping) else None
-        if isinstance(inner, Mapping):  # an ErrorResponse: {"type": "error", "error": {"type", "message"}}
+        inner = error.get("error") if is_mapping(error) else None
+        if is_mapping(inner):  # an ErrorResponse: {"type": "error", "error": {"type", "message"}}
             kind_text, msg = inner.get("type"), inner.get("message")
             detail = f": {kind_text if isinstance(kind_text, str) else 'error'}"
             detail += f" ({msg})" if isinstance(msg, str) and msg else ""
@@ -185,7 +185,7 @@ def normalize_batch_result(payload: Mapping[str, Any], hints: Hints) -> list[Usa
 
 
 def _looks_like_usage_result(result: Any) -> bool:
-    return isinstance(result, Mapping) and ("uncached_input_tokens" in result or "output_tokens" in result)
+    return is_mapping(result) and ("uncached_input_tokens" in result or "output_tokens" in result)
 
 
 def is_usage_report(payload: Mapping[str, Any]) -> bool:
@@ -199,9 +199,9 @@ def is_usage_report(payload: Mapping[str, Any]) -> bool:
     data = payload.get("data")
     if not isinstance(data, list) or not data or "has_more" not in payload or "object" in payload:
         return False
-    results = [r for b in data if isinstance(b, Mapping) and isinstance(b.get("results"), list)
+    results = [r for b in data if is_mapping(b) and isinstance(b.get("results"), list)
                for r in b["results"]]
-    return (all(isinstance(b, Mapping) and "starting_at" in b for b in data)
+    return (all(is_mapping(b) and "starting_at" in b for b in data)
             and any(_looks_like_usage_result(r) for r in results))
 
 
@@ -239,7 +239,7 @@ def normalize_usage_report(payload: Mapping[str, Any], hints: Hints) -> list[Usa
     out: list[UsageRecord] = []
     for i, bucket in enumerate(payload["data"]):
         bpath = f"data[{i}]"
-        if not isinstance(bucket, Mapping):
+        if not is_mapping(bucket):
             raise NormalizeError("bad_type", f"{bpath} must be an object, got {type(bucket).__name__}", path=bpath)
         start = timestamp(bucket.get("starting_at"), f"{bpath}.starting_at")
         if start is None:
@@ -249,7 +249,7 @@ def normalize_usage_report(payload: Mapping[str, Any], hints: Hints) -> list[Usa
             raise NormalizeError("bad_type", f"{bpath}.results must be a list", path=f"{bpath}.results")
         for j, result in enumerate(results):
             path = f"{bpath}.results[{j}]"
-            if not isinstance(result, Mapping):
+            if not is_mapping(result):
                 raise NormalizeError("bad_type", f"{path} must be an object, got {type(result).__name__}", path=path)
             model = hints.model or optional_str(result, "model", path)
             if not model:

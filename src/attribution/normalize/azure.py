@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._records import UsageRecord
-from ._common import Hints, Schema
+from ._common import Hints, Schema, is_mapping
 from .openai import chat_record, chat_usage, is_chat_completion, require_usage
 
 __all__ = ["SCHEMAS", "is_azure_chat_completion", "normalize_azure_chat_completion"]
@@ -43,7 +43,7 @@ def _has_filter_results(payload: Mapping[str, Any]) -> bool:
         return True
     choices = payload.get("choices")
     return isinstance(choices, list) and any(
-        isinstance(choice, Mapping) and "content_filter_results" in choice for choice in choices)
+        is_mapping(choice) and "content_filter_results" in choice for choice in choices)
 
 
 def is_azure_chat_completion(payload: Mapping[str, Any]) -> bool:

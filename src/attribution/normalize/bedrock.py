@@ -52,7 +52,7 @@ from typing import Any
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import InvalidUsage, NormalizeError
-from ._common import Hints, Schema, count, mapping, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, timestamp
 from .anthropic import message_usage
 
 __all__ = [
@@ -86,13 +86,13 @@ def _usage(path: str, **meters: int) -> Usage:
 def _converse_body(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
     """The response (or stream metadata event) and its path prefix."""
     inner = payload.get("metadata")
-    if isinstance(inner, Mapping) and "output" not in payload and ("usage" in inner or "metrics" in inner):
+    if is_mapping(inner) and "output" not in payload and ("usage" in inner or "metrics" in inner):
         return inner, "metadata."
     return payload, ""
 
 
 def _token_usage(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and "inputTokens" in obj and "outputTokens" in obj
+    return is_mapping(obj) and "inputTokens" in obj and "outputTokens" in obj
 
 
 def is_converse(payload: Mapping[str, Any]) -> bool:
@@ -101,8 +101,8 @@ def is_converse(payload: Mapping[str, Any]) -> bool:
     if _token_usage(body.get("usage")):
         return True
     # Shapes without usage are still recognized, to be reported as missing_usage.
-    return ("stopReason" in body and isinstance(body.get("output"), Mapping)) or (
-        body is not payload and isinstance(body.get("metrics"), Mapping))
+    return ("stopReason" in body and is_mapping(body.get("output"))) or (
+        body is not payload and is_mapping(body.get("metrics")))
 
 
 def _cache_writes(total: int | None, details: Any, path: str, total_path: str) -> tuple[int, int]:
@@ -114,7 +114,7 @@ def _cache_writes(total: int | None, details: Any, path: str, total_path: str) -
     by_ttl = dict.fromkeys(_TTLS, 0)
     for i, item in enumerate(details):
         ipath = f"{path}[{i}]"
-        if not isinstance(item, Mapping):
+        if not is_mapping(item):
             raise NormalizeError("bad_type", f"{ipath!r} must be an object", path=ipath)
         ttl = optional_str(item, "ttl", ipath)
         if ttl not in by_ttl:
@@ -159,10 +159,10 @@ def converse_usage(usage: Mapping[str, Any], path: str) -> Usage:
 
 def _service_tier(body: Mapping[str, Any], path: str, hints: Hints) -> str | None:
     tier = body.get("serviceTier")
-    name = optional_str(tier, "type", f"{path}serviceTier") if isinstance(tier, Mapping) \
+    name = optional_str(tier, "type", f"{path}serviceTier") if is_mapping(tier) \
         else optional_str(body, "serviceTier", path.rstrip("."))
     perf = body.get("performanceConfig")
-    latency = optional_str(perf, "latency", f"{path}performanceConfig") if isinstance(perf, Mapping) else None
+    latency = optional_str(perf, "latency", f"{path}performanceConfig") if is_mapping(perf) else None
     if (name is None or name.lower() == "default") and latency == "optimized":
         return "latency_optimized"
     return name or hints.service_tier
@@ -171,11 +171,11 @@ def _service_tier(body: Mapping[str, Any], path: str, hints: Hints) -> str | Non
 def _response_metadata(payload: Mapping[str, Any]) -> tuple[str | None, datetime | None]:
     """Request id and ``date`` header from a boto3 response dict's ``ResponseMetadata``."""
     meta = payload.get("ResponseMetadata")
-    if not isinstance(meta, Mapping):
+    if not is_mapping(meta):
         return None, None
     request_id = optional_str(meta, "RequestId", "ResponseMetadata")
     headers = meta.get("HTTPHeaders")
-    date = headers.get("date") if isinstance(headers, Mapping) else None
+    date = headers.get("date") if is_mapping(headers) else None
     if not isinstance(date, str):
         return request_id, None
     try:
@@ -265,8 +265,8 @@ def _optional_count(obj: Mapping[str, Any] | None, key: str, path: str) -> int |
 
 def _body_usage(out: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     body = out.get("outputBodyJson") if out is not None else None
-    usage = body.get("usage") if isinstance(body, Mapping) else None
-    return usage if isinstance(usage, Mapping) else None
+    usage = body.get("usage") if is_mapping(body) else None
+    return usage if is_mapping(usage) else None
 
 
 def _log_writes(total: int, body: Mapping[str, Any] | None) -> tuple[int, int]:
@@ -278,7 +278,7 @@ def _log_writes(total: int, body: Mapping[str, Any] | None) -> tuple[int, int]:
         return _cache_writes(total, body.get("cacheDetails"), f"{upath}.cacheDetails",
                              "input.cacheWriteInputTokenCount")
     creation = body.get("cache_creation")
-    if isinstance(creation, Mapping):  # an Anthropic Messages body (InvokeModel)
+    if is_mapping(creation):  # an Anthropic Messages body (InvokeModel)
         w1h = count(creation, "ephemeral_1h_input_tokens", f"{upath}.cache_creation")
         if w1h > total:
             raise NormalizeError("inconsistent_usage", f"1-hour cache writes ({w1h}) exceed "
@@ -324,7 +324,7 @@ def normalize_invocation_log(payload: Mapping[str, Any], hints: Hints) -> list[U
         cache_write_1h=w1h,
         output=out_n or 0,
         web_search=count(tools, "web_search_requests", "output.outputBodyJson.usage.server_tool_use")
-        if isinstance(tools, Mapping) else 0,
+        if is_mapping(tools) else 0,
     )
     tags = owner_tags(payload, "", hints, nested=("requestMetadata",))
     account = optional_str(payload, "accountId", "")

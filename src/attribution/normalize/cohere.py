@@ -27,7 +27,7 @@ from typing import Any
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, mapping, optional_str, owner_tags
+from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags
 
 __all__ = ["SCHEMAS", "chat_usage", "is_chat_response", "normalize_chat_response"]
 
@@ -37,7 +37,7 @@ _ERROR_REASONS = frozenset({"ERROR", "TIMEOUT", "ERROR_TOXIC", "ERROR_LIMIT", "U
 def _container(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
     """The object holding ``usage``/``finish_reason``: the payload, or a message-end event's delta."""
     delta = payload.get("delta")
-    if payload.get("type") == "message-end" and isinstance(delta, Mapping):
+    if payload.get("type") == "message-end" and is_mapping(delta):
         return delta, "delta"
     return payload, ""
 
@@ -55,11 +55,11 @@ def is_chat_response(payload: Mapping[str, Any]) -> bool:
     if where:
         return True
     _, block = _usage_block(obj)
-    if isinstance(block, Mapping) and isinstance(block.get("billed_units"), Mapping):
+    if is_mapping(block) and is_mapping(block.get("billed_units")):
         return "finish_reason" in obj or "message" in obj
     # Without usage: v2's top-level finish_reason next to an assistant message (OpenAI nests it in choices).
     message = obj.get("message")
-    return "finish_reason" in obj and isinstance(message, Mapping) and message.get("role") == "assistant"
+    return "finish_reason" in obj and is_mapping(message) and message.get("role") == "assistant"
 
 
 def chat_usage(usage: Mapping[str, Any], path: str) -> Usage:

@@ -27,7 +27,7 @@ from typing import Any
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, mapping
+from ._common import Hints, Schema, count, is_mapping, mapping
 from .openai import chat_record, is_chat_completion, make_usage, require_usage, split_output
 
 __all__ = ["SCHEMAS", "deepseek_usage", "is_deepseek_chat_completion", "normalize_deepseek_chat_completion"]
@@ -39,7 +39,7 @@ _CACHE_FIELDS = ("prompt_cache_hit_tokens", "prompt_cache_miss_tokens")
 def is_deepseek_chat_completion(payload: Mapping[str, Any]) -> bool:
     """A Chat Completion (or chunk) whose usage has DeepSeek's cache hit/miss counts."""
     usage = payload.get("usage")
-    return is_chat_completion(payload) and isinstance(usage, Mapping) and any(k in usage for k in _CACHE_FIELDS)
+    return is_chat_completion(payload) and is_mapping(usage) and any(k in usage for k in _CACHE_FIELDS)
 
 
 def deepseek_usage(usage: Mapping[str, Any], path: str) -> Usage:

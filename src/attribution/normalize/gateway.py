@@ -37,7 +37,7 @@ from .._records import UsageRecord
 from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, money, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, is_mapping, money, optional_str, owner_tags, timestamp
 
 __all__ = ["SCHEMAS", "is_gateway_event", "is_trace", "normalize_gateway_event", "normalize_trace"]
 
@@ -172,7 +172,7 @@ def normalize_trace(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecor
     out = []
     for i, call in enumerate(calls):
         path = f"provider_calls[{i}]"
-        if not isinstance(call, Mapping):
+        if not is_mapping(call):
             raise NormalizeError("bad_type", f"{path} must be an object, got {type(call).__name__}", path=path)
         call_hints = attrs.evolve(hints, tags={**root_tags, **owner_tags(call, path, attrs.evolve(hints, tags={}))},
                                   at=root_at)

@@ -62,7 +62,7 @@ from .._records import UsageRecord
 from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import InvalidUsage, NormalizeError
-from ._common import Hints, Schema, count, mapping, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, timestamp
 
 __all__ = [
     "SCHEMAS",
@@ -92,16 +92,16 @@ def _cc(obj: Any) -> Any:
 
     Shallow on purpose: label maps nested inside keep their keys (``cost_center``).
     """
-    if not isinstance(obj, Mapping) or not any(isinstance(k, str) and "_" in k for k in obj):
+    if not is_mapping(obj) or not any(isinstance(k, str) and "_" in k for k in obj):
         return obj
     return {(_SNAKE.sub(lambda m: m.group(1).upper(), k) if isinstance(k, str) else k): v for k, v in obj.items()}
 
 
 def _is_response(obj: Any) -> bool:
     obj = _cc(obj)
-    if not isinstance(obj, Mapping):
+    if not is_mapping(obj):
         return False
-    if isinstance(obj.get("usageMetadata"), Mapping):
+    if is_mapping(obj.get("usageMetadata")):
         return True
     return isinstance(obj.get("candidates"), list) and any(k in obj for k in ("modelVersion", "responseId",
                                                                                  "createTime"))
@@ -112,8 +112,8 @@ def _is_batch_line(payload: Mapping[str, Any]) -> bool:
     if _is_response(line.get("response")):
         return True
     # Failed rows: Vertex (request, status, processed_time) and Gemini API (key, error), no response.
-    return (isinstance(line.get("request"), Mapping) and "processedTime" in line) or (
-        isinstance(line.get("key"), str) and isinstance(line.get("error"), Mapping))
+    return (is_mapping(line.get("request")) and "processedTime" in line) or (
+        isinstance(line.get("key"), str) and is_mapping(line.get("error")))
 
 
 #: Top-level keys one of which every generateContent shape has (camelCase or snake_case).
@@ -140,7 +140,7 @@ def _modalities(usage: Mapping[str, Any], key: str, path: str) -> dict[str, int]
     for i, raw in enumerate(value):
         ipath = f"{here}[{i}]"
         item = _cc(raw)
-        if not isinstance(item, Mapping):
+        if not is_mapping(item):
             raise NormalizeError("bad_type", f"{ipath!r} must be an object", path=ipath)
         modality = optional_str(item, "modality", ipath) or "MODALITY_UNSPECIFIED"
         out[modality.upper()] = out.get(modality.upper(), 0) + count(item, "tokenCount", ipath)
@@ -230,8 +230,8 @@ def _search_queries(response: Mapping[str, Any]) -> tuple[bool, int]:
     if not isinstance(candidates, list):
         return False, 0
     for cand in candidates:
-        meta = _cc(_cc(cand).get("groundingMetadata")) if isinstance(cand, Mapping) else None
-        found = meta.get("webSearchQueries") if isinstance(meta, Mapping) else None
+        meta = _cc(_cc(cand).get("groundingMetadata")) if is_mapping(cand) else None
+        found = meta.get("webSearchQueries") if is_mapping(meta) else None
         if isinstance(found, list) and found:
             grounded = True
             queries.update(q for q in found if isinstance(q, str) and q.strip())
@@ -270,15 +270,15 @@ def _is_partial_chunk(response: Mapping[str, Any]) -> bool:
     candidates = response.get("candidates")
     if not isinstance(candidates, list) or not candidates:
         return False
-    return not any(isinstance(c, Mapping) and _cc(c).get("finishReason") for c in candidates)
+    return not any(is_mapping(c) and _cc(c).get("finishReason") for c in candidates)
 
 
 def _outcome(line: Mapping[str, Any], response: Mapping[str, Any] | None) -> str:
     status = line.get("status")
-    if (isinstance(status, str) and status) or isinstance(line.get("error"), Mapping):
+    if (isinstance(status, str) and status) or is_mapping(line.get("error")):
         return "error"
     feedback = response.get("promptFeedback") if response is not None else None
-    if isinstance(feedback, Mapping) and feedback.get("blockReason"):
+    if is_mapping(feedback) and feedback.get("blockReason"):
         return "error"
     return "ok"
 
@@ -286,8 +286,8 @@ def _outcome(line: Mapping[str, Any], response: Mapping[str, Any] | None) -> str
 def _labels(line: Mapping[str, Any], response: Mapping[str, Any]) -> dict[str, Any]:
     labels: dict[str, Any] = {}
     for obj in (line.get("request"), line, response):
-        found = obj.get("labels") if isinstance(obj, Mapping) else None
-        if isinstance(found, Mapping):
+        found = obj.get("labels") if is_mapping(obj) else None
+        if is_mapping(found):
             labels.update(found)
     return labels
 

@@ -62,7 +62,7 @@ from .._records import UsageRecord
 from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, mapping, money, optional_str, timestamp
+from ._common import Hints, Schema, count, is_mapping, mapping, money, optional_str, timestamp
 
 __all__ = ["SCHEMAS", "is_spend_log", "normalize_spend_log", "spend_log_usage"]
 
@@ -86,7 +86,7 @@ def _json_object(value: Any, path: str) -> Mapping[str, Any] | None:
             raise NormalizeError("bad_json", f"{path!r} is not valid JSON", path=path) from None
     if value is None:
         return None
-    if not isinstance(value, Mapping):
+    if not is_mapping(value):
         raise NormalizeError("bad_type", f"{path!r} must be a JSON object, got {type(value).__name__}", path=path)
     return value
 
@@ -99,7 +99,7 @@ def _json_list(value: Any, path: str) -> list[Any]:
             value = json.loads(value)
         except ValueError:
             raise NormalizeError("bad_json", f"{path!r} is not valid JSON", path=path) from None
-    if value is None or (isinstance(value, Mapping) and not value):
+    if value is None or (is_mapping(value) and not value):
         return []
     if not isinstance(value, list):
         raise NormalizeError("bad_type", f"{path!r} must be a JSON list, got {type(value).__name__}", path=path)
@@ -205,7 +205,7 @@ def _tags(row: Mapping[str, Any], meta: Mapping[str, Any] | None, hints: Hints) 
     put("api_key_alias", m.get("user_api_key_alias"))
     put("organization", row.get("organization_id"), m.get("user_api_key_org_id"))
     custom = m.get("spend_logs_metadata")
-    if isinstance(custom, Mapping):
+    if is_mapping(custom):
         for key, value in custom.items():
             text = _scalar(value)
             if isinstance(key, str) and text is not None:

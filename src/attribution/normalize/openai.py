@@ -53,7 +53,7 @@ import attrs
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import InvalidUsage, NormalizeError
-from ._common import Hints, Schema, count, mapping, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, timestamp
 
 __all__ = [
     "SCHEMAS",
@@ -242,7 +242,7 @@ def is_response(payload: Mapping[str, Any]) -> bool:
     """A Responses API response, or a terminal stream event carrying one."""
     if payload.get("object") == "response":
         return True
-    return payload.get("type") in RESPONSE_EVENTS and isinstance(payload.get("response"), Mapping)
+    return payload.get("type") in RESPONSE_EVENTS and is_mapping(payload.get("response"))
 
 
 def responses_usage(usage: Mapping[str, Any], path: str, web_search: int = 0) -> Usage:
@@ -269,7 +269,7 @@ def _web_search_calls(response: Mapping[str, Any], path: str) -> int:
     if not isinstance(output, list):
         raise NormalizeError("bad_type", f"{_at(path, 'output')!r} must be an array, got {type(output).__name__}",
                              path=_at(path, "output"))
-    return sum(1 for item in output if isinstance(item, Mapping) and item.get("type") == "web_search_call")
+    return sum(1 for item in output if is_mapping(item) and item.get("type") == "web_search_call")
 
 
 def _response(response: Mapping[str, Any], hints: Hints, path: str = "", service_tier: str | None = None,
@@ -307,9 +307,9 @@ def is_embeddings(payload: Mapping[str, Any]) -> bool:
     data = payload.get("data")
     if payload.get("object") != "list" or not isinstance(data, list):
         return False
-    if any(isinstance(item, Mapping) and item.get("object") == "embedding" for item in data):
+    if any(is_mapping(item) and item.get("object") == "embedding" for item in data):
         return True
-    return not data and isinstance(payload.get("usage"), Mapping)
+    return not data and is_mapping(payload.get("usage"))
 
 
 def embeddings_usage(usage: Mapping[str, Any], path: str) -> Usage:
@@ -357,7 +357,7 @@ _BATCH_BODIES: Mapping[str, _Body] = {
 
 
 def _error_text(error: Any) -> str:
-    if isinstance(error, Mapping):
+    if is_mapping(error):
         code, message = error.get("code"), error.get("message")
         return ": ".join(str(part) for part in (code, message) if part) or "unspecified error"
     return str(error)
@@ -381,7 +381,7 @@ def normalize_batch_output(payload: Mapping[str, Any], hints: Hints) -> list[Usa
     response = mapping(payload, "response", "")
     error = payload.get("error")
     body = mapping(response, "body", "response") if response is not None else None
-    if body is None or not isinstance(body.get("usage"), Mapping):
+    if body is None or not is_mapping(body.get("usage")):
         why = error if error is not None else (body.get("error") if body is not None else None)
         if why is not None:
             detail = f"the batch request failed ({_error_text(why)}); a failed request carries no usage"
@@ -411,7 +411,7 @@ def normalize_batch_output(payload: Mapping[str, Any], hints: Hints) -> list[Usa
 
 
 def _results_of(bucket: Any) -> list[Any] | None:
-    if not isinstance(bucket, Mapping) or bucket.get("object") != "bucket":
+    if not is_mapping(bucket) or bucket.get("object") != "bucket":
         return None
     results = bucket.get("results", bucket.get("result"))
     return results if isinstance(results, list) else None
@@ -435,7 +435,7 @@ def is_usage_report(payload: Mapping[str, Any]) -> bool:
         if results is None:
             return False
         for result in results:
-            kind = result.get("object") if isinstance(result, Mapping) else None
+            kind = result.get("object") if is_mapping(result) else None
             if not (isinstance(kind, str) and kind.startswith("organization.usage.")):
                 return False
     return True
@@ -555,11 +555,11 @@ def normalize_usage_report(payload: Mapping[str, Any], hints: Hints) -> list[Usa
         results = _results_of(bucket)
         if results is None:
             raise NormalizeError("bad_type", "expected a usage bucket with a results array", path=bpath or None)
-        assert isinstance(bucket, Mapping)
+        assert is_mapping(bucket)
         key = "results" if "results" in bucket else "result"
         for j, result in enumerate(results):
             rpath = f"{_at(bpath, key)}[{j}]"
-            if not isinstance(result, Mapping):
+            if not is_mapping(result):
                 raise NormalizeError("bad_type", f"{rpath!r} must be an object", path=rpath)
             out.append(_bucket_record(result, bucket.get("start_time"), rpath, bpath, hints))
     if not out:

@@ -69,7 +69,7 @@ from .._records import UsageRecord
 from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count
+from ._common import Hints, Schema, count, is_mapping
 
 __all__ = ["SCHEMAS", "attribute_map", "is_otlp_traces", "normalize_otlp_traces", "otel_provider"]
 
@@ -143,7 +143,7 @@ def otel_provider(value: str) -> str:
 
 def _any_value(value: Any) -> Any:
     """The plain value of an OTLP ``AnyValue`` (already-plain values pass through)."""
-    if not isinstance(value, Mapping):
+    if not is_mapping(value):
         return value
     if "stringValue" in value:
         return value["stringValue"]
@@ -157,11 +157,11 @@ def _any_value(value: Any) -> Any:
         return value["boolValue"]
     if "arrayValue" in value:
         arr = value["arrayValue"]
-        items = arr.get("values") if isinstance(arr, Mapping) else None
+        items = arr.get("values") if is_mapping(arr) else None
         return [_any_value(v) for v in items] if isinstance(items, list) else []
     if "kvlistValue" in value:
         kv = value["kvlistValue"]
-        items = kv.get("values") if isinstance(kv, Mapping) else None
+        items = kv.get("values") if is_mapping(kv) else None
         return attribute_map(items, "kvlistValue") if isinstance(items, list) else {}
     if "bytesValue" in value:
         return value["bytesValue"]
@@ -176,14 +176,14 @@ def attribute_map(attributes: Any, path: str) -> dict[str, Any]:
     """
     if attributes is None:
         return {}
-    if isinstance(attributes, Mapping):
+    if is_mapping(attributes):
         return {str(k): _any_value(v) for k, v in attributes.items()}
     if not isinstance(attributes, list):
         raise NormalizeError("bad_type", f"{path!r} must be a list of key/value attributes, "
                              f"got {type(attributes).__name__}", path=path)
     out: dict[str, Any] = {}
     for i, item in enumerate(attributes):
-        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
+        if not is_mapping(item) or not isinstance(item.get("key"), str):
             raise NormalizeError("bad_type", f"{path}[{i}] must be an object with a string 'key'",
                                  path=f"{path}[{i}]")
         out[item["key"]] = _any_value(item.get("value"))
@@ -203,7 +203,7 @@ def _list(obj: Mapping[str, Any], keys: tuple[str, ...], path: str) -> tuple[str
 
 
 def _object(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not is_mapping(value):
         raise NormalizeError("bad_type", f"{path!r} must be an object, got {type(value).__name__}", path=path)
     return value
 
@@ -398,7 +398,7 @@ def _record(s: _Span, hints: Hints) -> UsageRecord:
         raise NormalizeError("missing_field", "span has no gen_ai.request.model or gen_ai.response.model "
                              "and no model= hint", path=f"{path}.gen_ai.request.model")
     status = s.span.get("status")
-    failed = (isinstance(status, Mapping) and status.get("code") in _STATUS_ERROR) or a.get("error.type")
+    failed = (is_mapping(status) and status.get("code") in _STATUS_ERROR) or a.get("error.type")
     tags = {**s.resource_tags, **_tags_from(a, hints.tag_aliases)}
     for key, value in hints.tags.items():
         tags[hints.tag_aliases.get(key, key)] = value

@@ -46,7 +46,7 @@ import attrs
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, mapping
+from ._common import Hints, Schema, count, is_mapping, mapping
 from .openai import chat_record, is_chat_completion, make_usage, require_usage, split_output
 
 __all__ = ["SCHEMAS", "is_xai_chat_completion", "normalize_xai_chat_completion", "xai_usage"]
@@ -58,7 +58,7 @@ _MARKERS = ("num_sources_used", "cost_in_usd_ticks", "num_server_side_tools_used
 def is_xai_chat_completion(payload: Mapping[str, Any]) -> bool:
     """A Chat Completion (or chunk) whose usage carries xAI-only fields."""
     usage = payload.get("usage")
-    return is_chat_completion(payload) and isinstance(usage, Mapping) and any(k in usage for k in _MARKERS)
+    return is_chat_completion(payload) and is_mapping(usage) and any(k in usage for k in _MARKERS)
 
 
 def xai_usage(usage: Mapping[str, Any], path: str) -> Usage:
