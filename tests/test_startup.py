@@ -162,3 +162,28 @@ def test_normalize_stays_the_function_after_its_subpackage_is_imported() -> None
     out = _fresh("import attribution.normalize.openai, attribution as a, sys\n"
                  "print(callable(a.normalize), a.normalize.__name__, type(sys.modules['attribution.normalize']).__name__)")
     assert out == "True normalize module"
+
+
+def test_the_command_line_imports_only_what_its_command_runs() -> None:
+    """`attribution --help` and `attribution price` must not import the audit, the reconciler or the writers."""
+    code = ("import sys, json, contextlib, io\n"
+            "from attribution import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    code = cli.main(['price', '--provider', 'openai', '--model', 'gpt-4o', '--input', '1000'])\n"
+            "print(json.dumps([code, sorted(m for m in sys.modules if m.startswith('attribution'))]))")
+    code_, loaded = json.loads(_fresh(code))
+    assert code_ == 0
+    for heavy in ("attribution._audit", "attribution._reconcile", "attribution.reports", "attribution.normalize",
+                  "attribution.invoices", "attribution._allocate", "attribution._carddiff"):
+        assert heavy not in loaded
+
+
+def test_the_command_lines_names_match_the_stages_that_use_them() -> None:
+    from attribution import _names
+    from attribution._audit import PERIODS
+    from attribution._rollup import BUILTIN_DIMENSIONS
+    from attribution.reports import BINARY_FORMATS, WRITERS
+
+    assert set(_names.REPORT_FORMATS) == set(WRITERS)
+    assert BINARY_FORMATS is _names.BINARY_FORMATS
+    assert set(PERIODS) <= set(BUILTIN_DIMENSIONS)   # an audit's period is also a rollup dimension

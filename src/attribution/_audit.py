@@ -22,6 +22,7 @@ from ._change import Anomaly, ChangeRow, explain_change, find_anomalies
 from ._coverage import BudgetLine, Coverage, CoverageCounter, budget_lines, budget_spend
 from ._invoice import InvoiceLine
 from ._money import to_decimal
+from ._names import PERIODS
 from ._ownership import OwnershipContract, apply_ownership
 from ._pricing import price_many
 from ._reconcile import RecentIds, Reconciliation, TrueUp, add_cells, reconcile_cells, true_up
@@ -35,8 +36,6 @@ from .normalize import normalize_many
 __all__ = ["PERIODS", "AuditReport", "ChargeCounter", "ChargeLine", "charge_lines", "run_audit"]
 
 UTC = timezone.utc
-#: Periods an audit can compare: each is also a rollup time dimension.
-PERIODS = ("day", "week", "month")
 #: How many quarantined examples a report keeps per reason code.
 EXAMPLES_PER_REASON = 3
 

@@ -49,6 +49,7 @@ import attrs
 
 from ._cards import per_unit
 from ._money import to_decimal
+from ._names import PEERS
 from ._registry import ModelInfo, Registry, canonical_provider
 from ._usage import BILLED_METERS
 from .exceptions import AttributionError, PriceNotInForce
@@ -70,9 +71,6 @@ __all__ = [
 ]
 
 UTC = timezone.utc
-
-#: Peers ``diff_cards`` knows how to read.
-PEERS = ("genai-prices", "litellm")
 
 #: Providers ``missing_models`` looks at by default: the most used ones.
 DEFAULT_PROVIDERS = ("openai", "anthropic", "google", "vertex", "bedrock", "azure", "mistral", "xai", "deepseek")

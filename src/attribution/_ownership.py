@@ -29,6 +29,7 @@ import attrs
 import cattrs
 
 from ._money import from_decimal
+from ._names import DEFAULT_REQUIRED
 from ._records import PricedRecord, Quarantined
 from ._tree import RequestTree
 from .exceptions import OwnershipError
@@ -47,9 +48,6 @@ __all__ = [
     "check_owner",
     "load_owner_map",
 ]
-
-#: Required owner fields when a contract does not say otherwise (seed 001).
-DEFAULT_REQUIRED = ("team", "project", "environment")
 
 OnMissing = Literal["flag", "quarantine", "reject"]
 

@@ -14,26 +14,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from ._allocate import load_policy
-from ._audit import PERIODS, run_audit
-from ._carddiff import DEFAULT_PROVIDERS, PEERS, compare_cards, missing_models
-from ._carddiff import rows as diff_rows
-from ._cards import load_card
-from ._money import present
-from ._ownership import DEFAULT_REQUIRED, OwnershipContract, load_owner_map
-from ._registry import Registry, bundled_card_paths, load_registry
+from ._names import BINARY_FORMATS, DEFAULT_REQUIRED, PEERS, PERIODS, REPORT_FORMATS
+from ._text import safe as _safe
+from ._text import table as _table
 from ._usage import BILLED_METERS, METERS, Usage
 from .exceptions import AttributionError, PriceCardError
-from .invoices import read_invoice
-from .io import read_payloads
-from .reports import BINARY_FORMATS, WRITERS, write_report
-from .reports._table import safe as _safe
-from .reports._table import table as _table
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+# Each command imports the stages it runs when it runs: `attribution --help` or
+# `attribution price` must not pay for importing the audit, the reconciler and
+# every report writer (about half a second).
 
 __all__ = ["main"]
 
@@ -45,6 +40,8 @@ class _UsageError(Exception):
 
 
 def _registry(args: argparse.Namespace) -> Registry:
+    from ._registry import load_registry
+
     return load_registry(*getattr(args, "pricecards", None) or ())
 
 
@@ -123,6 +120,9 @@ def _cmd_cards_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_cards_validate(args: argparse.Namespace) -> int:
+    from ._cards import load_card
+    from ._registry import bundled_card_paths, load_registry
+
     failures = 0
     files: list[Path] = []
     for raw in args.paths:
@@ -156,6 +156,8 @@ def _cmd_cards_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_cards_diff(args: argparse.Namespace) -> int:
+    from ._carddiff import DEFAULT_PROVIDERS, compare_cards, missing_models
+    from ._carddiff import rows as diff_rows
     reg = _registry(args)
     providers = [p.strip() for p in args.provider.split(",")] if args.provider else None
     check = compare_cards(reg, args.against, providers=providers)
@@ -222,6 +224,8 @@ class _Progress:
 
 
 def _inputs(paths: Sequence[str]) -> Iterator[Any]:
+    from .io import read_payloads
+
     for p in paths:
         yield from read_payloads(p)
 
@@ -236,6 +240,15 @@ def _parse_day(text: str | None, flag: str) -> date | None:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    import attrs
+
+    from ._allocate import load_policy
+    from ._audit import run_audit
+    from ._money import present
+    from ._ownership import OwnershipContract, load_owner_map
+    from .invoices import read_invoice
+    from .reports import write_report
+
     reg = _registry(args)
     dims = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("team",)
     required = tuple(f.strip() for f in args.require.split(",") if f.strip())
@@ -336,7 +349,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="normalize, price and roll up usage files; print spend by owner")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl / .json files (optionally .gz)")
     p.add_argument("--by", default="team", help="comma-separated dimensions (default: team)")
-    p.add_argument("--format", choices=sorted(WRITERS), default="table")
+    p.add_argument("--format", choices=REPORT_FORMATS, default="table")
     p.add_argument("-o", "--output", metavar="OUT", help="write the report to OUT instead of standard output")
     p.add_argument("--invoice", action="append", metavar="FILE",
                    help="provider cost export or plain invoice CSV to reconcile against, or a directory of them "

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .._audit import AuditReport
+from .._names import BINARY_FORMATS
 from ._csv import write_csv
 from ._focus import write_focus
 from ._html import write_html
@@ -34,8 +35,6 @@ WRITERS: dict[str, Writer] = {
     "focus": write_focus,
     "parquet": write_parquet,
 }
-#: Formats written to a binary stream.
-BINARY_FORMATS = frozenset({"parquet"})
 
 
 def write_report(report: AuditReport, fmt: str, out: IO[Any]) -> None:
