@@ -93,8 +93,26 @@ def stage_ours(n: int) -> dict[str, Any]:
     def price_rollup() -> at.Rollup:
         return at.rollup((price(r, reg) for r in recs), by=("team",))
 
-    result["price_only_per_s"] = _timed(price_only, n)
-    result["price_rollup_per_s"] = _timed(price_rollup, n)
+    # The bare loop runs here too, interleaved with ours, so that both ratios come from the
+    # same process and the same moments of a noisy machine (best of each).
+    prices = _int_prices(reg)
+
+    def bare() -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for r in rows:
+            p = prices[r["model"]]  # type: ignore[index]
+            c = r["input"] * p[0] + r["cached_input"] * p[1] \
+                + r["cache_write"] * p[2] + r["output"] * p[3]  # type: ignore[operator]
+            team = r["team"]
+            totals[team] = totals.get(team, 0) + c  # type: ignore[call-overload]
+        return totals
+
+    best = {"baseline_per_s": 0.0, "price_only_per_s": 0.0, "price_rollup_per_s": 0.0}
+    for _ in range(3):
+        for key, fn in (("baseline_per_s", bare), ("price_only_per_s", price_only),
+                        ("price_rollup_per_s", price_rollup)):
+            best[key] = max(best[key], _timed(fn, n, repeat=1))
+    result.update(best)
     total = price_rollup().total
     result["total"] = str(total)
     result["reference_total"] = str(_reference_total(rows, reg))

@@ -149,3 +149,23 @@ def test_present_is_within_half_a_cent_and_leaves_the_exact_amount_alone(amount)
     assert abs(shown - amount) <= CENT / 2
     assert shown.as_tuple().exponent == -2
     assert amount == before
+
+
+@given(st.decimals(min_value=Decimal("-1e6"), max_value=Decimal("1e6"), allow_nan=False, allow_infinity=False,
+                   places=20))
+def test_round_to_units_rounds_half_to_even_like_fractions_do(amount):
+    from fractions import Fraction
+
+    from attribution._money import SCALE_EXP, round_to_units
+
+    exact = Fraction(amount) * 10**SCALE_EXP
+    assert round_to_units(amount) == round(exact)   # Python's round() of a Fraction is half to even
+
+
+@pytest.mark.parametrize(("text", "units"), [("0.0000000000000005", 0), ("0.0000000000000015", 2),
+                                             ("-0.0000000000000005", 0), ("-0.0000000000000015", -2),
+                                             ("0.00000000000000051", 1), ("-0.00000000000000049", 0)])
+def test_round_to_units_ties_go_to_the_even_unit(text, units):
+    from attribution._money import round_to_units
+
+    assert round_to_units(Decimal(text)) == units

@@ -143,11 +143,11 @@ def test_import_loads_only_the_core() -> None:
 def test_warm_cost_needs_neither_toml_nor_cattrs(tmp_path: Path) -> None:
     code = ("import sys, attribution as a\n"
             "print(a.cost('openai', 'gpt-4o', a.Usage(input=1_000_000)),"
-            " 'cattrs' in sys.modules, 'tomllib' in sys.modules)")
+            " 'cattrs' in sys.modules, 'tomllib' in sys.modules, 'attribution._records' in sys.modules)")
     cold = _fresh(code, ATTRIBUTION_CACHE_DIR=str(tmp_path))
     warm = _fresh(code, ATTRIBUTION_CACHE_DIR=str(tmp_path))
-    assert cold == "2.50 True True"
-    assert warm == "2.50 False False"
+    assert cold == "2.50 True True False"
+    assert warm == "2.50 False False False"   # nor the record types: cost() needs only the registry
 
 
 def test_every_public_name_resolves() -> None:

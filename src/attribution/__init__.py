@@ -155,7 +155,7 @@ _LAZY: dict[str, str] = {
     "apply_ownership": "._ownership",
     "check_owner": "._ownership",
     "load_owner_map": "._ownership",
-    "cost": "._pricing",
+    "cost": "._cost",
     "price": "._pricing",
     "price_many": "._pricing",
     "Cause": "._reconcile",

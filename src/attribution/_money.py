@@ -22,7 +22,6 @@ amount is *presented* (reports, CSV, allocation to cents) and always through
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from fractions import Fraction
 
 __all__ = [
     "CENT",
@@ -139,8 +138,10 @@ def round_to_units(amount: Decimal | int | str, *, what: str = "amount") -> int:
     2048000000000
     """
     coefficient, down = _to_units(amount, what)
-    rounded: int = round(Fraction(coefficient, down))
-    return rounded
+    whole, rest = divmod(coefficient, down)   # floor division: 0 <= rest < down, for negatives too
+    if 2 * rest > down or (2 * rest == down and whole % 2):
+        whole += 1                            # half to even
+    return whole
 
 
 def unit_price(price: Decimal, per: int, *, what: str = "price") -> int:

@@ -10,13 +10,12 @@ so every record is accounted for.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
 from decimal import Decimal
 
-from ._money import from_decimal, round_to_units, to_decimal
+from ._cost import cost
+from ._money import from_decimal, round_to_units
 from ._records import PricedRecord, Quarantined, UsageRecord, _new_tuple
 from ._registry import Registry, default_registry
-from ._usage import Usage
 from .exceptions import (
     AttributionError,
     PriceNotInForce,
@@ -125,22 +124,3 @@ def price_many(records: Iterable[UsageRecord | Quarantined], registry: Registry 
         except AttributionError as exc:
             code = next((c for cls, c in _REASONS if isinstance(exc, cls)), "pricing_error")
             yield Quarantined(code=code, message=str(exc), stage="price", source=rec.source, raw=rec)
-
-
-def cost(provider: str, model: str, usage: Usage, at: datetime | date | None = None,
-         registry: Registry | None = None, service_tier: str | None = None,
-         region: str | None = None) -> Decimal:
-    """Exact cost of ``usage`` on ``model`` at instant ``at``.
-
-    ``at=None`` uses the newest price on the card; pass the request's time to
-    reprice history (a price change mid-month prices each request at the rate
-    in force then).
-
-    >>> from datetime import datetime, timezone
-    >>> cost("openai", "gpt-4o", Usage(input=40_000_000, cached_input=10_000_000, output=8_000_000),
-    ...      at=datetime(2025, 6, 1, tzinfo=timezone.utc))
-    Decimal('192.50')
-    """
-    reg = registry if registry is not None else default_registry()
-    rate = reg.resolve(provider, model, at, service_tier=service_tier, region=region)
-    return to_decimal(rate.units(usage))

@@ -12,7 +12,6 @@ memoised, so pricing a record is integer arithmetic.
 from __future__ import annotations
 
 import bisect
-import difflib
 import fnmatch
 import itertools
 from collections.abc import Callable, Iterable, Sequence
@@ -510,6 +509,8 @@ class Registry:
                 found = {names[n] for n in names if n.partition(".")[2].startswith(low + "-v")}
                 if len(found) == 1:
                     return prov, self._models[prov][found.pop()][0].id, region
+            import difflib  # only on a miss: an unknown model is the rare path
+
             close = self._close[(prov, low)] = tuple(difflib.get_close_matches(low, list(names), n=3, cutoff=0.5))
         raise UnknownModel(prov, model, close)
 
@@ -628,6 +629,8 @@ class Registry:
 
 
 def _hint(model: str, names: dict[str, str]) -> str:
+    import difflib  # only on a miss: an unknown model is the rare path
+
     close = difflib.get_close_matches(model.lower(), list(names), n=3, cutoff=0.5)
     return f"; closest known: {', '.join(close)}" if close else ""
 
