@@ -62,21 +62,21 @@ def _int_prices(reg: at.Registry) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def bare_loop(rows: list[dict[str, Any]], prices: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    """The baseline: integer unit prices by model, multiply and add, sum by team; nothing else."""
+    totals: dict[str, int] = {}
+    for r in rows:
+        p = prices[r["model"]]
+        c = r["input"] * p[0] + r["cached_input"] * p[1] + r["cache_write"] * p[2] + r["output"] * p[3]
+        team = r["team"]
+        totals[team] = totals.get(team, 0) + c
+    return totals
+
+
 def stage_baseline(n: int) -> dict[str, Any]:
     rows = _data.raw_rows(n)
     prices = _int_prices(at.load_registry())
-
-    def loop() -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for r in rows:
-            p = prices[r["model"]]  # type: ignore[index]
-            c = r["input"] * p[0] + r["cached_input"] * p[1] \
-                + r["cache_write"] * p[2] + r["output"] * p[3]  # type: ignore[operator]
-            team = r["team"]
-            totals[team] = totals.get(team, 0) + c  # type: ignore[call-overload]
-        return totals
-
-    return {"records_per_s": _timed(loop, n), "rss_mb": _peak_rss_mb()}
+    return {"records_per_s": _timed(lambda: bare_loop(rows, prices), n), "rss_mb": _peak_rss_mb()}
 
 
 def stage_ours(n: int) -> dict[str, Any]:
@@ -98,14 +98,7 @@ def stage_ours(n: int) -> dict[str, Any]:
     prices = _int_prices(reg)
 
     def bare() -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for r in rows:
-            p = prices[r["model"]]  # type: ignore[index]
-            c = r["input"] * p[0] + r["cached_input"] * p[1] \
-                + r["cache_write"] * p[2] + r["output"] * p[3]  # type: ignore[operator]
-            team = r["team"]
-            totals[team] = totals.get(team, 0) + c  # type: ignore[call-overload]
-        return totals
+        return bare_loop(rows, prices)
 
     best = {"baseline_per_s": 0.0, "price_only_per_s": 0.0, "price_rollup_per_s": 0.0}
     for _ in range(3):
