@@ -241,9 +241,6 @@ class PricedRecord(NamedTuple):
         return "\n".join(out)
 
 
+#: ``_new_tuple(PricedRecord, (record, units, rate, flags))`` builds a priced record without the
+#: keyword handling of the named tuple's ``__new__``: the pricing hot path makes one per record.
 _new_tuple = tuple.__new__
-
-
-def _priced(record: UsageRecord, units: int, rate: Rate, flags: tuple[str, ...]) -> PricedRecord:
-    """``PricedRecord(record, units, rate, flags)`` for trusted callers, without the keyword-handling ``__new__``."""
-    return _new_tuple(PricedRecord, (record, units, rate, flags))

@@ -256,8 +256,10 @@ def _compile(rate: Rate) -> Callable[[Usage], int]:
 
     Pricing is the hot path (every record of every month, re-run whenever a
     card changes), so each resolved rate gets a straight-line function, the
-    way attrs generates ``__init__``. The constants are integers from
-    validated cards; nothing else reaches the generated source.
+    way attrs generates ``__init__``: ``units`` reads only the common meters
+    and hands a usage with any rare meter (``Usage._rare``) to ``every_meter``.
+    The constants are integers from validated cards; nothing else reaches the
+    generated source.
     """
 
     def source(name: str, meters: tuple[str, ...]) -> str:
