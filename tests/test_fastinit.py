@@ -91,6 +91,13 @@ def test_speed_up_init_refuses_shapes_it_does_not_generate():
         speed_up_init(Positional)
 
     @attrs.frozen(slots=True, kw_only=True)
+    class Private:
+        _x: int = 0
+
+    with pytest.raises(TypeError, match="own names"):
+        speed_up_init(Private)
+
+    @attrs.frozen(slots=True, kw_only=True)
     class NoValidator:
         x: int = 0
 

@@ -45,8 +45,9 @@ def speed_up_init(cls: type[T], checks: Mapping[str, str] | None = None,
     for f in attrs.fields(cast(Any, cls)):
         if not f.init:
             continue
-        if not f.kw_only or isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
-            raise TypeError(f"{cls.__name__}.{f.name}: only keyword-only fields with plain defaults are supported")
+        if not f.kw_only or isinstance(f.default, attrs.Factory) or f.alias != f.name:  # type: ignore[arg-type]
+            raise TypeError(f"{cls.__name__}.{f.name}: only keyword-only fields with plain defaults and "
+                            f"their own names as arguments are supported")
         name = f.name
         if f.default is attrs.NOTHING:
             params.append(name)
