@@ -467,3 +467,26 @@ def test_a_price_change_applies_from_its_first_instant_on_the_fast_path():
         expected = reg.resolve(info.provider, info.id, rec.at)
         assert p.rate is expected
     assert at.price(before, reg).rate is not at.price(after, reg).rate
+
+
+MODELS = [(i.provider, i.id) for i in at.default_registry().models()]
+OFFSETS = st.sampled_from([timezone.utc, timezone(timedelta(hours=-8)), timezone(timedelta(hours=5, minutes=30))])
+
+
+@given(st.sampled_from(MODELS), st.datetimes(min_value=datetime(2023, 1, 1), max_value=datetime(2027, 12, 31)),
+       OFFSETS, st.sampled_from([None, "batch", "priority", "flex"]))
+def test_price_picks_the_same_rate_as_resolve_at_any_instant_and_offset(model, when, tz, tier):
+    # price() answers most records with one comparison against the newest period's start;
+    # whatever the instant, offset or tier, it must agree with the general look-up, errors included.
+    provider, model_id = model
+    reg = at.default_registry()
+    rec = at.UsageRecord(provider=provider, model=model_id, usage=at.Usage(input=1_000), at=when.replace(tzinfo=tz),
+                         service_tier=tier)
+    try:
+        expected = reg.resolve(provider, model_id, rec.at, service_tier=tier)
+    except at.AttributionError as exc:
+        with pytest.raises(type(exc)):
+            at.price(rec, reg)
+        return
+    for _ in range(2):   # the second call takes the memoised fast path
+        assert at.price(rec, reg).rate is expected
