@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -456,3 +457,92 @@ def test_hashing_an_email_tag_clears_the_flag() -> None:
     assert rec.flags == ()
     report = at.run_audit([{**GATEWAY_EVENT, "user_id": "bob@example.com"}])
     assert report.flags["email_in_tags"] == 1
+
+
+# --- detection's key prefilter keeps every promise ----------------------------------------------
+
+
+def _fixture_payloads():
+    """Every JSON object in the provider fixtures (whole files, list items, JSONL lines, nested calls)."""
+    out = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            out.append(value)
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for path in sorted(FIXTURES.rglob("*.json*")):
+        if "invoices" in path.parts or path.name == "price_snapshot.json":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".jsonl":
+            for line in text.splitlines():
+                if line.strip():
+                    walk(json.loads(line, parse_float=Decimal))
+        else:
+            walk(json.loads(text, parse_float=Decimal))
+    return out
+
+
+FIXTURE_PAYLOADS = _fixture_payloads()
+NORMALIZE = importlib.import_module("attribution.normalize")   # the subpackage; at.normalize is the function
+PROVIDERS = [None, *sorted({s.provider for s in NORMALIZE.SCHEMAS if s.provider})]
+
+
+def _outcome(payload, prov, prefilter):
+    try:
+        return NORMALIZE._detect(payload, prov, prefilter=prefilter).id
+    except at.NormalizeError as exc:
+        return exc.code
+
+
+def test_every_schema_promise_holds_for_every_fixture_object():
+    # Schema.keys promises that any payload the detector accepts has one of those keys.
+    assert len(FIXTURE_PAYLOADS) > 200
+    for payload in FIXTURE_PAYLOADS:
+        for schema in NORMALIZE.SCHEMAS:
+            if schema.keys is not None and schema.detect(payload):
+                assert not schema.keys.isdisjoint(payload), (schema.id, sorted(payload))
+
+
+@pytest.mark.parametrize("prov", PROVIDERS)
+def test_detection_with_the_key_prefilter_finds_what_running_every_detector_finds(prov):
+    for payload in FIXTURE_PAYLOADS:
+        assert _outcome(payload, prov, True) == _outcome(payload, prov, False), sorted(payload)
+
+
+@given(st.one_of(payload_like(), st.dictionaries(st.text(max_size=12), json_values(), max_size=8)),
+       st.sampled_from(PROVIDERS))
+def test_the_key_prefilter_agrees_on_generated_payloads(payload, prov):
+    if isinstance(payload, dict):
+        assert _outcome(payload, prov, True) == _outcome(payload, prov, False)
+
+
+def test_a_schema_without_a_key_promise_is_always_asked(monkeypatch):
+    # A user's own schema (keys=None) must be consulted whatever keys the payload has.
+    n = NORMALIZE
+    mine = n.Schema("acme.usage", None, lambda p: p.get("acme") == 1,
+                    lambda p, h: [at.UsageRecord(provider="openai", model="gpt-4o", usage=at.Usage(input=1))],
+                    "ACME usage line", specificity=40)
+    monkeypatch.setattr(n, "SCHEMAS", (*n.SCHEMAS, mine))
+    assert n.detect_schema({"acme": 1, "object": "chat.completion"}).id == "acme.usage"
+
+
+def test_the_memo_of_payload_shapes_stays_bounded(monkeypatch):
+    n = NORMALIZE
+    monkeypatch.setattr(n, "_CANDIDATES_MAX", 2)
+    n._CANDIDATES.clear()
+    shapes = [fixture("openai/chat_completion_reference.json"), {"provider": "openai", "model": "gpt-4o",
+              "input_tokens": 1, "output_tokens": 1}, {"schemaType": "nothing we know"}]
+    found = []
+    for payload in shapes * 2:
+        try:
+            found.append(n.detect_schema(payload).id)
+        except at.NormalizeError as exc:
+            found.append(exc.code)
+        assert len(n._CANDIDATES) <= 2
+    assert found == ["openai.chat", "gateway", "unknown_schema"] * 2

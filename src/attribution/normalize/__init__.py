@@ -94,9 +94,28 @@ def detect_schema(payload: Mapping[str, Any], provider: str | None = None) -> Sc
     if provider is not None and provider in _BY_ID:
         return _BY_ID[provider]
     prov = canonical_provider(provider) if provider else None
+    return _detect(payload, prov, prefilter=True)
+
+
+def _detect(payload: Mapping[str, Any], prov: str | None, *, prefilter: bool) -> Schema:
+    levels = _levels(prov)
+    if prefilter:
+        # A schema that promises a top-level key (Schema.keys) is skipped when the payload has
+        # none of its keys. Which schemas remain depends only on which promised keys are
+        # present, and a stream repeats a handful of shapes: the filtered levels are memoised.
+        present = _KEYED[0].intersection(payload)
+        memo = (prov, present)
+        filtered = _CANDIDATES.get(memo)
+        if filtered is None:
+            if len(_CANDIDATES) >= _CANDIDATES_MAX:   # many distinct shapes: start over, stay bounded
+                _CANDIDATES.clear()
+            filtered = _CANDIDATES[memo] = tuple(
+                kept for kept in (tuple(s for s in level if s.keys is None or not s.keys.isdisjoint(present))
+                                  for level in levels) if kept)
+        levels = filtered
     # Most specific first; a match ends the search once its level is checked for ambiguity, so
     # the generic low-specificity detectors run only for payloads nothing more specific claims.
-    for level in _levels(prov):
+    for level in levels:
         top = [s for s in level if s.detect(payload)]
         if len(top) == 1:
             return top[0]
@@ -111,6 +130,11 @@ def detect_schema(payload: Mapping[str, Any], provider: str | None = None) -> Sc
 
 _LEVELS: dict[str | None, tuple[tuple[Schema, ...], ...]] = {}
 _LEVELS_OF: list[tuple[Schema, ...]] = [SCHEMAS]
+#: Every key some schema promises (Schema.keys), for the per-payload intersection.
+_KEYED: list[frozenset[str]] = [frozenset().union(*(s.keys for s in SCHEMAS if s.keys is not None))]
+#: (provider, promised keys present) -> the levels' schemas that remain to ask; bounded.
+_CANDIDATES: dict[tuple[str | None, frozenset[str]], tuple[tuple[Schema, ...], ...]] = {}
+_CANDIDATES_MAX = 4096
 
 
 def _levels(prov: str | None) -> tuple[tuple[Schema, ...], ...]:
@@ -118,6 +142,8 @@ def _levels(prov: str | None) -> tuple[tuple[Schema, ...], ...]:
     if _LEVELS_OF[0] is not SCHEMAS:   # an extension rebound SCHEMAS with its own schema
         _LEVELS.clear()
         _LEVELS_OF[0] = SCHEMAS
+        _KEYED[0] = frozenset().union(*(s.keys for s in SCHEMAS if s.keys is not None))
+        _CANDIDATES.clear()
     levels = _LEVELS.get(prov)
     if levels is None:
         candidates = [s for s in SCHEMAS if prov is None or s.provider in (prov, None)]

@@ -89,6 +89,11 @@ class Schema:
     one with the highest ``specificity`` wins (an Azure response is also a
     valid OpenAI response; the Azure schema is more specific); a tie is an
     ``ambiguous_schema`` error.
+
+    ``keys`` is a promise that lets detection skip the detector: every payload
+    ``detect`` accepts has at least one of these top-level keys. ``None`` (the
+    default, for schemas added by users) makes no promise, so ``detect`` always
+    runs. tests/test_normalize.py checks each promise against every fixture.
     """
 
     id: str
@@ -97,6 +102,7 @@ class Schema:
     normalize: Normalizer
     description: str
     specificity: int = 10
+    keys: frozenset[str] | None = None
 
 
 _HINT_FIELDS = tuple(f.name for f in attrs.fields(Hints))

@@ -301,9 +301,9 @@ def _report_tier(result: Mapping[str, Any], path: str) -> str | None:
 
 SCHEMAS = (
     Schema("anthropic.messages", "anthropic", is_message, normalize_message,
-           'Anthropic Messages response (type "message" with usage)'),
+           'Anthropic Messages response (type "message" with usage)', keys=frozenset({"type"})),
     Schema("anthropic.batch_result", "anthropic", is_batch_result, normalize_batch_result,
-           "Anthropic Message Batches result line (custom_id and result.type)"),
+           "Anthropic Message Batches result line (custom_id and result.type)", keys=frozenset({"custom_id"})),
     Schema("anthropic.usage_report", "anthropic", is_usage_report, normalize_usage_report,
-           "Anthropic Admin API Messages usage report page (data[].starting_at, results[].uncached_input_tokens)"),
+           "Anthropic Admin API Messages usage report page (data[].starting_at, results[].uncached_input_tokens)", keys=frozenset({"data"})),
 )

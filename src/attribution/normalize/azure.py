@@ -71,10 +71,10 @@ def normalize_azure_chat_completion(payload: Mapping[str, Any], hints: Hints) ->
 SCHEMAS = (
     Schema("azure.chat", PROVIDER, is_azure_chat_completion, normalize_azure_chat_completion,
            "Azure OpenAI chat completion (chat.completion[.chunk] with prompt_filter_results / "
-           "content_filter_results)", specificity=20),
+           "content_filter_results)", specificity=20, keys=frozenset({"object"})),
     # The same shape without Azure's annotations: reachable only with provider="azure" (at specificity 5 it
     # never wins over openai.chat when no provider is given). Its records also say schema="azure.chat".
     Schema("azure.chat.hinted", PROVIDER, is_chat_completion, normalize_azure_chat_completion,
            'Azure OpenAI chat completion without content-filter fields (only with provider="azure")',
-           specificity=5),
+           specificity=5, keys=frozenset({"object"})),
 )

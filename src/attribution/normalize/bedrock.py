@@ -362,15 +362,15 @@ def normalize_invocation_log(payload: Mapping[str, Any], hints: Hints) -> list[U
 
 SCHEMAS = (
     Schema("bedrock.converse", "bedrock", is_converse, normalize_converse,
-           "Bedrock Converse response or ConverseStream metadata event (usage.inputTokens; needs model=)"),
+           "Bedrock Converse response or ConverseStream metadata event (usage.inputTokens; needs model=)", keys=frozenset({"usage", "metadata", "stopReason"})),
     # A Messages body with a Bedrock id wins over the first-party Anthropic schema.
     Schema("bedrock.invoke_model", "bedrock", is_bedrock_message, normalize_invoke_model,
            'Bedrock InvokeModel body from an Anthropic model (type "message", id "msg_bdrk_...")',
-           specificity=20),
+           specificity=20, keys=frozenset({"type"})),
     # Any Messages body, when provider="bedrock" says so; never wins auto-detection.
     Schema("bedrock.invoke_model.messages", "bedrock", is_messages_body, normalize_invoke_model,
            'Bedrock InvokeModel body from an Anthropic model (type "message"), with provider="bedrock"',
-           specificity=5),
+           specificity=5, keys=frozenset({"type"})),
     Schema("bedrock.invocation_log", "bedrock", is_invocation_log, normalize_invocation_log,
-           'Bedrock model invocation log record (schemaType "ModelInvocationLog")'),
+           'Bedrock model invocation log record (schemaType "ModelInvocationLog")', keys=frozenset({"schemaType"})),
 )

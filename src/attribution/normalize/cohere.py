@@ -127,5 +127,5 @@ def normalize_chat_response(payload: Mapping[str, Any], hints: Hints) -> list[Us
 SCHEMAS = (
     Schema("cohere.chat", "cohere", is_chat_response, normalize_chat_response,
            "Cohere v2 chat response (usage.billed_units with finish_reason/message) or message-end event; "
-           "needs model="),
+           "needs model=", keys=frozenset({"type", "finish_reason", "message"})),
 )

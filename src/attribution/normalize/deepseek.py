@@ -85,9 +85,9 @@ def normalize_deepseek_chat_completion(payload: Mapping[str, Any], hints: Hints)
 SCHEMAS = (
     Schema("deepseek.chat", PROVIDER, is_deepseek_chat_completion, normalize_deepseek_chat_completion,
            "DeepSeek chat completion (usage with prompt_cache_hit_tokens / prompt_cache_miss_tokens)",
-           specificity=20),
+           specificity=20, keys=frozenset({"object"})),
     # Without the cache fields the shape is plain OpenAI: reachable only with provider="deepseek".
     Schema("deepseek.chat.hinted", PROVIDER, is_chat_completion, normalize_deepseek_chat_completion,
            'DeepSeek chat completion without cache hit/miss fields (only with provider="deepseek")',
-           specificity=5),
+           specificity=5, keys=frozenset({"object"})),
 )

@@ -184,7 +184,7 @@ def normalize_trace(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecor
 
 
 SCHEMAS = (
-    Schema("trace", None, is_trace, normalize_trace, "a trace root with provider_calls (seed 004)", specificity=30),
+    Schema("trace", None, is_trace, normalize_trace, "a trace root with provider_calls (seed 004)", specificity=30, keys=frozenset({"provider_calls"})),
     Schema("gateway", None, is_gateway_event, normalize_gateway_event,
-           "a flat gateway event with provider, model_requested/model_actual/model and input_tokens"),
+           "a flat gateway event with provider, model_requested/model_actual/model and input_tokens", keys=frozenset({"provider"})),
 )

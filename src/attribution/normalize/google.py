@@ -362,11 +362,11 @@ def normalize_vertex_generate_content(payload: Mapping[str, Any], hints: Hints) 
 
 SCHEMAS = (
     Schema("google.generate_content", "google", is_generate_content, normalize_generate_content,
-           "Gemini API / Vertex AI generateContent response, last stream chunk or batch line (usageMetadata)"),
+           "Gemini API / Vertex AI generateContent response, last stream chunk or batch line (usageMetadata)", keys=_MARKERS),
     # Reached with provider="vertex" (or this id) for Vertex payloads that lack
     # createTime/trafficType; auto-detection prefers the schema above, which
     # recognizes Vertex responses by those fields.
     Schema("vertex.generate_content", "vertex", is_generate_content, normalize_vertex_generate_content,
            "Vertex AI generateContent response, last stream chunk or batch line (usageMetadata)",
-           specificity=5),
+           specificity=5, keys=_MARKERS),
 )

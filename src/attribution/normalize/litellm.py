@@ -276,5 +276,5 @@ def normalize_spend_log(payload: Mapping[str, Any], hints: Hints) -> list[UsageR
 
 SCHEMAS = (
     Schema("litellm.spend_log", None, is_spend_log, normalize_spend_log,
-           "LiteLLM proxy LiteLLM_SpendLogs row (spend, call_type, startTime, token counts, metadata)"),
+           "LiteLLM proxy LiteLLM_SpendLogs row (spend, call_type, startTime, token counts, metadata)", keys=frozenset({"spend"})),
 )

@@ -79,5 +79,5 @@ SCHEMAS = (
     # Nothing in the payload marks it as Mistral's: reachable only with provider="mistral" (specificity 5
     # never wins over openai.chat when no provider is given).
     Schema("mistral.chat", PROVIDER, is_chat_completion, normalize_mistral_chat_completion,
-           'Mistral chat completion (only with provider="mistral")', specificity=5),
+           'Mistral chat completion (only with provider="mistral")', specificity=5, keys=frozenset({"object"})),
 )

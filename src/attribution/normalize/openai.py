@@ -570,14 +570,14 @@ def normalize_usage_report(payload: Mapping[str, Any], hints: Hints) -> list[Usa
 
 SCHEMAS = (
     Schema("openai.chat", "openai", is_chat_completion, normalize_chat_completion,
-           'OpenAI Chat Completions response or final stream chunk (object "chat.completion[.chunk]")'),
+           'OpenAI Chat Completions response or final stream chunk (object "chat.completion[.chunk]")', keys=frozenset({"object"})),
     Schema("openai.responses", "openai", is_response, normalize_response,
            'OpenAI Responses API response (object "response") or its terminal stream event '
-           '("response.completed")'),
+           '("response.completed")', keys=frozenset({"object", "type"})),
     Schema("openai.embeddings", "openai", is_embeddings, normalize_embeddings,
-           'OpenAI Embeddings response (object "list" of "embedding" objects with usage)'),
+           'OpenAI Embeddings response (object "list" of "embedding" objects with usage)', keys=frozenset({"object"})),
     Schema("openai.batch", "openai", is_batch_output, normalize_batch_output,
-           'OpenAI Batch API output line ({"id": "batch_req_...", "custom_id", "response", "error"})'),
+           'OpenAI Batch API output line ({"id": "batch_req_...", "custom_id", "response", "error"})', keys=frozenset({"custom_id"})),
     Schema("openai.usage", "openai", is_usage_report, normalize_usage_report,
-           'OpenAI Usage API bucket or page (object "bucket"/"page" of organization.usage.* results)'),
+           'OpenAI Usage API bucket or page (object "bucket"/"page" of organization.usage.* results)', keys=frozenset({"object"})),
 )

@@ -449,5 +449,5 @@ def normalize_otlp_traces(payload: Mapping[str, Any], hints: Hints) -> list[Usag
 
 SCHEMAS = (
     Schema("otel", None, is_otlp_traces, normalize_otlp_traces,
-           "OTLP/JSON trace export with OpenTelemetry GenAI spans (resourceSpans)"),
+           "OTLP/JSON trace export with OpenTelemetry GenAI spans (resourceSpans)", keys=frozenset({"resourceSpans"})),
 )

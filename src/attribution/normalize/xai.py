@@ -98,8 +98,8 @@ def normalize_xai_chat_completion(payload: Mapping[str, Any], hints: Hints) -> l
 
 SCHEMAS = (
     Schema("xai.chat", PROVIDER, is_xai_chat_completion, normalize_xai_chat_completion,
-           "xAI chat completion (usage with num_sources_used / cost_in_usd_ticks)", specificity=20),
+           "xAI chat completion (usage with num_sources_used / cost_in_usd_ticks)", specificity=20, keys=frozenset({"object"})),
     # A chat completion without xAI's own fields: reachable only with provider="xai".
     Schema("xai.chat.hinted", PROVIDER, is_chat_completion, normalize_xai_chat_completion,
-           'xAI chat completion without xAI-only usage fields (only with provider="xai")', specificity=5),
+           'xAI chat completion without xAI-only usage fields (only with provider="xai")', specificity=5, keys=frozenset({"object"})),
 )
