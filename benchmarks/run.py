@@ -321,7 +321,9 @@ def main() -> int:
         return 0
     # The 10M-record audit takes about half an hour here: run it with --only audit-stream-10m.
     chosen = [s.strip() for s in args.only.split(",")] if args.only else [s for s in STAGES if s != "audit-stream-10m"]
-    for needed in ("price", "baseline"):
+    # Every ratio divides by the price stage's figures: rerun what they divide by, and the peers
+    # they are divided into, so that no ratio mixes two runs (two moments of a noisy machine).
+    for needed in ("tokencost", "litellm", "genai-prices", "price", "baseline"):
         if needed not in chosen:
             chosen.insert(0, needed)
     res: dict[str, Any] = {"sizes": {}}
