@@ -329,8 +329,8 @@ def main() -> int:
             ap.error(f"unknown stage {', '.join(unknown)}; stages: all, {', '.join(STAGES)}")
     else:
         chosen = [s for s in STAGES if s != "audit-stream-10m"]
-    # Every ratio divides by the price stage's figures: rerun what they divide by, and the peers
-    # they are divided into, so that no ratio mixes two runs (two moments of a noisy machine).
+    # Every ratio compares the price stage with the bare loop or a peer: time all of them in this
+    # run, so that no ratio mixes two runs (two moments of a noisy machine).
     for needed in ("tokencost", "litellm", "genai-prices", "price", "baseline"):
         if needed not in chosen:
             chosen.insert(0, needed)
