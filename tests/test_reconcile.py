@@ -280,21 +280,33 @@ def test_recent_ids_find_repeats_within_the_window_and_stay_bounded():
     assert recent.seen("late")         # a copy fewer than `limit` calls later is still found
 
 
-def test_a_call_logged_twice_in_different_chunks_is_a_named_cause():
-    """Streaming resolves trees per chunk; the reconciler still sees the repeated request id."""
+def test_a_call_logged_twice_in_different_chunks_is_counted_once():
+    """Duplicates are found over the whole stream, so streaming and in-memory audits bill the same."""
     events = [{"timestamp": f"2026-06-{1 + i % 28:02d}T10:00:00Z", "provider": "openai", "model_actual": "gpt-4.1",
                "request_id": f"req-{i}", "input_tokens": 1_000_000, "output_tokens": 0, "team_id": "search"}
               for i in range(4)]
     logged = [*events, events[0]]      # the first call replayed at the end of the log
     invoice = [at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("8.00"),
                               currency="USD", model="gpt-4.1")]
+    for chunk_size in (2, None):
+        report = at.run_audit(logged, invoices=invoice, chunk_size=chunk_size)
+        assert report.total == Decimal("8.00")
+        assert report.coverage.duplicates == 1
+        [line] = report.reconciliation.lines
+        assert line.priced == line.line.amount
+
+
+def test_copies_of_one_attempt_that_disagree_are_kept_and_named():
+    """The same attempt logged twice with different tokens is not a byte-for-byte repeat: both bill, reconciliation names it."""
+    events = [{"timestamp": f"2026-06-{1 + i % 28:02d}T10:00:00Z", "provider": "openai", "model_actual": "gpt-4.1",
+               "request_id": f"req-{i}", "input_tokens": 1_000_000, "output_tokens": 0, "team_id": "search"}
+              for i in range(4)]
+    logged = [*events, {**events[0], "input_tokens": 1_500_000}]
+    invoice = [at.InvoiceLine(provider="openai", period_start=JUNE, period_end=JULY, amount=Decimal("8.00"),
+                              currency="USD", model="gpt-4.1")]
     report = at.run_audit(logged, invoices=invoice, chunk_size=2)
-    assert report.total == Decimal("10.00")                      # 5 calls priced: one of them twice
+    assert report.total == Decimal("11.00")
+    assert report.coverage.duplicates == 0
     [line] = report.reconciliation.lines
-    assert line.priced - line.line.amount == Decimal("2.00")
     [cause] = [c for c in line.causes if c.code == "duplicates"]
     assert cause.message.startswith("1 repeated request ids")
-    # Held in memory, the tree builder counts it once and the bill matches.
-    whole = at.run_audit(logged, invoices=invoice)
-    assert whole.total == Decimal("8.00")
-    assert whole.coverage.duplicates == 1

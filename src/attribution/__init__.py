@@ -115,9 +115,11 @@ if TYPE_CHECKING:  # the names below load on first use (PEP 562); see __getattr_
         rollup,
     )
     from ._tree import (
+        DuplicateFilter,
         RequestTree,
         build_forest,
         call_role,
+        dedupe,
     )
     from .invoices import read_invoice, total_by_currency
     from .normalize import normalize, normalize_many
@@ -179,9 +181,11 @@ _LAZY: dict[str, str] = {
     "Rollup": "._rollup",
     "RollupEntry": "._rollup",
     "rollup": "._rollup",
+    "DuplicateFilter": "._tree",
     "RequestTree": "._tree",
     "build_forest": "._tree",
     "call_role": "._tree",
+    "dedupe": "._tree",
     "read_invoice": ".invoices",
     "total_by_currency": ".invoices",
     "normalize_many": ".normalize",
@@ -203,6 +207,7 @@ __all__ = [
     "ChargeLine",
     "Coverage",
     "CurrencyMismatch",
+    "DuplicateFilter",
     "InvalidTimestamp",
     "InvalidUsage",
     "InvoiceError",
@@ -251,6 +256,7 @@ __all__ = [
     "check_owner",
     "cost",
     "coverage",
+    "dedupe",
     "default_registry",
     "explain_change",
     "find_anomalies",

@@ -29,7 +29,7 @@ from ._reconcile import RecentIds, Reconciliation, TrueUp, add_cells, reconcile_
 from ._records import PricedRecord, Quarantined, UsageRecord
 from ._registry import Registry, default_registry
 from ._rollup import Rollup, _getter, rollup
-from ._tree import RequestTree, build_forest
+from ._tree import DEDUPE_LIMIT, DuplicateFilter, RequestTree, build_forest
 from ._usage import BILLED_METERS
 from .normalize import normalize_many
 
@@ -152,10 +152,42 @@ class AuditReport:
     true_up: TrueUp | None = None
     budgets: tuple[BudgetLine, ...] = ()
     excluded: int = 0
+    duplicates_unchecked: int = 0
+    dedupe_limit: int | None = None
 
     @property
     def total(self) -> Decimal:
         return self.rollup.total
+
+    @property
+    def duplicates(self) -> int:
+        """Calls dropped as repeats of one provider call (the same as ``coverage.duplicates``).
+
+        The records read always add up:
+        ``records_read == priced_records + quarantined_records + duplicates + excluded``.
+        ``duplicates_unchecked`` of the priced calls arrived after the duplicate
+        check was full (``dedupe_limit`` calls remembered, streaming audits
+        only): a later copy of one of them would have been counted twice.
+        """
+        return self.coverage.duplicates
+
+    def accounting(self) -> str:
+        """Where every record read went, as the reports print it; the parts add up to ``records_read``.
+
+        >>> import attribution as at
+        >>> event = {"timestamp": "2026-06-08T12:15:44Z", "provider": "openai", "model_actual": "gpt-4.1-mini",
+        ...          "request_id": "r1", "input_tokens": 18240, "output_tokens": 1642}
+        >>> at.run_audit([event, event, "junk"]).accounting()
+        'Records read: 3 = 1 priced + 1 quarantined + 1 duplicates'
+        """
+        text = (f"Records read: {self.records_read:,} = {self.priced_records:,} priced + "
+                f"{self.quarantined_records:,} quarantined"
+                + (f" + {self.duplicates:,} duplicates" if self.duplicates else "")
+                + (f" + {self.excluded:,} outside the date window" if self.excluded else ""))
+        if self.duplicates_unchecked:
+            text += (f" ({self.duplicates_unchecked:,} priced records arrived after the duplicate check was full "
+                     f"at {self.dedupe_limit:,} calls and were not checked against later ones)")
+        return text
 
     @property
     def priced_records(self) -> int:
@@ -196,7 +228,8 @@ MAX_EVIDENCE = 10_000
 def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contract: OwnershipContract | None = None,
               by: Sequence[str] = ("team",), period: str | None = None, since: date | None = None,
               until: date | None = None, invoices: Sequence[InvoiceLine] = (), policy: Policy | None = None,
-              top: int = 10, chunk_size: int | None = None) -> AuditReport:
+              top: int = 10, chunk_size: int | None = None,
+              dedupe_limit: int | None = DEDUPE_LIMIT) -> AuditReport:
     """Run the whole flow over raw payloads (or ``Raw``/``Quarantined`` items from the readers).
 
     ``since``/``until`` keep calls whose UTC day is in ``[since, until]``
@@ -208,10 +241,17 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     request trees, duplicates and owner inheritance are exact across the
     whole input. ``chunk_size=N`` streams: calls are processed N at a time
     and only aggregates are kept (rollups, coverage counters, charge lines,
-    reconciliation cells), so memory does not grow with the input; trees and
-    duplicates are then resolved within each chunk (a trace split across two
-    chunks becomes two trees), and the period-over-period decomposition,
-    which needs every call, is skipped.
+    reconciliation cells), so memory does not grow with the input; trees are
+    then resolved within each chunk (a trace split across two chunks becomes
+    two trees), and the period-over-period decomposition, which needs every
+    call, is skipped.
+
+    Duplicates (the same provider call logged twice, see
+    :func:`~attribution.duplicate_key`) are found across the whole stream
+    before chunking, so a streaming audit has the in-memory totals. It
+    remembers up to ``dedupe_limit`` distinct calls (8 bytes each; ``None``:
+    no limit; the in-memory audit never limits); calls past the limit are
+    counted in ``duplicates_unchecked`` and every report says so.
 
     >>> import attribution as at
     >>> event = {"timestamp": "2026-06-08T12:15:44Z", "provider": "openai", "model_actual": "gpt-4.1-mini",
@@ -241,6 +281,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     charges = ChargeCounter(dims)
     cells: dict[Any, Any] = {}
     recent = RecentIds()
+    seen = DuplicateFilter(limit=dedupe_limit if chunk_size is not None else None)
     spend: Counter[tuple[str, date]] = Counter()
     main = periods = alloc_rollup = owner_rollup = None
     top_trees: list[RequestTree] = []
@@ -263,6 +304,8 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
             day = _day(item)
             if day is not None and ((since and day < since) or (until and day > until)):
                 excluded += 1
+                continue
+            if seen.is_repeat(item):
                 continue
             priced.append(item)
         del chunk
@@ -294,6 +337,8 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
             all_calls = calls
 
     main = main if main is not None else Rollup(dims)
+    cov.duplicates += seen.duplicates  # found before the trees were built, so not in tree.duplicates
+    cov.dup_units += seen.duplicate_units
     q_items = [q for qs in examples.values() for q in qs]
     changes: tuple[ChangeRow, ...] = ()
     anomalies: tuple[Anomaly, ...] = ()
@@ -334,4 +379,5 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
                        coverage=cov.result(), quarantined=dict(quarantined), quarantine_examples=tuple(q_items),
                        flags=dict(flags), charges=tuple(charges.lines()), top_trees=tuple(top_trees), changes=changes,
                        anomalies=anomalies, allocation=allocation, reconciliation=reconciliation, true_up=trued,
-                       budgets=budgets, excluded=excluded)
+                       budgets=budgets, excluded=excluded, duplicates_unchecked=seen.unchecked,
+                       dedupe_limit=seen.limit)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
@@ -46,7 +46,7 @@ from ._ownership import OwnershipContract, apply_ownership
 from ._records import PricedRecord, Quarantined, UsageRecord
 from ._registry import Rate, Registry, canonical_provider, canonical_tier, default_registry
 from ._rollup import Rollup
-from ._tree import RequestTree
+from ._tree import RequestTree, attempt_key
 from ._usage import BILLED_METERS
 from .exceptions import AttributionError
 
@@ -249,15 +249,19 @@ class _Cell(NamedTuple):
 
 
 class RecentIds:
-    """The request ids seen lately, to spot a provider request logged twice; memory stays flat.
+    """The provider attempts seen lately, to spot one logged twice; memory stays flat.
 
-    Two generations of at most ``limit`` ids each (as hashes): when the current
+    Keys are :func:`~attribution._tree.attempt_key` values (canonical
+    provider, request id, attempt, outcome: a retry sharing its request id
+    with the first attempt is not a repeat, ``azure_openai`` and ``azure`` are
+    one provider). Two generations of at most ``limit`` ids each (as hashes): when the current
     one fills up it becomes the previous one and the oldest generation is
     dropped. A repeat is therefore always found when the two copies are fewer
     than ``limit`` calls apart (a gateway and an SDK logging the same call, a
     retried upload), and the memory is about ``2 * limit`` ids however long the
-    stream. Copies further apart (a whole log replayed a month later) are found
-    by :func:`~attribution.build_forest` when the audit holds all calls.
+    stream. The audit removes exact repeats of a call over the whole stream
+    before it builds cells (:class:`~attribution.DuplicateFilter`), so what is
+    left here are copies of one attempt that disagree on what was billed.
     """
 
     __slots__ = ("_current", "_previous", "limit")
@@ -267,9 +271,9 @@ class RecentIds:
         self._current: set[int] = set()
         self._previous: set[int] = set()
 
-    def seen(self, request_id: str) -> bool:
-        """Whether ``request_id`` was seen lately; remembers it either way."""
-        h = hash(request_id)
+    def seen(self, key: Hashable) -> bool:
+        """Whether ``key`` (an attempt key or a request id) was seen lately; remembers it either way."""
+        h = hash(key)  # in-process only, so the per-process salt does not matter
         if h in self._current or h in self._previous:
             return True
         if len(self._current) >= self.limit:
@@ -285,7 +289,7 @@ class _Acc:
         self.units = 0
         self.tokens = 0
         self.records = 0
-        self.repeats = 0   # calls whose request id was seen shortly before (see RecentIds)
+        self.repeats = 0   # calls whose provider attempt was seen shortly before (see RecentIds)
         self.rate = rate
 
 
@@ -313,8 +317,8 @@ def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract:
         owned = contract.is_owned(p)
         day = _day(rec.at)
         projects = frozenset(v for k in _PROJECT_TAGS if (v := rec.tags.get(k)))
-        rid = rec.request_id
-        repeat = recent.seen(rid) if rid else False
+        attempt = attempt_key(p)
+        repeat = recent.seen(attempt) if attempt is not None else False
         for i, meter in enumerate(BILLED_METERS):
             n = getattr(rec.usage, meter)
             if not n:
@@ -607,8 +611,9 @@ class _Evidence:
         if not dupes:
             return [Cause(code="over_priced", message="the usage data prices more than was billed: retries or "
                           "replays counted that the provider did not bill, or a card price above the list price")]
-        return [Cause(code="duplicates", message=f"{dupes} repeated request ids among the matched calls: run "
-                      "build_forest() first so the same provider request is counted once")]
+        return [Cause(code="duplicates", message=f"{dupes} repeated request ids among the matched calls (the same "
+                      "provider, request id, attempt and outcome): run dedupe() or build_forest() first so the "
+                      "same provider call is counted once; copies that disagree on the tokens billed are kept")]
 
     def _unit_price(self, line: InvoiceLine, mine: Mapping[_Cell, _Acc], result: ReconciledLine,
                     registry: Registry) -> list[Cause]:

@@ -9,14 +9,26 @@ as overhead and is never double counted; the same provider request logged
 twice (gateway and SDK, or a replayed log) is kept once and reported as a
 duplicate; a call whose parent is missing becomes its own root, flagged.
 
+What counts as "the same request" (:func:`duplicate_key`): the same attempt
+(canonical provider, so ``azure_openai`` and ``azure`` are one provider;
+request id; attempt number; outcome) billing the same thing (priced model,
+service tier, request count, every meter). Two attempts that share a request
+id (retry 0 then 1, an error then a success) are two calls; two copies of one
+attempt that disagree on what was billed are both kept (reconciliation names
+them). :class:`DuplicateFilter` applies the same rule to a whole stream in
+bounded memory (the audit uses it before chunking).
+
 Owner fields flow down (late enrichment): a call that lacks an owner field
 takes it from its tree's root, and is flagged ``owner_inherited``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from hashlib import blake2b
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -24,9 +36,12 @@ import attrs
 
 from ._money import to_decimal
 from ._records import PricedRecord, Quarantined, reduce_frozen
+from ._registry import canonical_provider
+from ._usage import METERS
 from .normalize._common import OWNER_DIMENSIONS
 
-__all__ = ["ROLES", "RequestTree", "build_forest", "call_role"]
+__all__ = ["DEDUPE_LIMIT", "ROLES", "DuplicateFilter", "RequestTree", "attempt_key", "build_forest", "call_role",
+           "dedupe", "duplicate_key"]
 
 #: Roles of a call inside its tree.
 ROLES = ("first", "retry", "fallback")
@@ -97,9 +112,160 @@ def _node_id(p: PricedRecord) -> str | None:
     return p.record.span_id or p.record.request_id
 
 
-def _dedupe_key(p: PricedRecord) -> tuple[str, str] | None:
-    rid = p.record.request_id
-    return (p.record.provider, rid) if rid else None
+_meters = attrgetter(*METERS)
+
+
+def attempt_key(p: PricedRecord) -> tuple[str, str, int, str] | None:
+    """Which provider attempt a call is: ``(canonical provider, request id, attempt, outcome)``.
+
+    ``None`` when the call has no request id (it cannot be matched to a copy).
+    Provider synonyms fold (``azure_openai`` is ``azure``), and two attempts
+    that share a request id (a retry, an error then a success) differ.
+
+    >>> import attribution as at
+    >>> rec = at.UsageRecord(provider="azure_openai", model="gpt-4o", usage=at.Usage(input=10), request_id="r1")
+    >>> attempt_key(at.price(rec))
+    ('azure', 'r1', 1, 'ok')
+    """
+    rec = p.record
+    rid = rec.request_id
+    return (canonical_provider(rec.provider), rid, rec.attempt, rec.outcome) if rid else None
+
+
+def duplicate_key(p: PricedRecord) -> tuple[Any, ...] | None:
+    """What makes two priced calls copies of one: the same attempt billing the same thing.
+
+    :func:`attempt_key` plus the priced model (the card id), service tier,
+    request count and every meter. Timestamps and tags are left out: a
+    gateway and an SDK logging one call stamp and tag it differently. ``None``
+    without a request id.
+    """
+    rec = p.record
+    rid = rec.request_id
+    if not rid:
+        return None
+    rate = p.rate
+    return (canonical_provider(rec.provider), rid, rec.attempt, rec.outcome, rate.model, rate.service_tier,
+            rec.requests, _meters(rec.usage))
+
+
+def _dedupe_key(p: PricedRecord) -> tuple[Any, ...] | None:
+    return duplicate_key(p)
+
+
+#: How many distinct calls a streaming audit remembers to find duplicates (8-byte digests, about 21 MB).
+DEDUPE_LIMIT = 2_000_000
+_LOAD = 0.75
+_FIRST_SLOTS = 1 << 12
+
+
+def _digest(key: tuple[Any, ...]) -> int:
+    """A stable 64-bit digest of a key (never ``hash()``: that is salted per process); 0 marks an empty slot."""
+    return int.from_bytes(blake2b(repr(key).encode(), digest_size=8).digest(), "little") or 1
+
+
+class DuplicateFilter:
+    """Finds repeats of one provider call (:func:`duplicate_key`) across a whole stream, in bounded memory.
+
+    Each distinct call is remembered as an 8-byte digest in an open-addressing
+    table (an ``array``: about 11 bytes per call, against some 70 for a Python
+    set of ints). ``limit=None`` remembers every call. With a ``limit``, once
+    that many calls are held, later calls are still checked against them but
+    are not remembered: they are counted in ``unchecked`` (a later copy of one
+    of them would be counted twice), so a report can say how many calls the
+    check did not cover. Digests are 64 bits: two different calls get the same
+    one with odds of about ``n**2 / 2**65`` (1 in 370,000 for 10M calls).
+
+    >>> import attribution as at
+    >>> rec = at.UsageRecord(provider="openai", model="gpt-4o", usage=at.Usage(input=10), request_id="r1")
+    >>> f = DuplicateFilter()
+    >>> [f.is_repeat(at.price(r)) for r in (rec, rec, attrs.evolve(rec, provider="OpenAI", attempt=2))]
+    [False, True, False]
+    >>> f.duplicates, f.held
+    (1, 2)
+    """
+
+    __slots__ = ("_table", "duplicate_units", "duplicates", "held", "limit", "unchecked")
+
+    def __init__(self, limit: int | None = DEDUPE_LIMIT) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be None or >= 0, got {limit}")
+        self.limit = limit
+        self.held = self.duplicates = self.duplicate_units = self.unchecked = 0
+        self._table = array("Q", bytes(8 * _FIRST_SLOTS))
+
+    @property
+    def duplicate_cost(self) -> Decimal:
+        """Exact cost of the calls found to be repeats (not counted again)."""
+        return to_decimal(self.duplicate_units)
+
+    def is_repeat(self, p: PricedRecord) -> bool:
+        """Whether ``p`` repeats a call seen before (counted in ``duplicates``); remembers it if not."""
+        key = duplicate_key(p)
+        if key is None:
+            return False
+        h = _digest(key)
+        table = self._table
+        n = len(table)
+        i = h % n
+        while True:
+            v = table[i]
+            if v == h:
+                self.duplicates += 1
+                self.duplicate_units += p.units
+                return True
+            if not v:
+                break
+            i += 1
+            if i == n:
+                i = 0
+        if self.limit is not None and self.held >= self.limit:
+            self.unchecked += 1
+            return False
+        table[i] = h
+        self.held += 1
+        if self.held > n * _LOAD:
+            self._grow()
+        return False
+
+    def _grow(self) -> None:
+        size = 2 * len(self._table)
+        if self.limit is not None:  # never more slots than the limit needs
+            size = min(size, int(self.limit / _LOAD) + 2)
+        if size <= len(self._table):
+            return
+        old, table = self._table, array("Q", bytes(8 * size))
+        for h in old:
+            if h:
+                i = h % size
+                while table[i]:
+                    i += 1
+                    if i == size:
+                        i = 0
+                table[i] = h
+        self._table = table
+
+
+def dedupe(priced: Iterable[PricedRecord | Quarantined], seen: DuplicateFilter | None = None
+           ) -> Iterator[PricedRecord | Quarantined]:
+    """``priced`` without repeats of one provider call (:func:`duplicate_key`); ``Quarantined`` items pass.
+
+    Pass a :class:`DuplicateFilter` to read how many were dropped (and their
+    cost) afterwards, or to share one filter across several streams. Use it
+    before :func:`rollup` when two instrumentations (a gateway and an SDK)
+    both log the same calls; :func:`run_audit` does it already.
+
+    >>> import attribution as at
+    >>> rec = at.UsageRecord(provider="azure", model="gpt-4o", usage=at.Usage(input=1000), request_id="r1")
+    >>> f = at.DuplicateFilter(limit=None)
+    >>> calls = list(at.dedupe([at.price(rec), at.price(attrs.evolve(rec, provider="azure_openai"))], f))
+    >>> len(calls), f.duplicates, f.duplicate_cost
+    (1, 1, Decimal('0.00275'))
+    """
+    f = seen if seen is not None else DuplicateFilter(limit=None)
+    for p in priced:
+        if isinstance(p, Quarantined) or not f.is_repeat(p):
+            yield p
 
 
 class _Union:
@@ -129,8 +295,9 @@ def build_forest(priced: Iterable[PricedRecord | Quarantined], *,
 
     Calls with the same ``trace_id`` share a tree; calls without one join the
     tree of the call their ``parent_id`` or ``retry_of`` names (by span or
-    request id). A provider request seen twice (same provider and request id)
-    is kept once; the copy is listed in ``duplicates``. ``Quarantined`` items
+    request id). A provider call seen twice (the same :func:`duplicate_key`:
+    canonical provider, request id, attempt, outcome and what it billed) is
+    kept once; the copy is listed in ``duplicates``. ``Quarantined`` items
     are skipped (count them with :func:`rollup`). Trees come back in the order
     their first call arrived.
 
@@ -148,7 +315,7 @@ def build_forest(priced: Iterable[PricedRecord | Quarantined], *,
     """
     calls: list[PricedRecord] = []
     duplicates: dict[int, list[PricedRecord]] = {}
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[Any, ...], int] = {}
     for p in priced:
         if isinstance(p, Quarantined):
             continue

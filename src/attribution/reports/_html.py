@@ -766,11 +766,7 @@ def _trees(report: AuditReport) -> str:
 
 
 def _quarantine(report: AuditReport) -> str:
-    cov = report.coverage
-    accounting = (f"Records read: {report.records_read + cov.duplicates:,} = {report.priced_records:,} priced + "
-                  f"{report.quarantined_records:,} quarantined"
-                  + (f" + {cov.duplicates:,} duplicates" if cov.duplicates else "")
-                  + (f" + {report.excluded:,} outside the date window" if report.excluded else "") + ".")
+    accounting = report.accounting() + "."
     body = ""
     if report.quarantined:
         examples: dict[str, list[str]] = defaultdict(list)

@@ -49,6 +49,7 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
             "quarantined_records": report.quarantined_records,
             "duplicates": cov.duplicates,
             "excluded_by_date": report.excluded,
+            "duplicates_unchecked": report.duplicates_unchecked,
             "requests": report.rollup.requests,
             "request_trees": report.trees,
         },

@@ -114,10 +114,7 @@ def render_table(report: AuditReport) -> str:
             out.append(f"  {safe(tree.id)}: {money(tree.cost, cur)} in {len(tree.calls)} calls ({owner}{extra})")
 
     out.append("")
-    dup = f" + {cov.duplicates:,} duplicates" if cov.duplicates else ""
-    excl = f" + {report.excluded:,} outside the date window" if report.excluded else ""
-    out.append(f"Records read: {report.records_read + cov.duplicates:,} = {report.priced_records:,} priced + "
-               f"{report.quarantined_records:,} quarantined{dup}{excl}")
+    out.append(report.accounting())
     if report.flags:
         out.append("Flags: " + ", ".join(f"{code} x{k}" for code, k in sorted(report.flags.items(),
                                                                               key=lambda kv: -kv[1])))
