@@ -11,115 +11,13 @@ import json
 import os
 import subprocess
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 import attribution as at
-from attribution import _cardcache
-from attribution._cards import load_card
-from attribution._registry import bundled_card_paths
 
-CARD = """\
-[card]
-provider = "acme"
-version = "acme-2026-12-01"
-currency = "USD"
-read_on = 2026-12-01
-source = "https://example.com/acme-pricing"
-
-[[models]]
-id = "acme-large"
-
-  [[models.prices]]
-  from = 2026-01-01
-  input = 1.00
-  output = 4.00
-"""
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(_cardcache.CACHE_ENV, str(folder))
-    return folder
-
-
-def _entries(folder: Path) -> list[Path]:
-    return sorted(folder.glob("card-*.pickle")) if folder.exists() else []
-
-
-def test_second_load_comes_from_the_cache_and_keeps_its_own_path(cache: Path, tmp_path: Path) -> None:
-    first = tmp_path / "a.toml"
-    first.write_text(CARD)
-    parsed = load_card(first)
-    assert len(_entries(cache)) == 1
-    # The same text under another name: served from the cache, but with the new path and text,
-    # so later errors still name the file the user gave.
-    second = tmp_path / "b.toml"
-    second.write_text(CARD)
-    cached = load_card(second)
-    assert (cached.card, cached.models) == (parsed.card, parsed.models)
-    assert cached.path == str(second)
-    assert cached.text == CARD
-    assert len(_entries(cache)) == 1
-
-
-def test_an_edited_card_is_never_served_stale(cache: Path, tmp_path: Path) -> None:
-    card = tmp_path / "acme.toml"
-    card.write_text(CARD)
-    registry = at.load_registry(card, bundled=False)
-    assert at.cost("acme", "acme-large", at.Usage(input=1_000_000), registry=registry) == Decimal("1.00")
-    card.write_text(CARD.replace("input = 1.00", "input = 1.50"))
-    registry = at.load_registry(card, bundled=False)
-    assert at.cost("acme", "acme-large", at.Usage(input=1_000_000), registry=registry) == Decimal("1.50")
-    assert len(_entries(cache)) == 2
-
-
-def test_a_corrupt_entry_is_a_miss_not_an_error(cache: Path, tmp_path: Path) -> None:
-    card = tmp_path / "acme.toml"
-    card.write_text(CARD)
-    load_card(card)
-    (entry,) = _entries(cache)
-    entry.write_bytes(b"not a pickle")
-    assert load_card(card).models[0].id == "acme-large"
-    entry.write_bytes(__import__("pickle").dumps({"not": "a card"}))
-    assert load_card(card).models[0].id == "acme-large"
-
-
-def test_an_invalid_card_is_not_cached(cache: Path, tmp_path: Path) -> None:
-    card = tmp_path / "bad.toml"
-    card.write_text(CARD.replace("input = 1.00", "input = -1.00"))
-    with pytest.raises(at.PriceCardError):
-        load_card(card)
-    with pytest.raises(at.PriceCardError):   # still rejected the second time
-        load_card(card)
-    assert _entries(cache) == []
-
-
-@pytest.mark.parametrize("value", ["off", "0", ""])
-def test_cache_can_be_turned_off(value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(_cardcache.CACHE_ENV, value)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    card = tmp_path / "acme.toml"
-    card.write_text(CARD)
-    load_card(card)
-    assert not (tmp_path / "xdg").exists()
-
-
-def test_an_unwritable_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")            # a cache "directory" below a file cannot be created, even by root
-    monkeypatch.setenv(_cardcache.CACHE_ENV, str(blocker / "cache"))
-    card = tmp_path / "acme.toml"
-    card.write_text(CARD)
-    assert load_card(card).card.version == "acme-2026-12-01"
-
-
-def test_cache_directory_is_private(cache: Path) -> None:
-    load_card(bundled_card_paths()[0])
-    assert cache.stat().st_mode & 0o077 == 0
+# The cache's own behaviour (hits, misses, tampering, owners, links) is tested in test_cardcache.py.
 
 
 def _fresh(code: str, **env: str) -> str:
