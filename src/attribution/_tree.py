@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from hashlib import blake2b
 from operator import attrgetter
+from struct import Struct
+from struct import error as struct_error
 from types import MappingProxyType
 from typing import Any
 
@@ -159,9 +161,29 @@ _LOAD = 0.75
 _FIRST_SLOTS = 1 << 12
 
 
-def _digest(key: tuple[Any, ...]) -> int:
-    """A stable 64-bit digest of a key (never ``hash()``: that is salted per process); 0 marks an empty slot."""
-    return int.from_bytes(blake2b(repr(key).encode(), digest_size=8).digest(), "little") or 1
+_INTS = Struct(f"<{2 + len(METERS)}q")  # attempt, requests, then every meter
+
+
+def _digest(p: PricedRecord) -> int:
+    """A stable 64-bit blake2b digest of :func:`duplicate_key` (0: no request id), built without the tuple.
+
+    Not ``hash()``: that is salted per process, so a (rare) collision would
+    change a report from one run to the next. Strings an input controls are
+    length-prefixed, so no two keys give the same bytes.
+    """
+    rec = p.record
+    rid = rec.request_id
+    if not rid:
+        return 0
+    rate = p.rate
+    prov = canonical_provider(rec.provider)
+    m = blake2b(f"{len(prov)}:{prov}{len(rid)}:{rid}{len(rec.outcome)}:{rec.outcome}{rate.model}\x1f"
+                f"{rate.service_tier}\x1f".encode(), digest_size=8)
+    try:
+        m.update(_INTS.pack(rec.attempt, rec.requests, *_meters(rec.usage)))
+    except struct_error:  # a count beyond 64 bits: spell it out
+        m.update(repr((rec.attempt, rec.requests, _meters(rec.usage))).encode())
+    return int.from_bytes(m.digest(), "little") or 1
 
 
 class DuplicateFilter:
@@ -192,7 +214,8 @@ class DuplicateFilter:
             raise ValueError(f"limit must be None or >= 0, got {limit}")
         self.limit = limit
         self.held = self.duplicates = self.duplicate_units = self.unchecked = 0
-        self._table = array("Q", bytes(8 * _FIRST_SLOTS))
+        slots = _FIRST_SLOTS if limit is None else min(_FIRST_SLOTS, int(limit / _LOAD) + 2)
+        self._table = array("Q", bytes(8 * slots))  # always more slots than calls held: probes end
 
     @property
     def duplicate_cost(self) -> Decimal:
@@ -201,10 +224,9 @@ class DuplicateFilter:
 
     def is_repeat(self, p: PricedRecord) -> bool:
         """Whether ``p`` repeats a call seen before (counted in ``duplicates``); remembers it if not."""
-        key = duplicate_key(p)
-        if key is None:
+        h = _digest(p)
+        if not h:
             return False
-        h = _digest(key)
         table = self._table
         n = len(table)
         i = h % n
