@@ -59,7 +59,8 @@ def test_one_request_logged_under_two_spellings_of_the_provider_is_billed_once()
             assert report.coverage.duplicates == 1
             _adds_up(report)
         [tree] = at.build_forest(at.price(at.normalize(e)) for e in events)
-        assert len(tree.calls) == 1 and len(tree.duplicates) == 1
+        assert len(tree.calls) == 1
+        assert len(tree.duplicates) == 1
 
 
 def test_attempts_that_share_a_request_id_are_two_calls():
@@ -102,7 +103,8 @@ def test_dedupe_helper_for_rollups():
     rolled = at.rollup(at.dedupe([*recs, *copies], seen), by=("team",))
     assert rolled.total == sum(p.cost for p in recs)
     assert rolled.records == 3
-    assert seen.duplicates == 3 and seen.duplicate_cost == sum(p.cost for p in copies)
+    assert seen.duplicates == 3
+    assert seen.duplicate_cost == sum(p.cost for p in copies)
 
 
 def test_reconciliation_repeats_are_keyed_by_attempt_and_canonical_provider():
@@ -209,7 +211,8 @@ def test_past_the_limit_calls_are_counted_as_unchecked_and_memory_stays_bounded(
     f = at.DuplicateFilter(limit=1_000)
     recs = [at.price(at.normalize(_event(f"r{i}", tokens=i + 1))) for i in range(5_000)]
     assert not any(f.is_repeat(p) for p in recs)
-    assert f.held == 1_000 and f.unchecked == 4_000
+    assert f.held == 1_000
+    assert f.unchecked == 4_000
     assert len(f._table) <= 1_000 / 0.75 + 2          # 8 bytes a slot, never more slots than the limit needs
     assert all(f.is_repeat(p) for p in recs[:1_000])
 
@@ -231,7 +234,9 @@ def test_accounting_line_adds_up_in_table_html_and_json():
     events = [_event(f"req-{i}", day=1 + i % 4) for i in range(6)]
     logged = [*events, events[0], events[2], "junk", _event("req-x", model="no-such-model")]
     report = at.run_audit(logged, chunk_size=3, since=date(2026, 6, 2))
-    assert report.coverage.duplicates == 1 and report.excluded == 3 and report.quarantined_records == 2
+    assert report.coverage.duplicates == 1
+    assert report.excluded == 3
+    assert report.quarantined_records == 2
     for fmt in ("table", "html"):
         [line] = [ln for ln in _render(report, fmt).splitlines() if "Records read:" in ln]
         line = re.sub(r"<[^>]+>", "", line)
