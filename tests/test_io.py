@@ -85,11 +85,21 @@ class TestCsv:
         assert isinstance(item, Raw)
         assert item.payload == {"a": "1", "b": "2"}
 
-    def test_unreadable_file(self, tmp_path: Path) -> None:
+    def test_a_row_that_is_not_utf8_costs_only_itself(self, tmp_path: Path) -> None:
         p = tmp_path / "x.csv"
-        p.write_bytes(b"a,b\n\xff\xfe,1\n")
+        p.write_bytes(b"a,b\n\xff\xfe,1\n3,4\n")
+        bad, good = read_csv(p)
+        assert isinstance(bad, at.Quarantined)
+        assert bad.code == "bad_csv"
+        assert bad.source is not None
+        assert bad.source.line == 2
+        assert "UTF-8" in bad.message
+        assert isinstance(good, Raw)
+        assert good.payload == {"a": "3", "b": "4"}
+
+    def test_unreadable_file(self, tmp_path: Path) -> None:
         with pytest.raises(at.NormalizeError) as err:
-            list(read_csv(p))
+            list(read_csv(tmp_path))
         assert err.value.code == "unreadable_file"
 
 

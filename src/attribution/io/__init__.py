@@ -20,114 +20,263 @@ Formats, picked by suffix (each optionally ``.gz``):
 
 from __future__ import annotations
 
-import csv
+import codecs
+import functools
 import gzip
 import io
-import json
-from collections.abc import Iterable, Iterator
-from decimal import Decimal
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
+from .._bounded import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_LINE_BYTES,
+    CsvSplitter,
+    DuplicateKey,
+    Limits,
+    TooDeep,
+    current_limits,
+    decode_text,
+    limits,
+    preview,
+    size,
+    skip_rest,
+)
+from .._bounded import loads as _bounded_loads
 from .._records import Quarantined, SourceLocation
 from ..exceptions import NormalizeError
 from ..normalize import Raw
 
-__all__ = ["read_csv", "read_json", "read_jsonl", "read_payloads"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_LINE_BYTES", "Limits", "limits", "read_csv", "read_json",
+           "read_jsonl", "read_payloads"]
 
-_FILE_ERRORS = (OSError, UnicodeDecodeError, EOFError)
+#: What reading a file (plain or gzip) can raise besides the data's own faults:
+#: a corrupt or truncated ``.gz`` is ``BadGzipFile`` (an ``OSError``),
+#: ``EOFError`` or ``zlib.error``.
+_FILE_ERRORS = (OSError, EOFError, zlib.error)
 
 
-def _open(path: Path, *, newline: str | None = None, encoding: str = "utf-8") -> IO[str]:
+def _open(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, newline=newline)
-    return path.open(encoding=encoding, newline=newline)
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
 
 
-def _loads(text: str) -> object:
-    return json.loads(text, parse_float=Decimal)
+def _loads(text: str, max_depth: int = MAX_DEPTH) -> object:
+    """One JSON document: numbers as ``Decimal``, repeated keys and deep nesting refused (``ValueError``)."""
+    return _bounded_loads(text, max_depth)
 
 
 def _base_suffix(path: Path) -> str:
     return Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
 
 
-def _json_lines(lines: Iterable[str], file: str) -> Iterator[Raw | Quarantined]:
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = SourceLocation(file=file, line=number)
-        try:
-            yield Raw(_loads(line), where)
-        except ValueError as exc:
-            yield Quarantined(code="bad_json", message=f"invalid JSON: {exc}", stage="read",
-                              source=where, raw=line.rstrip("\n")[:2000])
+def _unreadable(file: str, exc: BaseException, line: int) -> NormalizeError:
+    what = "corrupt or truncated gzip data" if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)) \
+        else "cannot read"
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return NormalizeError("unreadable_file", f"{what} at line {line}: {detail}" if line > 1
+                          else f"{what}: {detail}", file=file, line=line if line > 1 else None)
 
 
-def read_jsonl(path: str | Path) -> Iterator[Raw | Quarantined]:
+def _bad_line(code: str, message: str, where: SourceLocation, line: bytes) -> Quarantined:
+    return Quarantined(code=code, message=message, stage="read", source=where, raw=preview(line))
+
+
+def _json_lines(fh: IO[bytes], file: str, lim: Limits) -> Iterator[Raw | Quarantined]:
+    """The payloads of a JSONL stream, one bounded ``readline`` per line.
+
+    A read error (a corrupt ``.gz``) raises ``unreadable_file`` naming the
+    line it broke on.
+    """
+    limit, depth = lim.max_line_bytes, lim.max_depth
+    decode = _bounded_loads
+    number = 0
+    try:
+        for number, line in enumerate(iter(functools.partial(fh.readline, limit + 1), b""), 1):
+            if len(line) > limit:
+                skip_rest(fh, line)
+                yield _bad_line("line_too_long", f"line is longer than the {size(limit)} cap (max_line_bytes; "
+                                "raise it with --max-line-bytes)", SourceLocation(file=file, line=number), line)
+                continue
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[3:]
+            if not line.strip():
+                continue
+            where = SourceLocation(file=file, line=number)
+            try:
+                yield Raw(decode(line.decode(), depth), where)
+            except DuplicateKey as exc:
+                yield _bad_line("duplicate_key", str(exc), where, line)
+            except TooDeep as exc:
+                yield _bad_line("too_deep", f"JSON {exc}", where, line)
+            except UnicodeDecodeError as exc:
+                yield _bad_line("bad_json", f"not valid UTF-8 (byte 0x{line[exc.start]:02x} at column "
+                                f"{exc.start + 1})", where, line)
+            except ValueError as exc:
+                yield _bad_line("bad_json", f"invalid JSON: {exc}", where, line)
+    except _FILE_ERRORS as exc:
+        raise _unreadable(file, exc, number + 1) from None
+
+
+def read_jsonl(path: str | Path, *, max_line_bytes: int | None = None,
+               max_depth: int | None = None) -> Iterator[Raw | Quarantined]:
     """One payload per non-blank line; bad lines are quarantined with their number.
 
+    A line that is not JSON or not UTF-8 is quarantined as ``bad_json``; one
+    longer than ``max_line_bytes`` (default :data:`MAX_LINE_BYTES`, read in
+    bounded chunks, never whole) as ``line_too_long``; one nesting deeper than
+    ``max_depth`` (default :data:`MAX_DEPTH`) as ``too_deep``; an object
+    naming a key twice as ``duplicate_key`` (the values could differ, so
+    neither is guessed). ``None`` takes the cap from :func:`limits`.
+
     Raises:
-        NormalizeError: the file cannot be opened or read (code ``unreadable_file``).
+        NormalizeError: the file cannot be opened or read, or a ``.gz`` is
+            corrupt or truncated (code ``unreadable_file``, with the line).
     """
     p = Path(path)
+    file = str(p)
+    lim = current_limits(max_line_bytes=max_line_bytes, max_depth=max_depth)
+    try:
+        fh = _open(p)
+    except _FILE_ERRORS as exc:
+        raise _unreadable(file, exc, 0) from None
+    with fh:
+        yield from _json_lines(fh, file, lim)
+
+
+def _read_whole(p: Path, lim: Limits) -> str:
+    cap = lim.max_file_bytes
     try:
         with _open(p) as fh:
-            yield from _json_lines(fh, str(p))
+            data = fh.read(cap + 1)
     except _FILE_ERRORS as exc:
-        raise NormalizeError("unreadable_file", f"cannot read: {exc}", file=str(p)) from None
+        raise _unreadable(str(p), exc, 0) from None
+    if len(data) > cap:
+        raise NormalizeError("file_too_large", f"larger than the {size(cap)} cap for a file read whole "
+                             "(max_file_bytes; raise it with --max-file-bytes, or write JSON lines, which "
+                             "are streamed)", file=str(p))
+
+    def error(message: str, line: int | None) -> NormalizeError:
+        return NormalizeError("unreadable_file", message, file=str(p), line=line)
+
+    return decode_text(data, what="the file", error=error)
 
 
-def _is_json_lines(text: str) -> bool:
-    """Several JSON documents, one per line, the first of them valid on its own."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) < 2:
-        return False
-    try:
-        _loads(lines[0])
-    except ValueError:
-        return False
-    return True
-
-
-def read_json(path: str | Path) -> Iterator[Raw | Quarantined]:
+def read_json(path: str | Path, *, max_file_bytes: int | None = None, max_line_bytes: int | None = None,
+              max_depth: int | None = None) -> Iterator[Raw | Quarantined]:
     """A JSON array of payloads (or a single object); items are numbered from 1 as ``line``.
 
     A file holding one JSON document per line (the OpenTelemetry collector's
     file exporter writes OTLP/JSON this way) is read as JSON lines instead,
     each payload numbered by its line, bad lines quarantined.
 
+    The file is read whole, so it may hold at most ``max_file_bytes`` (default
+    :data:`MAX_FILE_BYTES`); nesting is capped at ``max_depth``. An array item
+    naming a key twice is quarantined (``duplicate_key``); the other items are
+    read.
+
     Raises:
-        NormalizeError: ``bad_json`` (the file is neither JSON nor JSON lines)
-            or ``unreadable_file``.
+        NormalizeError: ``bad_json`` (the file is neither JSON nor JSON lines,
+            or nests too deep), ``duplicate_key`` (a single object naming a key
+            twice), ``file_too_large`` or ``unreadable_file``.
     """
     p = Path(path)
+    file = str(p)
+    lim = current_limits(max_line_bytes=max_line_bytes, max_file_bytes=max_file_bytes, max_depth=max_depth)
+    text = _read_whole(p, lim)
     try:
-        with _open(p) as fh:
-            text = fh.read()
-    except _FILE_ERRORS as exc:
-        raise NormalizeError("unreadable_file", f"cannot read: {exc}", file=str(p)) from None
-    try:
-        data = _loads(text)
+        data = _loads(text, lim.max_depth)
+    except DuplicateKey:
+        data = _with_duplicates(text, lim.max_depth)
+    except TooDeep as exc:
+        raise NormalizeError("bad_json", f"JSON {exc}", file=file) from None
     except ValueError as exc:
-        if _is_json_lines(text):
-            yield from _json_lines(text.splitlines(), str(p))
+        if _is_json_lines(text, lim.max_depth):
+            yield from _json_lines(io.BytesIO(text.encode()), file, lim)
             return
-        raise NormalizeError("bad_json", f"invalid JSON: {exc}", file=str(p)) from None
+        raise NormalizeError("bad_json", f"invalid JSON: {exc}", file=file) from None
+    if isinstance(data, _Dup):
+        raise NormalizeError("duplicate_key", str(DuplicateKey(data.key)), file=file)
     items = data if isinstance(data, list) else [data]
     for index, item in enumerate(items, 1):
-        yield Raw(item, SourceLocation(file=str(p), line=index))
+        where = SourceLocation(file=file, line=index)
+        dup = _find_dup(item)
+        if dup is not None:
+            yield Quarantined(code="duplicate_key", message=str(DuplicateKey(dup)), stage="read", source=where)
+        else:
+            yield Raw(item, where)
 
 
-def read_csv(path: str | Path) -> Iterator[Raw | Quarantined]:
+class _Dup(dict[str, Any]):
+    """An object that named ``key`` twice (only built on the slow path, after a ``DuplicateKey``)."""
+
+    key: str = ""
+
+
+def _mark_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                marked = _Dup(out)
+                marked.key = key
+                return marked
+            seen.add(key)
+    return out
+
+
+def _with_duplicates(text: str, max_depth: int) -> Any:
+    """Parse again, marking (not refusing) the objects with a repeated key."""
+    import json
+    from decimal import Decimal
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    return json.loads(text, parse_float=Decimal, object_pairs_hook=_mark_pairs, parse_constant=refuse)
+
+
+def _find_dup(value: Any) -> str | None:
+    if isinstance(value, _Dup):
+        return value.key
+    if isinstance(value, dict):
+        for item in value.values():
+            if isinstance(item, (dict, list)) and (found := _find_dup(item)) is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, (dict, list)) and (found := _find_dup(item)) is not None:
+                return found
+    return None
+
+
+def _is_json_lines(text: str, max_depth: int) -> bool:
+    """Several JSON documents, one per line, the first of them valid on its own."""
+    lines = [line for line in text.splitlines() if line.strip()][:2]
+    if len(lines) < 2:
+        return False
+    try:
+        _loads(lines[0], max_depth)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(path: str | Path, *, max_line_bytes: int | None = None) -> Iterator[Raw | Quarantined]:
     """One payload dict per CSV row, keyed by the header row.
 
     ``line`` is the file line the row starts on, so the first data row after
     the header is line 2. Cells stay text (``"1200"``, ``"0.0335"``), which
     the normalizers read exactly; empty cells are left out, as absent fields.
     Blank rows are skipped. A row with more or fewer cells than the header,
-    or one the CSV parser rejects, is quarantined (code ``bad_csv``) with its
-    line.
+    one the CSV parser rejects, one that is not UTF-8 or longer than
+    ``max_line_bytes`` is quarantined (code ``bad_csv``) with its line, and
+    costs only itself: a quote that is never closed spoils its own line, and
+    the rows after it are still read.
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
@@ -144,59 +293,60 @@ def read_csv(path: str | Path) -> Iterator[Raw | Quarantined]:
     """
     p = Path(path)
     file = str(p)
+    lim = current_limits(max_line_bytes=max_line_bytes)
+    last = 0
     try:
-        with _open(p, newline="", encoding="utf-8-sig") as fh:
-            yield from _csv_rows(csv.reader(fh, strict=True), file)
+        with _open(p) as fh:
+            splitter = CsvSplitter(fh, lim.max_line_bytes)
+            for item in _csv_rows(splitter, file):
+                last = item.source.line if item.source and item.source.line else last
+                yield item
     except _FILE_ERRORS as exc:
-        raise NormalizeError("unreadable_file", f"cannot read: {exc}", file=file) from None
+        raise _unreadable(file, exc, last + 1) from None
 
 
-def _csv_rows(reader: Iterator[list[str]], file: str) -> Iterator[Raw | Quarantined]:
+def _csv_rows(rows: CsvSplitter, file: str) -> Iterator[Raw | Quarantined]:
     header: list[str] | None = None
-    end = 0  # the last file line consumed so far
-    while True:
-        start = end + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            now = getattr(reader, "line_num", end)
-            yield Quarantined(code="bad_csv", message=f"unreadable CSV row: {exc}", stage="read",
-                              source=SourceLocation(file=file, line=start))
-            if now <= end:  # the parser made no progress: stop rather than loop
-                return
-            end = now
+    for row in rows:
+        where = SourceLocation(file=file, line=row.line)
+        if row.cells is None:
+            yield Quarantined(code="bad_csv", message=row.error or "unreadable CSV row", stage="read",
+                              source=where, raw=row.raw)
             continue
-        end = getattr(reader, "line_num", end + 1)
-        if not any(cell.strip() for cell in row):
+        cells = row.cells
+        if not any(cell.strip() for cell in cells):
             continue
         if header is None:
-            header = [name.strip() for name in row]
+            header = [name.strip() for name in cells]
             blank = [i + 1 for i, name in enumerate(header) if not name]
             repeated = sorted({name for name in header if header.count(name) > 1})
             if blank or repeated:
                 what = (f"empty column name(s) at position {blank}" if blank
                         else f"repeated column name(s) {', '.join(repeated)}")
-                raise NormalizeError("bad_csv", f"the header row has {what}", file=file, line=start)
+                raise NormalizeError("bad_csv", f"the header row has {what}", file=file, line=row.line)
+            rows.width = len(header)
             continue
-        where = SourceLocation(file=file, line=start)
-        if len(row) != len(header):
-            yield Quarantined(code="bad_csv", message=f"row has {len(row)} cells, the header has {len(header)}",
-                              stage="read", source=where, raw=row)
+        if len(cells) != len(header):
+            yield Quarantined(code="bad_csv", message=f"row has {len(cells)} cells, the header has {len(header)}",
+                              stage="read", source=where, raw=cells)
             continue
-        yield Raw({name: cell for name, cell in zip(header, row, strict=True) if cell != ""}, where)
+        yield Raw({name: cell for name, cell in zip(header, cells, strict=True) if cell != ""}, where)
 
 
-def read_payloads(path: str | Path) -> Iterator[Raw | Quarantined]:
-    """Read ``.jsonl``/``.ndjson``, ``.json`` or ``.csv`` (each optionally ``.gz``) by suffix."""
+def read_payloads(path: str | Path, *, max_line_bytes: int | None = None, max_file_bytes: int | None = None,
+                  max_depth: int | None = None) -> Iterator[Raw | Quarantined]:
+    """Read ``.jsonl``/``.ndjson``, ``.json`` or ``.csv`` (each optionally ``.gz``) by suffix.
+
+    The caps (``None``: the defaults, or those set with :func:`limits`) go to
+    the reader that uses them.
+    """
     p = Path(path)
     suffix = _base_suffix(p).lower()
     if suffix in (".jsonl", ".ndjson"):
-        return read_jsonl(p)
+        return read_jsonl(p, max_line_bytes=max_line_bytes, max_depth=max_depth)
     if suffix == ".json":
-        return read_json(p)
+        return read_json(p, max_file_bytes=max_file_bytes, max_line_bytes=max_line_bytes, max_depth=max_depth)
     if suffix == ".csv":
-        return read_csv(p)
+        return read_csv(p, max_line_bytes=max_line_bytes)
     raise NormalizeError("unknown_format", f"cannot tell the format of {p.name}; expected .jsonl, .ndjson, .json "
                          "or .csv (optionally .gz)", file=str(p))
