@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import itertools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
@@ -90,6 +91,40 @@ _STANDARD_NAMES = frozenset({"", "standard", "default", "auto", "on_demand", "on
 
 #: Bedrock cross-region inference profile prefixes (``us.anthropic.claude-...``).
 _BEDROCK_GEOS = ("global", "us-gov", "us", "eu", "apac", "jp", "au", "ca")
+
+
+#: The routing forms a logged model id may be wrapped in, per provider: the id is group 1.
+#: Anything else before a slash is part of the name (``evil/gpt-4o`` is not ``gpt-4o``).
+_ROUTING_FORMS: dict[str, re.Pattern[str]] = {
+    # ARNs of inference profiles and foundation models; LiteLLM's bedrock/converse/ and bedrock/invoke/ routes.
+    "bedrock": re.compile(r"^(?:arn:aws[a-z-]*:bedrock:[^:/]*:[^:/]*:(?:inference-profile|foundation-model)/"
+                          r"|converse/|invoke/)([^/]+)$"),
+    # Gemini API and Vertex AI resource names: models/ID, publishers/P/models/ID, projects/.../models/ID.
+    "google": re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/[^/]+/)?models/([^/]+)$"),
+    "vertex": re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/[^/]+/)?models/([^/]+)$"),
+    # Fireworks account-scoped ids: accounts/fireworks/models/ID.
+    "fireworks": re.compile(r"^accounts/[^/]+/models/([^/]+)$"),
+}
+
+
+def _routed(prov: str, low: str) -> str | None:
+    """The model id inside a documented routing form (``openai/gpt-4o`` under openai, a Bedrock ARN,
+    a Vertex resource name), or ``None`` when ``low`` is not one.
+
+    >>> _routed("openai", "openai/gpt-4o"), _routed("openai", "evil/gpt-4o")
+    ('gpt-4o', None)
+    >>> _routed("bedrock", "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0")
+    'amazon.nova-pro-v1:0'
+    """
+    head, _, tail = low.partition("/")
+    prefixed = canonical_provider(head) == prov   # a gateway's provider prefix, as LiteLLM logs it
+    if prefixed:
+        low = tail
+    form = _ROUTING_FORMS.get(prov)
+    m = form.match(low) if form is not None else None
+    if m is not None:
+        return m.group(1)
+    return low if prefixed else None
 
 
 def canonical_provider(provider: str) -> str:
@@ -447,6 +482,48 @@ class Registry:
         if card.discounts:
             self._discounts.setdefault(provider, []).extend((d, card) for d in card.discounts)
 
+    def check(self, cards: Iterable[CardFile] | None = None) -> list[PriceCardError]:
+        """Build every rate pricing could need and return the problems, so none surfaces per call.
+
+        Card validation checks each file alone; some problems exist only once
+        cards are layered: a negotiated discount (or a tier or region
+        multiplier) whose product with a list price is not exact at 10^-15 of
+        the currency would make pricing refuse every matching call. ``cards``
+        limits the check to the models those cards define or discount
+        (default: every model).
+
+        >>> load_registry().check()
+        []
+        """
+        wanted: set[tuple[str, str]] | None = None
+        if cards is not None:
+            wanted = set()
+            for card in cards:
+                prov = canonical_provider(card.card.provider)
+                wanted.update((prov, spec.id.lower()) for spec in card.models)
+                for disc in card.discounts:
+                    wanted.update((prov, key) for key in self._models.get(prov, {})
+                                  if any(fnmatch.fnmatchcase(key, pat.lower()) for pat in disc.models))
+        problems: list[PriceCardError] = []
+        seen: set[tuple[str, str]] = set()
+        for prov, models in self._models.items():
+            for key, (spec, _card) in models.items():
+                if wanted is not None and (prov, key) not in wanted:
+                    continue
+                tiers = {STANDARD_TIER, *(t for period in spec.prices for t in period.tiers)}
+                regions = {None, *(r for period in spec.prices for r in period.regions if r != "*")}
+                for tier in sorted(tiers):
+                    for region in sorted(regions, key=lambda r: r or ""):
+                        try:
+                            self._timeline(prov, spec.id, tier, region)
+                        except PriceCardError as exc:
+                            sig = (str(exc), spec.id)
+                            if sig not in seen:
+                                seen.add(sig)
+                                problems.append(PriceCardError(f"{prov}/{spec.id}: {exc.message}", file=exc.file,
+                                                               path=exc.path))
+        return problems
+
     # -- look-ups -----------------------------------------------------------
 
     @property
@@ -491,10 +568,13 @@ class Registry:
         if low in names:
             return prov, self._models[prov][names[low]][0].id, None
         if "/" in low:
-            head, _, tail = low.partition("/")
-            if canonical_provider(head) == prov and tail in names:
-                return prov, self._models[prov][names[tail]][0].id, None
-            low = low.rsplit("/", 1)[1]   # ARNs: ...:inference-profile/us.anthropic.claude-...
+            # Only documented routing forms are unwrapped: anything else before a slash
+            # ("evil/gpt-4o") is part of the name, so it stays unknown rather than priced as gpt-4o.
+            routed = _routed(prov, low)
+            if routed is not None:
+                low = routed
+                if low in names:
+                    return prov, self._models[prov][names[low]][0].id, None
         if prov == "bedrock":
             geo, dot, rest = low.partition(".")
             if dot and geo in _BEDROCK_GEOS and rest in names:
@@ -617,8 +697,9 @@ class Registry:
                 context = [(a, _mult_vector(p, mult, f"{where}.regions", card)) for a, p in context]
                 notes.append(f"region {region or 'not recorded (regional endpoint)'}: x{mult}")
         for disc, dcard in discounts:
-            base = _mult_vector(base, disc.multiplier, "discounts", dcard)
-            context = [(a, _mult_vector(p, disc.multiplier, "discounts", dcard)) for a, p in context]
+            dwhere = f"discounts[{dcard.discounts.index(disc)}].multiplier"
+            base = _mult_vector(base, disc.multiplier, dwhere, dcard)
+            context = [(a, _mult_vector(p, disc.multiplier, dwhere, dcard)) for a, p in context]
             notes.append(f"discount x{disc.multiplier} from card {dcard.card.version}"
                          + (f" ({disc.source or dcard.card.source})" if (disc.source or dcard.card.source) else ""))
         source = period.source or card.card.source
@@ -688,8 +769,17 @@ def load_registry(*paths: str | Path, bundled: bool = True) -> Registry:
     >>> "openai" in reg.providers()
     True
     """
-    files = (bundled_card_paths() if bundled else []) + _expand(paths)
-    return Registry([load_card(f) for f in files])
+    own = [load_card(f) for f in _expand(paths)]
+    registry = Registry([*(load_card(f) for f in (bundled_card_paths() if bundled else [])), *own])
+    if own:
+        # A user's card can layer a discount that pricing cannot apply exactly: refuse it now,
+        # naming the card, rather than quarantining every call it matches.
+        problems = registry.check(own)
+        if problems:
+            first = problems[0]
+            first.others = tuple(problems[1:])
+            raise first
+    return registry
 
 
 @lru_cache(maxsize=1)
