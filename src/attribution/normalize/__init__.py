@@ -35,7 +35,7 @@ from . import (
     otel,
     xai,
 )
-from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema, is_mapping, with_source
+from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema, is_mapping, tag_name, with_source
 
 __all__ = [
     "DEFAULT_TAG_ALIASES",
@@ -171,9 +171,10 @@ def _hints(provider: str | None, tags: Mapping[str, str] | None, source: SourceL
 def _hashing(names: Any, key: Any) -> tuple[frozenset[str], bytes | None]:
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    chosen = frozenset(names or ())
-    if not all(isinstance(n, str) for n in chosen):
+    names = tuple(names or ())
+    if not all(isinstance(n, str) for n in names):
         raise TypeError("hash_tags= takes tag names, such as ('tenant', 'user')")
+    chosen = frozenset(tag_name(n, DEFAULT_TAG_ALIASES) for n in names)   # tag names are case-insensitive
     if isinstance(key, str):
         key = key.encode("utf-8")
     if chosen and not key:
@@ -206,6 +207,12 @@ def _protect(rec: UsageRecord, hints: Hints) -> UsageRecord:
     if not tags:
         return rec
     new_tags = None
+    if not all(k.islower() for k in tags):
+        # A safety net for schemas that copy free-form keys: tag names are case-insensitive, so
+        # "Tenant" is "tenant" (and hashed with it). Names without letters ("123") stay as they are.
+        folded = {(k.lower() if any(c.isupper() for c in k) else k): v for k, v in tags.items()}
+        if list(folded) != list(tags):
+            tags = new_tags = folded
     if hints.hash_tags and hints.hash_key and any(k in tags for k in hints.hash_tags):
         key = hints.hash_key
         new_tags = {k: keyed_hash(v, key) if k in hints.hash_tags else v for k, v in tags.items()}

@@ -15,6 +15,7 @@ from typing import Any, TypeGuard
 
 import attrs
 
+from .._instant import instant_problem
 from .._records import SourceLocation
 from .._usage import MAX_COUNT, Usage
 from ..exceptions import InvalidUsage, NormalizeError
@@ -30,6 +31,7 @@ __all__ = [
     "money",
     "optional_str",
     "owner_tags",
+    "tag_name",
     "timestamp",
     "usage_of",
     "with_source",
@@ -215,9 +217,11 @@ def timestamp(value: Any, path: str) -> datetime | None:
     """
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
+    if isinstance(value, date):  # a datetime too
+        if not 1 < value.year < 9998 and (problem := instant_problem(value)):
+            raise _fail("bad_timestamp", f"{path!r}: {problem}", path)
+        if isinstance(value, datetime):
+            return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
@@ -233,6 +237,8 @@ def timestamp(value: Any, path: str) -> datetime | None:
             parsed = _iso(value.strip())
         except ValueError:
             raise _fail("bad_timestamp", f"{path!r}: not an ISO 8601 timestamp: {value[:60]!r}", path) from None
+        if not 1 < parsed.year < 9998 and (problem := instant_problem(parsed)):
+            raise _fail("bad_timestamp", f"{path!r}: {problem}", path)
         return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)
     raise _fail("bad_timestamp", f"{path!r}: expected a timestamp, got {type(value).__name__}", path)
 
@@ -296,6 +302,22 @@ def _tag_value(value: Any, path: str) -> str | None:
     raise _fail("bad_tag", f"tag {path!r} must be a string, got {type(value).__name__}", path)
 
 
+def tag_name(key: str, aliases: Mapping[str, str]) -> str:
+    """The canonical name of a tag: aliases folded, case folded (``Tenant`` and ``TENANT_ID`` are ``tenant``).
+
+    Tag names are matched without regard to case everywhere (rollups, the
+    ownership contract, ``hash_tags``), so they are lower-cased on ingest.
+
+    >>> tag_name("Team_ID", DEFAULT_TAG_ALIASES), tag_name("Region", DEFAULT_TAG_ALIASES)
+    ('team', 'region')
+    """
+    name = aliases.get(key)
+    if name is None:
+        low = key.strip().lower()
+        name = aliases.get(low, low)
+    return name
+
+
 def owner_tags(obj: Mapping[str, Any], path: str, hints: Hints, *,
                nested: tuple[str, ...] = ("tags", "metadata", "labels")) -> dict[str, str]:
     """Owner tags from a payload: known top-level aliases, then nested tag maps.
@@ -308,6 +330,8 @@ def owner_tags(obj: Mapping[str, Any], path: str, hints: Hints, *,
     out: dict[str, str] = {}
     for key, value in obj.items():
         canonical = aliases.get(key)
+        if canonical is None and isinstance(key, str) and not key.islower():
+            canonical = aliases.get(key.strip().lower())   # TEAM_ID, Team_Id: case never hides an owner field
         if canonical is not None:
             text = _tag_value(value, f"{path}.{key}" if path else key)
             if text is not None:
@@ -320,7 +344,7 @@ def owner_tags(obj: Mapping[str, Any], path: str, hints: Hints, *,
                     continue
                 text = _tag_value(value, f"{path}.{name}.{key}" if path else f"{name}.{key}")
                 if text is not None:
-                    out[aliases.get(key, key)] = text
+                    out[tag_name(key, aliases)] = text
     for key, value in hints.tags.items():
-        out[aliases.get(key, key)] = value
+        out[tag_name(key, aliases)] = value
     return out

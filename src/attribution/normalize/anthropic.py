@@ -51,7 +51,7 @@ import attrs
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, tag_name, timestamp
 
 __all__ = [
     "SCHEMAS",
@@ -261,7 +261,7 @@ def normalize_usage_report(payload: Mapping[str, Any], hints: Hints) -> list[Usa
                 if value:
                     tags[dim] = value
             for key, value in hints.tags.items():
-                tags[hints.tag_aliases.get(key, key)] = value
+                tags[tag_name(key, hints.tag_aliases)] = value
             out.append(UsageRecord(
                 provider=hints.provider or "anthropic",
                 model=model,

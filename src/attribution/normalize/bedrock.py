@@ -72,8 +72,8 @@ _TTLS = ("5m", "1h")
 
 #: requestMetadata keys that carry trace links rather than owner tags (Converse takes any
 #: string key/value pairs; these are the spellings tracing libraries use).
-_LOG_LINKS = {"trace_id": ("trace_id", "traceId", "trace-id"), "span_id": ("span_id", "spanId"),
-              "parent_id": ("parent_id", "parentId", "parent_span_id", "parentSpanId")}
+_LOG_LINKS = {"trace_id": ("trace_id", "traceid", "trace-id"), "span_id": ("span_id", "spanid"),
+              "parent_id": ("parent_id", "parentid", "parent_span_id", "parentspanid")}   # tag names are lower-cased
 
 def _usage(path: str, **meters: int) -> Usage:
     # Sums of in-range counts can still overflow the sanity limit.

@@ -62,7 +62,7 @@ from .._records import UsageRecord
 from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, is_mapping, mapping, money, optional_str, timestamp
+from ._common import Hints, Schema, count, is_mapping, mapping, money, optional_str, tag_name, timestamp
 
 __all__ = ["SCHEMAS", "is_spend_log", "normalize_spend_log", "spend_log_usage"]
 
@@ -209,7 +209,7 @@ def _tags(row: Mapping[str, Any], meta: Mapping[str, Any] | None, hints: Hints) 
         for key, value in custom.items():
             text = _scalar(value)
             if isinstance(key, str) and text is not None:
-                out[aliases.get(key, key)] = text
+                out[tag_name(key, aliases)] = text
     bare: list[str] = []
     tag_list = _json_list(row.get("request_tags"), "request_tags") or _json_list(m.get("tags"), "metadata.tags")
     for tag in tag_list:
@@ -217,7 +217,7 @@ def _tags(row: Mapping[str, Any], meta: Mapping[str, Any] | None, hints: Hints) 
             continue
         key, sep, value = tag.partition(":")
         if sep and key and value:
-            out[aliases.get(key, key)] = value
+            out[tag_name(key, aliases)] = value
         elif tag not in bare:
             bare.append(tag)
     if bare:
@@ -225,7 +225,7 @@ def _tags(row: Mapping[str, Any], meta: Mapping[str, Any] | None, hints: Hints) 
     if _truthy(row.get("cache_hit")):
         out["litellm_cache_hit"] = "true"
     for key, value in hints.tags.items():
-        out[aliases.get(key, key)] = value
+        out[tag_name(key, aliases)] = value
     return out
 
 

@@ -53,7 +53,7 @@ import attrs
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import InvalidUsage, NormalizeError
-from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, timestamp
+from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, tag_name, timestamp
 
 __all__ = [
     "SCHEMAS",
@@ -516,7 +516,7 @@ def _bucket_record(result: Mapping[str, Any], start: Any, path: str, bucket_path
     if api_key:
         tags["api_key"] = api_key
     for key, value in hints.tags.items():
-        tags[hints.tag_aliases.get(key, key)] = value
+        tags[tag_name(key, hints.tag_aliases)] = value
     return UsageRecord(
         provider=PROVIDER,
         model=model,

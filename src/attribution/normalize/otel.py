@@ -69,7 +69,7 @@ from .._records import UsageRecord
 from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, is_mapping
+from ._common import Hints, Schema, count, is_mapping, tag_name
 
 __all__ = ["SCHEMAS", "attribute_map", "is_otlp_traces", "normalize_otlp_traces", "otel_provider"]
 
@@ -276,7 +276,8 @@ def _tag_key(key: str, aliases: Mapping[str, str]) -> str | None:
         return fixed
     if key.startswith(_USAGE_PREFIX):
         return None
-    for candidate in (key, key.replace(".", "_"), key.rsplit(".", 1)[-1]):
+    low = key.lower()
+    for candidate in (key, low, low.replace(".", "_"), low.rsplit(".", 1)[-1]):
         canonical = aliases.get(candidate)
         if canonical is not None:
             return canonical
@@ -401,7 +402,7 @@ def _record(s: _Span, hints: Hints) -> UsageRecord:
     failed = (is_mapping(status) and status.get("code") in _STATUS_ERROR) or a.get("error.type")
     tags = {**s.resource_tags, **_tags_from(a, hints.tag_aliases)}
     for key, value in hints.tags.items():
-        tags[hints.tag_aliases.get(key, key)] = value
+        tags[tag_name(key, hints.tag_aliases)] = value
     return UsageRecord(
         provider=provider,
         model=model,
