@@ -120,6 +120,7 @@ if TYPE_CHECKING:  # the names below load on first use (PEP 562); see __getattr_
         build_forest,
         call_role,
         dedupe,
+        duplicate_key,
     )
     from .invoices import read_invoice, total_by_currency
     from .normalize import normalize, normalize_many
@@ -186,6 +187,7 @@ _LAZY: dict[str, str] = {
     "build_forest": "._tree",
     "call_role": "._tree",
     "dedupe": "._tree",
+    "duplicate_key": "._tree",
     "read_invoice": ".invoices",
     "total_by_currency": ".invoices",
     "normalize_many": ".normalize",
@@ -258,6 +260,7 @@ __all__ = [
     "coverage",
     "dedupe",
     "default_registry",
+    "duplicate_key",
     "explain_change",
     "find_anomalies",
     "load_card",

@@ -360,7 +360,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="DATE", help="only calls on or before this UTC day (YYYY-MM-DD)")
     p.add_argument("--chunk-size", type=_positive, metavar="N",
                    help="stream the input N records at a time: memory stays flat however large the input; request "
-                   "trees and duplicates are then resolved within each chunk (e.g. 50000)")
+                   "trees are then resolved within each chunk, duplicates across the whole input (up to 2,000,000 "
+                   "distinct calls; the report counts any past that) (e.g. 50000)")
     p.add_argument("--tolerance", type=Decimal, metavar="RATIO",
                    help="reconciliation tolerance per invoice line, as a ratio (default 0.02)")
     p.add_argument("--owners", metavar="FILE", help="owner map (TOML or CSV): owner field value -> cost center, "

@@ -17,21 +17,24 @@ formats share, so each format module only says what its columns mean:
 
 from __future__ import annotations
 
-import csv
+import functools
 import gzip
 import io
 import json
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import attrs
 
+from .._bounded import CsvSplitter, current_limits, decode_text, size
+from .._bounded import loads as bounded_loads
 from .._invoice import CHARGE_CATEGORIES
 from .._records import SourceLocation
 from ..exceptions import InvoiceError
@@ -47,6 +50,7 @@ __all__ = [
     "day_period",
     "flatten",
     "json_documents",
+    "open_bytes",
     "open_text",
     "parse_decimal",
     "parse_instant",
@@ -73,17 +77,22 @@ def _base_suffix(path: Path) -> str:
     return suffix
 
 
-def open_text(path: PathLike) -> IO[str]:
-    """Open ``path`` as UTF-8 text, through gzip or a one-member zip when its name says so.
+#: What reading an export (plain, gzip or zip) can raise besides its data's own faults.
+_READ_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, RuntimeError, NotImplementedError)
+
+
+def open_bytes(path: PathLike) -> IO[bytes]:
+    """Open ``path`` for reading bytes, through gzip or a one-member zip when its name says so.
 
     Raises:
-        InvoiceError: the file cannot be opened, or a zip holds several files.
+        InvoiceError: the file cannot be opened, is not a zip, or a zip holds
+            several files or an encrypted or unsupported member.
     """
     p = Path(path)
     try:
         suffix = p.suffix.lower()
         if suffix == ".gz":
-            return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8-sig", newline="")
+            return cast(IO[bytes], gzip.open(p, "rb"))
         if suffix == ".zip":
             archive = zipfile.ZipFile(p)
             members = [m for m in archive.namelist() if not m.endswith("/")]
@@ -91,13 +100,31 @@ def open_text(path: PathLike) -> IO[str]:
                 archive.close()
                 raise InvoiceError(f"a zipped export must hold exactly one file, found {len(members)}",
                                    file=str(p))
-            member = archive.open(members[0])
-            # The member keeps the archive's file open until it is closed itself.
-            archive.close()
-            return io.TextIOWrapper(member, encoding="utf-8-sig", newline="")
-        return p.open(encoding="utf-8-sig", newline="")
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise InvoiceError(f"cannot read: {exc}", file=str(p)) from None
+            try:
+                member = archive.open(members[0])
+            finally:
+                # The member keeps the archive's file open until it is closed itself.
+                archive.close()
+            return member
+        return p.open("rb")
+    except _READ_ERRORS as exc:
+        raise _read_error(str(p), exc, None) from None
+
+
+def _read_error(file: str, exc: BaseException, line: int | None) -> InvoiceError:
+    corrupt = isinstance(exc, (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile))
+    what = "corrupt or truncated archive" if corrupt else "cannot read"
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return InvoiceError(f"{what}: {detail}", file=file, line=line)
+
+
+def open_text(path: PathLike) -> IO[str]:
+    """Open ``path`` as UTF-8 text (a byte-order mark skipped), like :func:`open_bytes`.
+
+    The readers themselves read bytes through the bounded helpers; this is for
+    callers that want the text.
+    """
+    return io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", newline="")
 
 
 def base_suffix(path: PathLike) -> str:
@@ -216,20 +243,30 @@ class Record:
         if not isinstance(value, str):
             return value
         try:
-            return json.loads(value, parse_float=Decimal)
+            return _loads(value)
         except ValueError as exc:
             raise self.error(key, f"not valid JSON: {exc}") from None
 
 
 # --- CSV -----------------------------------------------------------------------------------
 
+def _rows(fh: IO[bytes], file: str) -> CsvSplitter:
+    return CsvSplitter(fh, current_limits().max_line_bytes)
+
+
 def csv_header(path: PathLike) -> list[str]:
     """The header row of a CSV export (empty for an empty file)."""
-    with open_text(path) as fh:
+    file = str(path)
+    with open_bytes(path) as fh:
+        rows = _rows(fh, file)
         try:
-            return next(csv.reader(fh), [])
-        except (csv.Error, UnicodeDecodeError, EOFError, OSError) as exc:
-            raise InvoiceError(f"cannot read the header: {exc}", file=str(path), line=1) from None
+            for row in rows:
+                if row.cells is None:
+                    raise InvoiceError(f"cannot read the header: {row.error}", file=file, line=row.line)
+                return row.cells
+        except _READ_ERRORS as exc:
+            raise _read_error(file, exc, rows.lines_read + 1) from None
+    return []
 
 
 def csv_records(path: PathLike, normalize: Any = None) -> Iterator[Record]:
@@ -238,42 +275,46 @@ def csv_records(path: PathLike, normalize: Any = None) -> Iterator[Record]:
     ``normalize`` maps a header cell to the key the reader looks values up by
     (for instance lower-casing it); the original cell stays the name reported
     in errors. Blank lines are skipped; a row with more or fewer fields than
-    the header is an error.
+    the header, a quote that is never closed, bytes that are not UTF-8 or a
+    row longer than the ``max_line_bytes`` cap is an error naming its line.
     """
     file = str(path)
-    with open_text(path) as fh:
-        reader = csv.reader(fh)
+    with open_bytes(path) as fh:
+        rows = _rows(fh, file)
         try:
-            header = next(reader, None)
-            if header is None:
-                return
-            keys = [normalize(h) if normalize else h.strip() for h in header]
-            names = {k: h.strip() for k, h in zip(keys, header, strict=True)}
-            seen: set[str] = set()
-            for k, h in zip(keys, header, strict=True):
-                if k in seen and k:
-                    raise InvoiceError(f"column {h.strip()!r} appears twice in the header", file=file, line=1,
-                                       column=h.strip())
-                seen.add(k)
-            end = reader.line_num
-            for row in reader:
-                start, end = end + 1, reader.line_num
-                if not row or all(not cell.strip() for cell in row):
+            keys: list[str] | None = None
+            names: dict[str, str] = {}
+            for row in rows:
+                if row.cells is None:
+                    raise InvoiceError(f"malformed CSV: {row.error}", file=file, line=row.line)
+                cells = row.cells
+                if keys is None:
+                    header = cells
+                    keys = [normalize(h) if normalize else h.strip() for h in header]
+                    names = {k: h.strip() for k, h in zip(keys, header, strict=True)}
+                    seen: set[str] = set()
+                    for k, h in zip(keys, header, strict=True):
+                        if k in seen and k:
+                            raise InvoiceError(f"column {h.strip()!r} appears twice in the header", file=file,
+                                               line=row.line, column=h.strip())
+                        seen.add(k)
+                    rows.width = len(keys)
                     continue
-                if len(row) != len(keys):
-                    raise InvoiceError(f"row has {len(row)} fields but the header has {len(keys)}",
-                                       file=file, line=start)
-                yield Record(values=dict(zip(keys, row, strict=True)), names=names, file=file, line=start)
-        except csv.Error as exc:
-            raise InvoiceError(f"malformed CSV: {exc}", file=file, line=reader.line_num) from None
-        except (UnicodeDecodeError, EOFError, OSError) as exc:
-            raise InvoiceError(f"cannot read: {exc}", file=file, line=reader.line_num) from None
+                if not cells or all(not cell.strip() for cell in cells):
+                    continue
+                if len(cells) != len(keys):
+                    raise InvoiceError(f"row has {len(cells)} fields but the header has {len(keys)}",
+                                       file=file, line=row.line)
+                yield Record(values=dict(zip(keys, cells, strict=True)), names=names, file=file, line=row.line)
+        except _READ_ERRORS as exc:
+            raise _read_error(file, exc, rows.lines_read + 1) from None
 
 
 # --- JSON ----------------------------------------------------------------------------------
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal)
+    """JSON with numbers as ``Decimal``; a repeated key or nesting past ``max_depth`` is a ``ValueError``."""
+    return bounded_loads(text, current_limits().max_depth)
 
 
 @attrs.frozen(slots=True)
@@ -305,24 +346,44 @@ def json_documents(source: JsonSource, *, file: str | None = None,
     path = Path(source)
     name = str(path)
     suffix = _base_suffix(path)
-    with open_text(path) as fh:
+    lim = current_limits()
+    with open_bytes(path) as fh:
+        number = 0
         try:
             if suffix in _JSONL_SUFFIXES:
-                for number, text in enumerate(fh, 1):
-                    if not text.strip():
+                limit = lim.max_line_bytes
+                for number, raw in enumerate(iter(functools.partial(fh.readline, limit + 1), b""), 1):
+                    if len(raw) > limit:
+                        raise InvoiceError(f"line is longer than the {size(limit)} cap (max_line_bytes; raise it "
+                                           "with --max-line-bytes)", file=name, line=number)
+                    if not raw.strip():
                         continue
                     try:
+                        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
                         yield JsonDoc(_loads(text), name, number, "")
+                    except UnicodeDecodeError as exc:
+                        raise InvoiceError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                                           f"{exc.start + 1})", file=name, line=number) from None
                     except ValueError as exc:
                         raise InvoiceError(f"invalid JSON: {exc}", file=name, line=number) from None
                 return
-            text = fh.read()
-        except (UnicodeDecodeError, EOFError, OSError) as exc:
-            raise InvoiceError(f"cannot read: {exc}", file=name) from None
+            data_bytes = fh.read(lim.max_file_bytes + 1)
+        except _READ_ERRORS as exc:
+            raise _read_error(name, exc, number + 1 if number else None) from None
+    if len(data_bytes) > lim.max_file_bytes:
+        raise InvoiceError(f"larger than the {size(lim.max_file_bytes)} cap for a file read whole "
+                           "(max_file_bytes; raise it with --max-file-bytes)", file=name)
+
+    def error(message: str, line: int | None) -> InvoiceError:
+        return InvoiceError(message, file=name, line=line)
+
+    text = decode_text(data_bytes, what="the export", error=error)
     try:
         data = _loads(text)
     except json.JSONDecodeError as exc:
         raise InvoiceError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=name, line=exc.lineno) from None
+    except ValueError as exc:
+        raise InvoiceError(f"invalid JSON: {exc}", file=name) from None
     if split_lists and isinstance(data, list):
         for i, item in enumerate(data):
             yield JsonDoc(item, name, None, f"[{i}]")
