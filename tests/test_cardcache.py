@@ -155,6 +155,14 @@ def test_cache_directory_entries_and_secret_are_private(cache: Path) -> None:
     assert all(stat.S_IMODE(f.stat().st_mode) & 0o077 == 0 for f in files)
 
 
+def test_the_cache_is_off_where_its_checks_cannot_be_made(cache: Path, card: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_cardcache, "_SUPPORTED", False)
+    assert _cardcache.cache_dir() is None
+    load_card(card)
+    assert not cache.exists()
+
+
 def test_a_hit_builds_exactly_the_registry_parsing_builds(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = bundled_card_paths()
     monkeypatch.setenv(_cardcache.CACHE_ENV, "off")

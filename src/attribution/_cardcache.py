@@ -74,6 +74,10 @@ _UNSAFE_MODE = stat.S_IWGRP | stat.S_IWOTH
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+# The checks need descriptor-relative calls and owners; where the platform lacks them (Windows),
+# the cache is simply off.
+_SUPPORTED = (hasattr(os, "getuid") and bool(_NOFOLLOW)
+              and {os.open, os.rename, os.link, os.unlink} <= os.supports_dir_fd)
 
 
 def cache_dir() -> Path | None:
@@ -85,6 +89,8 @@ def cache_dir() -> Path | None:
     True
     >>> del os.environ["ATTRIBUTION_CACHE_DIR"]
     """
+    if not _SUPPORTED:
+        return None
     chosen = os.environ.get(CACHE_ENV)
     if chosen is not None:
         return None if chosen.strip().lower() in _OFF else Path(chosen)
@@ -214,21 +220,29 @@ def _mac(secret: bytes, key: str, payload: bytes) -> bytes:
 _SKIP = ("path", "text")    # a card's own file and text are the caller's, never cached
 
 
-def _plain(value: Any) -> Any:
-    """A card as JSON values (see above)."""
+@cache
+def _defaults(cls: type) -> tuple[tuple[str, Any], ...]:
+    """Each cached field of an attrs class with its default (a factory's value, for comparing only)."""
     import attrs
 
-    if attrs.has(type(value)):
-        out = {}
-        for f in attrs.fields(type(value)):
-            if f.name in _SKIP:
-                continue
-            item = getattr(value, f.name)
+    out = []
+    for f in attrs.fields(cls):
+        if f.name not in _SKIP:
             factory = getattr(f.default, "factory", None)   # attrs.Factory(dict) and the like
-            default = factory() if callable(factory) else f.default
+            out.append((f.name, factory() if callable(factory) else f.default))
+    return tuple(out)
+
+
+def _plain(value: Any) -> Any:
+    """A card as JSON values (see above)."""
+    cls: type = type(value)
+    if hasattr(cls, "__attrs_attrs__"):
+        out = {}
+        for name, default in _defaults(cls):
+            item = getattr(value, name)
             if item is default or (type(item) is type(default) and item == default):
                 continue
-            out[f.name] = _plain(item)
+            out[name] = _plain(item)
         return out
     if isinstance(value, Decimal):
         return str(value)
