@@ -159,6 +159,7 @@ def _dedupe_key(p: PricedRecord) -> tuple[Any, ...] | None:
 DEDUPE_LIMIT = 2_000_000
 _LOAD = 0.75
 _FIRST_SLOTS = 1 << 12
+_ZERO = (0,)
 
 
 _INTS = Struct(f"<{2 + len(METERS)}q")  # attempt, requests, then every meter
@@ -214,8 +215,11 @@ class DuplicateFilter:
             raise ValueError(f"limit must be None or >= 0, got {limit}")
         self.limit = limit
         self.held = self.duplicates = self.duplicate_units = self.unchecked = 0
-        slots = _FIRST_SLOTS if limit is None else min(_FIRST_SLOTS, int(limit / _LOAD) + 2)
-        self._table = array("Q", bytes(8 * slots))  # always more slots than calls held: probes end
+        # With a limit the whole table is made at once (about 10.7 bytes a call): growing it would hold the
+        # old and the new table at the same time, half again the memory at the peak. Always more slots
+        # than calls held, so every probe ends.
+        slots = _FIRST_SLOTS if limit is None else int(limit / _LOAD) + 2
+        self._table = array("Q", _ZERO) * slots
 
     @property
     def duplicate_cost(self) -> Decimal:
@@ -256,7 +260,7 @@ class DuplicateFilter:
             size = min(size, int(self.limit / _LOAD) + 2)
         if size <= len(self._table):
             return
-        old, table = self._table, array("Q", bytes(8 * size))
+        old, table = self._table, array("Q", _ZERO) * size
         for h in old:
             if h:
                 i = h % size
