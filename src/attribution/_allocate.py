@@ -641,23 +641,28 @@ def parse_policy(data: Mapping[str, Any], *, path: str | None = None, text: str 
     return policy
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | Path, *, max_file_bytes: int | None = None) -> Policy:
     """Read, parse and validate a policy TOML file (numbers are read as exact Decimals).
+
+    At most ``max_file_bytes`` are read (default
+    :data:`~attribution.io.MAX_FILE_BYTES`, or the cap set with
+    :func:`~attribution.io.limits`).
 
     Raises:
         PolicyError: naming the file and the key path of the problem.
     """
+    from ._bounded import read_file_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy: {exc.strerror}", file=str(p)) from None
-    except UnicodeDecodeError:
-        raise PolicyError("policy is not valid UTF-8", file=str(p)) from None
+    text = read_file_text(p, what="policy", max_file_bytes=max_file_bytes,
+                          error=lambda message, line: PolicyError(message, file=str(p), line=line))
     try:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"invalid TOML: {exc}", file=str(p)) from None
+        found = re.search(r"line (\d+)", str(exc))
+        raise PolicyError(f"invalid TOML: {exc}", file=str(p), line=int(found.group(1)) if found else None) from None
+    except RecursionError:
+        raise PolicyError("invalid TOML: arrays or inline tables nested too deeply", file=str(p)) from None
     return parse_policy(data, path=str(p), text=text)
 
 

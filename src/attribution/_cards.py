@@ -432,20 +432,22 @@ def parse_card(data: Mapping[str, Any], *, path: str | None = None, text: str | 
     return card
 
 
-def load_card(path: str | Path) -> CardFile:
+def load_card(path: str | Path, *, max_file_bytes: int | None = None) -> CardFile:
     """Read, parse and validate one card file.
+
+    At most ``max_file_bytes`` are read (default
+    :data:`~attribution.io.MAX_FILE_BYTES`, or the cap set with
+    :func:`~attribution.io.limits`), so ``/dev/zero`` is an error, not a hang.
 
     >>> from attribution._registry import bundled_card_paths
     >>> load_card(bundled_card_paths()[0]).card.currency
     'USD'
     """
+    from ._bounded import read_file_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PriceCardError(f"cannot read price card: {exc.strerror}", file=str(p)) from None
-    except UnicodeDecodeError:
-        raise PriceCardError("price card is not valid UTF-8", file=str(p)) from None
+    text = read_file_text(p, what="price card", max_file_bytes=max_file_bytes,
+                          error=lambda message, line: PriceCardError(message, file=str(p), line=line))
     cached = _cardcache.get(text)
     if cached is not None:
         return attrs.evolve(cached, path=str(p), text=text)
@@ -458,6 +460,8 @@ def load_card(path: str | Path) -> CardFile:
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"line (\d+)", str(exc))
         raise PriceCardError(f"invalid TOML: {exc}", file=str(p), line=int(found.group(1)) if found else None) from None
+    except RecursionError:
+        raise PriceCardError("invalid TOML: arrays or inline tables nested too deeply", file=str(p)) from None
     card = parse_card(data, path=str(p), text=text)
     _cardcache.put(text, attrs.evolve(card, path=None, text=None))
     return card

@@ -18,7 +18,6 @@ folded silently into "unattributed".
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
@@ -257,8 +256,13 @@ def _budget(value: Decimal | None, file: str, where: str) -> Decimal | None:
     return value
 
 
-def load_owner_map(path: str | Path) -> OwnerMap:
+def load_owner_map(path: str | Path, *, max_file_bytes: int | None = None) -> OwnerMap:
     """Read an owner map from TOML (``[[owners]]`` tables) or CSV.
+
+    At most ``max_file_bytes`` are read (default
+    :data:`~attribution.io.MAX_FILE_BYTES`, or the cap set with
+    :func:`~attribution.io.limits`); a CSV row with an unclosed quote or the
+    wrong number of cells is an error naming its line.
 
     TOML::
 
@@ -274,11 +278,11 @@ def load_owner_map(path: str | Path) -> OwnerMap:
     Raises:
         OwnershipError: naming the file and the key path or CSV line.
     """
+    from ._bounded import read_file_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OwnershipError(f"cannot read owner map: {exc}", file=str(p)) from None
+    text = read_file_text(p, what="owner map", max_file_bytes=max_file_bytes,
+                          error=lambda message, line: OwnershipError(message, file=str(p), line=line))
     entries = _read_csv(text, str(p)) if p.suffix.lower() == ".csv" else _read_toml(text, str(p))
     seen: dict[tuple[str, str], int] = {}
     for i, e in enumerate(entries):
@@ -294,6 +298,8 @@ def _read_toml(text: str, file: str) -> list[OwnerEntry]:
         data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise OwnershipError(f"invalid TOML: {exc}", file=file) from None
+    except RecursionError:
+        raise OwnershipError("invalid TOML: arrays or inline tables nested too deeply", file=file) from None
     try:
         parsed = _CONVERTER.structure(data, _TomlMap)
     except cattrs.BaseValidationError as exc:
@@ -315,16 +321,39 @@ def _read_toml(text: str, file: str) -> list[OwnerEntry]:
 _CSV_COLUMNS = ("field", "value", "cost_center", "budget_line", "owner", "monthly_budget", "currency")
 
 
+def _csv_table(text: str, file: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and the ``(line, row)`` pairs of a CSV owner map; a malformed row is an error."""
+    import io
+
+    from ._bounded import CsvSplitter, current_limits
+
+    rows = CsvSplitter(io.BytesIO(text.encode()), current_limits().max_line_bytes)
+    header: list[str] | None = None
+    table: list[tuple[int, dict[str, str]]] = []
+    for row in rows:
+        if row.cells is None:
+            raise OwnershipError(f"malformed CSV: {row.error}", file=file, line=row.line)
+        if not any(cell.strip() for cell in row.cells):
+            continue
+        if header is None:
+            header = row.cells
+            rows.width = len(header)
+            continue
+        if len(row.cells) != len(header):
+            raise OwnershipError(f"row has {len(row.cells)} cells, the header has {len(header)}",
+                                 file=file, line=row.line)
+        table.append((row.line, dict(zip(header, row.cells, strict=True))))
+    return header or [], table
+
+
 def _read_csv(text: str, file: str) -> list[OwnerEntry]:
-    reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    header, table = _csv_table(text, file)
     unknown = [h for h in header if h not in _CSV_COLUMNS]
     if unknown or "field" not in header or "value" not in header:
         raise OwnershipError(f"CSV header must have field,value and only {', '.join(_CSV_COLUMNS)}; "
                              f"got {', '.join(header)}", file=file, line=1)
     out = []
-    for row in reader:
-        line = reader.line_num
+    for line, row in table:
         field, value = (row.get("field") or "").strip(), (row.get("value") or "").strip()
         if not field or not value:
             raise OwnershipError("field and value must not be empty", file=file, line=line)
