@@ -277,6 +277,11 @@ class CsvSplitter:
         self._number = 0
         self._first = True
 
+    @property
+    def lines_read(self) -> int:
+        """Physical lines read from the file so far."""
+        return self._number
+
     def _physical(self) -> tuple[int, bytes] | None:
         if self._pending:
             return self._pending.popleft()
@@ -308,13 +313,14 @@ class CsvSplitter:
             held = [(start, line)]
             total = len(line)
             quotes = line.count(b'"')
-            closed = True
+            unclosed = ""
             while quotes % 2:
                 nxt = self._physical()
                 if nxt is None or not nxt[1] or total + len(nxt[1]) > self.limit:
                     if nxt is not None:
                         self._pending.appendleft(nxt)
-                    closed = False
+                    unclosed = ("a quoted field is never closed" if nxt is None else
+                                f"a quoted field is not closed within the {size(self.limit)} cap (max_line_bytes)")
                     break
                 held.append(nxt)
                 total += len(nxt[1])
@@ -325,9 +331,8 @@ class CsvSplitter:
             except UnicodeDecodeError as exc:
                 yield from self._bad(held, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})")
                 continue
-            if not closed:
-                yield from self._bad(held, "a quoted field is never closed" + (
-                    "" if len(held) == 1 else f" within the {size(self.limit)} cap (max_line_bytes)"))
+            if unclosed:
+                yield from self._bad(held, unclosed)
                 continue
             try:
                 cells = next(csv.reader([text], strict=True), [])

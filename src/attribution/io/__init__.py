@@ -77,8 +77,7 @@ def _unreadable(file: str, exc: BaseException, line: int) -> NormalizeError:
     what = "corrupt or truncated gzip data" if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)) \
         else "cannot read"
     detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return NormalizeError("unreadable_file", f"{what} at line {line}: {detail}" if line > 1
-                          else f"{what}: {detail}", file=file, line=line if line > 1 else None)
+    return NormalizeError("unreadable_file", f"{what}: {detail}", file=file, line=line if line > 1 else None)
 
 
 def _bad_line(code: str, message: str, where: SourceLocation, line: bytes) -> Quarantined:
@@ -294,15 +293,16 @@ def read_csv(path: str | Path, *, max_line_bytes: int | None = None) -> Iterator
     p = Path(path)
     file = str(p)
     lim = current_limits(max_line_bytes=max_line_bytes)
-    last = 0
     try:
-        with _open(p) as fh:
-            splitter = CsvSplitter(fh, lim.max_line_bytes)
-            for item in _csv_rows(splitter, file):
-                last = item.source.line if item.source and item.source.line else last
-                yield item
+        fh = _open(p)
     except _FILE_ERRORS as exc:
-        raise _unreadable(file, exc, last + 1) from None
+        raise _unreadable(file, exc, 0) from None
+    with fh:
+        splitter = CsvSplitter(fh, lim.max_line_bytes)
+        try:
+            yield from _csv_rows(splitter, file)
+        except _FILE_ERRORS as exc:
+            raise _unreadable(file, exc, splitter.lines_read + 1) from None
 
 
 def _csv_rows(rows: CsvSplitter, file: str) -> Iterator[Raw | Quarantined]:
