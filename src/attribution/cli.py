@@ -240,6 +240,31 @@ def _parse_day(text: str | None, flag: str) -> date | None:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    from ._bounded import limits
+
+    with limits(max_line_bytes=args.max_line_bytes, max_file_bytes=args.max_file_bytes, max_depth=args.max_depth):
+        return _audit(args)
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+               "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+
+
+def _byte_size(text: str) -> int:
+    """``--max-line-bytes 16MiB``: a positive byte count, with an optional K/M/G (binary) unit."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d[\d_,]*)\s*([A-Za-z]*)\s*", text)
+    unit = _SIZE_UNITS.get(m.group(2).lower()) if m else None
+    if m is None or unit is None:
+        raise argparse.ArgumentTypeError(f"not a byte size (e.g. 1048576, 64KiB, 16MiB, 1GiB): {text[:40]!r}")
+    value = int(m.group(1).replace("_", "").replace(",", "")) * unit
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte: {text}")
+    return value
+
+
+def _audit(args: argparse.Namespace) -> int:
     import attrs
 
     from ._allocate import load_policy
@@ -370,6 +395,13 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"owner fields every call must carry (default: {','.join(DEFAULT_REQUIRED)})")
     p.add_argument("--fail-under-coverage", type=Decimal, metavar="PCT",
                    help="exit 1 when less than PCT percent of spend has a valid owner")
+    p.add_argument("--max-line-bytes", type=_byte_size, metavar="SIZE",
+                   help="longest input line (or CSV row) read; a longer one is quarantined (default 8MiB)")
+    p.add_argument("--max-file-bytes", type=_byte_size, metavar="SIZE",
+                   help="largest file read whole: a .json input, invoice JSON, price card, policy, owner map "
+                   "(default 64MiB)")
+    p.add_argument("--max-depth", type=_positive, metavar="N",
+                   help="deepest JSON nesting read; a deeper line is quarantined (default 64)")
     cards_opt(p)
     p.set_defaults(func=_cmd_audit)
     return parser
