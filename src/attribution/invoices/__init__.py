@@ -133,18 +133,27 @@ def detect_format(path: PathLike) -> str:
                        file=str(path))
 
 
-def read_invoice(path: PathLike, format: str | None = None, **options: Any) -> list[InvoiceLine]:
+def read_invoice(path: PathLike, format: str | None = None, *, max_line_bytes: int | None = None,
+                 max_file_bytes: int | None = None, max_depth: int | None = None,
+                 **options: Any) -> list[InvoiceLine]:
     """Read any supported cost export; ``format=None`` sniffs it (see :func:`detect_format`).
 
     ``options`` go to the reader (``bedrock_only=``, ``cost=``, ``models=`` for the CUR,
-    ``services=`` for GCP, ``meter_categories=`` for Azure).
+    ``services=`` for GCP, ``meter_categories=`` for Azure). The caps (longest
+    line or CSV row, largest JSON file read whole, deepest JSON nesting;
+    ``None``: :data:`~attribution.io.MAX_LINE_BYTES` and the other defaults,
+    or what :func:`~attribution.io.limits` set) apply to every reader.
 
     Raises:
-        InvoiceError: unknown format name, unrecognisable file, or a malformed
-            row (file, line and column).
+        InvoiceError: unknown format name, unrecognisable file, a malformed
+            row (file, line and column), a corrupt ``.gz``/``.zip``, or a
+            file over a cap.
     """
-    name = _format_name(format) if format is not None else detect_format(path)
-    lines: list[InvoiceLine] = READERS[name](path, **options)
+    from .._bounded import limits
+
+    with limits(max_line_bytes=max_line_bytes, max_file_bytes=max_file_bytes, max_depth=max_depth):
+        name = _format_name(format) if format is not None else detect_format(path)
+        lines: list[InvoiceLine] = READERS[name](path, **options)
     return lines
 
 
