@@ -12,7 +12,7 @@ Nothing in an entry can run code or change a price:
 
 * **No code.** An entry is JSON, rebuilt field by field against the card
   schema (``_cards``): an unknown or missing field, a value of the wrong type,
-  a non-finite or non-canonical decimal is a miss. Only cards that passed
+  a non-finite decimal is a miss. Only cards that passed
   validation are ever written.
 * **No edits.** Each entry carries an HMAC-SHA256 over its key and payload,
   made with a random 32-byte secret kept in the cache directory (``key``,
@@ -155,7 +155,7 @@ def _read_checked(name: str, dir_fd: int, limit: int) -> bytes | None:
         if not stat.S_ISREG(st.st_mode) or not _owned_and_private(st) or st.st_size > limit:
             return None
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(limit + 1)
+            return fh.read(st.st_size + 1)   # a file grown since fstat fails its MAC
     except OSError:
         return None
     finally:
@@ -214,7 +214,7 @@ def _mac(secret: bytes, key: str, payload: bytes) -> bytes:
 # The payload mirrors the card classes: an object per attrs instance holding the
 # fields that differ from their defaults, decimals and dates as their exact text.
 # Reading it back is strict: every value must have its field's type (a decimal
-# or a date must be the exact text ``_plain`` writes), unknown fields and
+# from a finite number's text, an instant with its offset), unknown fields and
 # missing required ones are misses. Plain JSON values cannot run code.
 
 _SKIP = ("path", "text")    # a card's own file and text are the caller's, never cached
@@ -280,8 +280,8 @@ def _bool(value: Any) -> bool:
 def _decimal(value: Any) -> Decimal:
     if type(value) is not str:
         raise _Bad
-    dec = Decimal(value)
-    if not dec.is_finite() or str(dec) != value:   # only the exact text _plain wrote
+    dec = Decimal(value)   # exact: from its text, never through a float
+    if not dec.is_finite():
         raise _Bad
     return dec
 
@@ -289,17 +289,14 @@ def _decimal(value: Any) -> Decimal:
 def _date(value: Any) -> date:
     if type(value) is not str:
         raise _Bad
-    day = date.fromisoformat(value)
-    if day.isoformat() != value:
-        raise _Bad
-    return day
+    return date.fromisoformat(value)
 
 
 def _instant(value: Any) -> datetime:
     if type(value) is not str:
         raise _Bad
     moment = datetime.fromisoformat(value)
-    if moment.utcoffset() is None or moment.isoformat() != value:
+    if moment.utcoffset() is None:
         raise _Bad
     return moment
 
@@ -307,6 +304,22 @@ def _instant(value: Any) -> datetime:
 _SCALARS: dict[Any, Callable[[Any], Any]] = {
     str: _str, int: _int, bool: _bool, Decimal: _decimal, date: _date, datetime: _instant,
 }
+
+
+def _seq(item: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def seq(v: Any) -> tuple[Any, ...]:
+        if type(v) is not list:
+            raise _Bad
+        return tuple([item(x) for x in v])
+    return seq
+
+
+def _table(val: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def table(v: Any) -> dict[str, Any]:
+        if type(v) is not dict:
+            raise _Bad
+        return {_str(k): val(x) for k, x in v.items()}
+    return table
 
 
 def _decoder(tp: Any) -> Callable[[Any], Any]:
@@ -323,34 +336,59 @@ def _decoder(tp: Any) -> Callable[[Any], Any]:
         # Omitted when None (the default), so a present value is never None.
         return _decoder(next(a for a in args if a is not type(None)))
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        item = _decoder(args[0])
-
-        def seq(v: Any) -> tuple[Any, ...]:
-            if type(v) is not list:
-                raise _Bad
-            return tuple([item(x) for x in v])
-        return seq
+        return _seq(_decoder(args[0]))
     if origin in (Mapping, dict) and len(args) == 2 and args[0] is str:
-        val = _decoder(args[1])
-
-        def table(v: Any) -> dict[str, Any]:
-            if type(v) is not dict:
-                raise _Bad
-            return {_str(k): val(x) for k, x in v.items()}
-        return table
+        return _table(_decoder(args[1]))
     if isinstance(tp, type) and attrs.has(tp):
         return _class_decoder(tp)
     raise TypeError(f"card cache: no decoder for {tp!r}")   # a schema change this module must learn
 
 
-@cache
-def _class_decoder(cls: type) -> Callable[[Any], Any]:
-    import typing
+def _from_text(text: str, namespace: Mapping[str, Any]) -> Callable[[Any], Any] | None:
+    """The decoder for a string annotation of the forms the schema uses, without ``eval``.
+
+    ``typing.get_type_hints`` compiles every annotation, a few milliseconds of cold start;
+    anything this does not recognise returns ``None`` and goes that slower way.
+    """
+    import builtins
 
     import attrs
 
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: _decoder(hints[f.name]) for f in attrs.fields(cls) if f.name not in _SKIP}
+    text = text.strip()
+    if text.endswith("| None"):   # omitted when None (the default), so a present value is never None
+        return _from_text(text[:-6], namespace)
+    if text.startswith("tuple[") and text.endswith(", ...]"):
+        item = _from_text(text[6:-6], namespace)
+        return None if item is None else _seq(item)
+    if text.startswith("Mapping[str, ") and text.endswith("]"):
+        val = _from_text(text[13:-1], namespace)
+        return None if val is None else _table(val)
+    tp = namespace.get(text, getattr(builtins, text, None))
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if isinstance(tp, type) and attrs.has(tp):
+        return _class_decoder(tp)
+    return None
+
+
+@cache
+def _class_decoder(cls: type) -> Callable[[Any], Any]:
+    import sys
+
+    import attrs
+
+    fields: dict[str, Callable[[Any], Any]] = {}
+    for f in attrs.fields(cls):
+        if f.name not in _SKIP:
+            home = next(k for k in cls.__mro__ if f.name in getattr(k, "__annotations__", {}))
+            # A string until cattrs (a parse in this process) resolves the class's annotations in place.
+            dec = (_from_text(f.type, vars(sys.modules[home.__module__])) if isinstance(f.type, str)
+                   else _decoder(f.type))
+            if dec is None:
+                import typing
+
+                dec = _decoder(typing.get_type_hints(cls)[f.name])
+            fields[f.name] = dec
 
     def build(v: Any) -> Any:
         if type(v) is not dict:
