@@ -187,9 +187,12 @@ def read_json(path: str | Path, *, max_file_bytes: int | None = None, max_line_b
     lim = current_limits(max_line_bytes=max_line_bytes, max_file_bytes=max_file_bytes, max_depth=max_depth)
     text = _read_whole(p, lim)
     try:
-        data = _loads(text, lim.max_depth)
-    except DuplicateKey:
-        data = _with_duplicates(text, lim.max_depth)
+        try:
+            data = _loads(text, lim.max_depth)
+        except DuplicateKey:
+            # The parser stopped at the first repeated key: parse again, marking those objects, so the
+            # other items are still read (or the syntax error further on is reported).
+            data = _with_duplicates(text, lim.max_depth)
     except TooDeep as exc:
         raise NormalizeError("bad_json", f"JSON {exc}", file=file) from None
     except ValueError as exc:
