@@ -557,3 +557,43 @@ def test_fuzz_config_loaders(name: str, seed: Callable[[], bytes], loader: Calla
         except Exception as exc:  # the property under test
             untyped.append(f"case {case}: {type(exc).__name__}: {exc}"[:300])
     assert not untyped, "\n".join(untyped)
+
+
+# --- loader messages name the field, the value and what was expected (issue 17, class 7) ---
+
+
+class TestLoaderMessages:
+    @pytest.mark.parametrize(("pattern", "replacement", "path", "expected"), [
+        (r"input\s*=\s*[\d.]+", 'input = "abc"', "models[0].prices[0].input", "expected a decimal number, got str 'abc'"),
+        (r"read_on\s*=\s*\S+", 'read_on = "yesterday"', "read_on", "expected a date like 2026-06-07, got str 'yesterday'"),
+        (r"\bfrom\s*=\s*\S+", "from = 12", "models[0].prices[0].from", "an offset datetime like 2026-06-07T12:00:00Z, got int 12"),
+    ])
+    def test_card_values(self, tmp_path: Path, pattern: str, replacement: str, path: str, expected: str) -> None:
+        """These read "invalid value for type, expected decimal.Decimal | None" / "expected datetime"."""
+        import re
+
+        p = tmp_path / "card.toml"
+        p.write_text(re.sub(pattern, replacement, bundled_card_paths()[0].read_text(), count=1))
+        with pytest.raises(at.PriceCardError) as err:
+            load_card(p)
+        assert err.value.path is not None
+        assert err.value.path.endswith(path)
+        assert expected in err.value.message
+
+    def test_owner_map_budget(self, tmp_path: Path) -> None:
+        """This read "unknown error ([<class 'decimal.ConversionSyntax'>])"."""
+        p = tmp_path / "owners.toml"
+        p.write_text((ROOT / "examples" / "owners.toml").read_text().replace("monthly_budget = 25.00",
+                                                                         'monthly_budget = "lots"', 1))
+        with pytest.raises(at.OwnershipError) as err:
+            load_owner_map(p)
+        assert err.value.path == "owners[0].monthly_budget"
+        assert err.value.message == "expected a decimal amount, got str 'lots'"
+
+    def test_owner_map_csv_budget(self, tmp_path: Path) -> None:
+        p = tmp_path / "owners.csv"
+        p.write_text("field,value,monthly_budget\nteam,a,lots\n")
+        with pytest.raises(at.OwnershipError) as err:
+            load_owner_map(p)
+        assert (err.value.line, err.value.path) == (2, "monthly_budget")
+        assert "'lots'" in err.value.message

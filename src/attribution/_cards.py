@@ -194,16 +194,29 @@ class CardFile:
 # --- structuring -----------------------------------------------------------
 
 
+class _Invalid(ValueError):
+    """A value a structuring hook refused; its message (what was expected, what came) is shown as is."""
+
+
+def _got(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
 def _structure_decimal(value: Any, _: type) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
-        raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+        raise _Invalid(f"expected a decimal number, got {_got(value)}")
     try:
         dec = Decimal(value)
     except ArithmeticError:
-        raise ValueError(f"not a number: {value!r}") from None
+        raise _Invalid(f"expected a decimal number, got {_got(value)}") from None
     if not dec.is_finite():
-        raise ValueError(f"not a finite number: {value!r}")
+        raise _Invalid(f"expected a finite decimal number, got {_got(value)}")
     return dec
+
+
+_DATE_HINT = "a date like 2026-06-07"
+_INSTANT_HINT = "a date like 2026-06-07 or an offset datetime like 2026-06-07T12:00:00Z"
 
 
 def _structure_date(value: Any, _: type) -> date:
@@ -212,39 +225,58 @@ def _structure_date(value: Any, _: type) -> date:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        return date.fromisoformat(value)
-    raise TypeError(f"expected a date like 2026-06-07, got {value!r}")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _Invalid(f"expected {_DATE_HINT}, got {_got(value)}")
 
 
 def _structure_instant(value: Any, _: type) -> datetime:
     """Dates mean UTC midnight; datetimes must carry an offset (``Z``)."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
+        try:
+            value = (datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value
+                     else date.fromisoformat(value))
+        except ValueError:
+            raise _Invalid(f"expected {_INSTANT_HINT}, got {_got(value)}") from None
     if isinstance(value, datetime):
         if value.utcoffset() is None:
-            raise ValueError(f"datetime {value.isoformat()} has no UTC offset; write a date or add Z")
-        return value.astimezone(UTC)
+            raise _Invalid(f"datetime {value.isoformat()} has no UTC offset; write a date or add Z")
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise _Invalid(f"datetime {value.isoformat()} is out of range") from None
     if isinstance(value, date):
         return datetime.combine(value, time(0), tzinfo=UTC)
-    raise TypeError(f"expected a date or an offset datetime, got {value!r}")
+    raise _Invalid(f"expected {_INSTANT_HINT}, got {_got(value)}")
 
 
 def _structure_str(value: Any, _: type) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+        raise _Invalid(f"expected a string, got {_got(value)}")
     return value
 
 
 def _structure_bool(value: Any, _: type) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
+        raise _Invalid(f"expected true or false, got {_got(value)}")
     return value
 
 
 def _structure_int(value: Any, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {value!r}")
+        raise _Invalid(f"expected an integer, got {_got(value)}")
     return value
+
+
+def _format_exception(exc: BaseException, type_: type | None) -> str:
+    """cattrs' wording, except for a hook's own message, which names the value and what was expected."""
+    import cattrs.v
+
+    if isinstance(exc, _Invalid):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
 
 
 @lru_cache(maxsize=1)
@@ -417,7 +449,7 @@ def parse_card(data: Mapping[str, Any], *, path: str | None = None, text: str | 
     try:
         card = _converter().structure(dict(data), CardFile)
     except cattrs.BaseValidationError as exc:
-        messages = cattrs.transform_error(exc)
+        messages = cattrs.transform_error(exc, format_exception=_format_exception)
         key, reason = _cattrs_path(messages[0] if messages else str(exc))
         key = key.replace("from_", "from")
         extra = re.fullmatch(r"extra fields found \(([^,]+)\)", reason)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -228,16 +228,39 @@ class _TomlMap:
 _CONVERTER = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
 
+class _Invalid(ValueError):
+    """A value a structuring hook refused; its message (what was expected, what came) is shown as is."""
+
+
+def _got(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
 def _decimal(value: Any, _: type) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
-        raise TypeError(f"expected a number, got {value!r}")
-    return Decimal(value)
+        raise _Invalid(f"expected a decimal amount, got {_got(value)}")
+    try:
+        dec = Decimal(value)
+    except ArithmeticError:
+        raise _Invalid(f"expected a decimal amount, got {_got(value)}") from None
+    if not dec.is_finite():
+        raise _Invalid(f"expected a finite decimal amount, got {_got(value)}")
+    return dec
 
 
 def _string(value: Any, _: type) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+        raise _Invalid(f"expected a string, got {_got(value)}")
     return value
+
+
+def _format_exception(exc: BaseException, type_: type | None) -> str:
+    import cattrs.v
+
+    if isinstance(exc, _Invalid):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
 
 
 _CONVERTER.register_structure_hook(Decimal, _decimal)
@@ -303,7 +326,7 @@ def _read_toml(text: str, file: str) -> list[OwnerEntry]:
     try:
         parsed = _CONVERTER.structure(data, _TomlMap)
     except cattrs.BaseValidationError as exc:
-        msg = (cattrs.transform_error(exc) or [str(exc)])[0]
+        msg = (cattrs.transform_error(exc, format_exception=_format_exception) or [str(exc)])[0]
         reason, _, where = msg.rpartition(" @ ")
         raise OwnershipError(reason or msg, file=file, path=where.removeprefix("$.") or None) from None
     out = []
@@ -361,10 +384,9 @@ def _read_csv(text: str, file: str) -> list[OwnerEntry]:
         raw = (row.get("monthly_budget") or "").strip()
         if raw:
             try:
-                budget = _budget(Decimal(raw), file, "monthly_budget")
-            except InvalidOperation:
-                raise OwnershipError(f"monthly_budget is not a number: {raw!r}", file=file, line=line,
-                                     path="monthly_budget") from None
+                budget = _budget(_decimal(raw, Decimal), file, "monthly_budget")
+            except _Invalid as exc:
+                raise OwnershipError(str(exc), file=file, line=line, path="monthly_budget") from None
         out.append(OwnerEntry(field=field, value=value, cost_center=(row.get("cost_center") or None),
                               budget_line=(row.get("budget_line") or None), owner=(row.get("owner") or None),
                               monthly_budget=budget, currency=(row.get("currency") or "USD")))
