@@ -1,11 +1,19 @@
 """Readers that turn files into payload streams, with a location for every record.
 
 Readers never fail a whole file for one bad line: a line that is not valid
-JSON, or a CSV row that does not fit its header, becomes a
+JSON or not UTF-8, or a CSV row that does not fit its header, becomes a
 :class:`~attribution.Quarantined` item (code ``bad_json`` or ``bad_csv``) with
 its file and line number, and the stream goes on. Numbers in JSON are parsed
 straight to ``Decimal``, so a logged cost never passes through ``float``; CSV
 cells stay text, which the normalizers' count and money readers accept.
+
+Nothing in a file is trusted to be small or well formed: a line longer than
+``max_line_bytes`` (``line_too_long``), JSON nested deeper than ``max_depth``
+(``too_deep``) and an object naming a key twice (``duplicate_key``) are
+quarantined too; a file read whole is held to ``max_file_bytes``; a corrupt
+``.gz`` is ``unreadable_file`` with the line it broke on. The defaults are
+:data:`MAX_LINE_BYTES`, :data:`MAX_FILE_BYTES` and :data:`MAX_DEPTH`; each
+reader takes them as keywords, and :func:`limits` sets them for a block.
 
 Formats, picked by suffix (each optionally ``.gz``):
 
