@@ -28,6 +28,7 @@ EXAMPLES: list[at.AttributionError] = [
     at.InvalidTimestamp("at must be a timezone-aware datetime"),
     at.MissingDependency("Parquet output", "arrow", "pyarrow"),
     at.CurrencyMismatch("USD", "EUR", "invoice total"),
+    at.FxTableError("not an ISO 4217 currency code: 'XXY'", file="fx.toml", line=2, path="rate[0].from"),
     at.NormalizeError("bad_type", "usage.prompt_tokens must be an integer", path="usage.prompt_tokens",
                       file="calls.jsonl", line=3),
 ]

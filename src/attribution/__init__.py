@@ -24,6 +24,7 @@ from ._version import __version__
 from .exceptions import (
     AttributionError,
     CurrencyMismatch,
+    FxTableError,
     InvalidTimestamp,
     InvalidUsage,
     InvoiceError,
@@ -71,6 +72,7 @@ if TYPE_CHECKING:  # the names below load on first use (PEP 562); see __getattr_
         budget_report,
         coverage,
     )
+    from ._fx import FxRate, FxTable, load_fx
     from ._invoice import InvoiceLine
     from ._ownership import (
         OwnerEntry,
@@ -151,6 +153,9 @@ _LAZY: dict[str, str] = {
     "Coverage": "._coverage",
     "budget_report": "._coverage",
     "coverage": "._coverage",
+    "FxRate": "._fx",
+    "FxTable": "._fx",
+    "load_fx": "._fx",
     "InvoiceLine": "._invoice",
     "OwnerEntry": "._ownership",
     "OwnerMap": "._ownership",
@@ -210,6 +215,9 @@ __all__ = [
     "Coverage",
     "CurrencyMismatch",
     "DuplicateFilter",
+    "FxRate",
+    "FxTable",
+    "FxTableError",
     "InvalidTimestamp",
     "InvalidUsage",
     "InvoiceError",
@@ -264,6 +272,7 @@ __all__ = [
     "explain_change",
     "find_anomalies",
     "load_card",
+    "load_fx",
     "load_owner_map",
     "load_policy",
     "load_registry",

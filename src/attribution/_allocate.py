@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from decimal import Decimal
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
@@ -39,7 +40,9 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from . import _notebook
-from ._money import CENT, from_decimal, to_decimal
+from ._fx import FxRate, FxTable
+from ._invoice import InvoiceLine
+from ._money import CENT, ISO_4217, SCALE_EXP, check_amount, exact, from_decimal, to_decimal
 from ._rollup import Rollup
 from .exceptions import CurrencyMismatch, PolicyError
 
@@ -63,6 +66,7 @@ __all__ = [
     "PoolAllocation",
     "allocate",
     "apply_policy",
+    "invoice_pool_amounts",
     "load_policy",
     "parse_policy",
 ]
@@ -123,7 +127,33 @@ def _exact(value: object, what: str) -> Fraction:
         raise PolicyError(f"must be a Decimal or an int, not {type(value).__name__} {value!r}", path=what)
     if isinstance(value, Decimal) and not value.is_finite():
         raise PolicyError(f"must be a finite number, got {value}", path=what)
+    # Not the input bound on amounts (10^15): allocate() also splits sums (true-ups) of many amounts.
+    if problem := _out_of_domain(value, amount=False):
+        raise PolicyError(problem, path=what)
     return Fraction(value)
+
+
+def _out_of_domain(value: Decimal | int, *, amount: bool) -> str | None:
+    """Why a policy number is out of range (``None`` if it is fine).
+
+    Amounts obey the library's bound (:data:`~attribution._money.MAX_AMOUNT`); every
+    number must be above 10^-15 when not zero, and below 10^30: exact
+    arithmetic on ``1e-99999999`` would build a hundred-million-digit fraction.
+    """
+    if not value:
+        return None
+    if amount:
+        try:
+            check_amount(value)
+        except ValueError as exc:
+            return str(exc)
+    if not isinstance(value, Decimal):
+        return None if abs(value) < 10**30 else f"{str(value)[:40]} is out of range (at most 10^30)"
+    if value.adjusted() < -SCALE_EXP:
+        return f"{str(value)[:40]} is out of range: below 10^-{SCALE_EXP}, the smallest amount the library holds"
+    if value.adjusted() >= 30:
+        return f"{str(value)[:40]} is out of range (at most 10^30)"
+    return None
 
 
 def _largest_remainder(quanta: int, ratios: Mapping[str, Fraction]) -> dict[str, int]:
@@ -157,6 +187,7 @@ def _times(count: int, quantum: Decimal) -> Decimal:
     return Decimal((int(value < 0), tuple(map(int, str(abs(value)))), exp))
 
 
+@exact
 def allocate(amount: Decimal | int, weights: Mapping[str, int | Decimal], method: str = "proportional",
              quantum: Decimal | int = CENT) -> dict[str, Decimal]:
     """Split ``amount`` over owners exactly, in whole quanta (cents by default).
@@ -497,6 +528,12 @@ def _validate(policy: Policy, err: _Errors) -> None:
         err.add(path, f"expected an int or a Decimal, got {type(value).__name__} {value!r}", pool_id)
     if bad:
         return
+    absurd = [(path, problem, pool_id) for path, value, pool_id in _numbers(policy) if path != "policy.quantum"
+              and (problem := _out_of_domain(value, amount=path.endswith(".amount")))]  # type: ignore[arg-type]
+    for path, problem, pool_id in absurd:
+        err.add(path, problem, pool_id)
+    if absurd:
+        return
     if not policy.owner.strip():
         err.add("policy.owner", "the owner dimension must not be empty")
     if policy.central_owner is not None and (not policy.central_owner.strip() or policy.central_owner == MISSING):
@@ -510,8 +547,8 @@ def _validate(policy: Policy, err: _Errors) -> None:
         except ValueError as exc:
             err.add("policy.quantum", str(exc))
             quantum_ok = False
-    if policy.currency is not None and not re.match(r"^[A-Z]{3}$", policy.currency):
-        err.add("policy.currency", f"currency must be an ISO 4217 code like USD, got {policy.currency!r}")
+    if policy.currency is not None and policy.currency not in ISO_4217:
+        err.add("policy.currency", f"currency must be an active ISO 4217 code like USD, got {policy.currency!r}")
     for name, table in policy.metrics.items():
         for owner, value in table.items():
             if value < 0:
@@ -753,6 +790,7 @@ class AllocationRow:
         return next((s.amount for s in self.shares if s.pool == pool), to_decimal(0))
 
     @property
+    @exact
     def shared(self) -> Decimal:
         """The sum of this owner's pool shares."""
         return to_decimal(sum(from_decimal(s.amount) for s in self.shares))
@@ -781,6 +819,8 @@ class PoolAllocation:
     residue_owner: str | None = None
     origin: tuple[Key, ...] = ()
     flags: tuple[str, ...] = ()
+    #: The FX rates that converted the invoice line(s) funding this pool into the allocation's currency.
+    fx: tuple[FxRate, ...] = ()
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -829,25 +869,30 @@ class Allocation:
         return tuple(row.owner for row in self.rows)
 
     @property
+    @exact
     def direct_total(self) -> Decimal:
         """Direct cost left with owners after slices were pooled."""
         return to_decimal(sum(from_decimal(r.direct) for r in self.rows))
 
     @property
+    @exact
     def pools_total(self) -> Decimal:
         """Everything the pools shared."""
         return to_decimal(sum(from_decimal(p.amount) for p in self.pools))
 
     @property
+    @exact
     def idle_total(self) -> Decimal:
         """What the ``idle`` pools (unused reserved capacity) shared."""
         return to_decimal(sum(from_decimal(p.amount) for p in self.pools if p.kind == "idle"))
 
     @property
+    @exact
     def total(self) -> Decimal:
         return to_decimal(sum(from_decimal(r.total) for r in self.rows))
 
     @property
+    @exact
     def unattributed(self) -> Decimal:
         """Direct cost with no owner that no pool took (flag it, do not hide it)."""
         return self[None].direct if None in self else to_decimal(0)
@@ -900,7 +945,9 @@ class Allocation:
 
 
 def _matches(value: str | None, wanted: tuple[str, ...]) -> bool:
-    return (MISSING in wanted) if value is None else (value in wanted)
+    # MISSING selects records without a value; a tag whose value is literally "__missing__" is a
+    # real value and never matches it (nor can it be selected by name: the policy refuses it as an owner).
+    return (MISSING in wanted) if value is None else (value != MISSING and value in wanted)
 
 
 class _Run:
@@ -977,6 +1024,8 @@ def _pool_amount(run: _Run, i: int, pool: Pool, owner_index: int) -> tuple[int, 
                 isinstance(value, Decimal) and not value.is_finite()):
             raise run.error(f"{path}.invoice_line",
                             f"the amount for {pool.invoice_line!r} must be a Decimal, got {value!r}", pool)
+        if problem := _out_of_domain(value, amount=True):
+            raise run.error(f"{path}.invoice_line", f"the amount for {pool.invoice_line!r}: {problem}", pool)
         if not _multiple(Decimal(value), run.policy.quantum):
             raise run.error(f"{path}.invoice_line", f"the amount {value} for {pool.invoice_line!r} is not a whole "
                                                     f"number of quanta of {run.policy.quantum}", pool)
@@ -1081,8 +1130,48 @@ def _apply_pool(run: _Run, i: int, pool: Pool, owner_index: int) -> PoolAllocati
                           flags=flags)
 
 
+@exact
+def invoice_pool_amounts(lines: Iterable[InvoiceLine], policy: Policy, *, currency: str | None,
+                         fx: FxTable | None = None) -> tuple[dict[str, Decimal], dict[str, tuple[FxRate, ...]]]:
+    """The amount of each ``invoice_line`` pool, from the invoice lines carrying its id, in ``currency``.
+
+    A line id may repeat (a daily provisioned-capacity charge): its lines are
+    added. A line in another currency than ``currency`` (the attributed
+    spend's) is converted with ``fx`` at the rate dated on or before its last
+    day (rounded half up to the policy's quantum), and the rates used are returned per line id (pass them to
+    :func:`apply_policy` so the pool shows them); with no rate it is refused.
+
+    Raises:
+        CurrencyMismatch: naming the pool, the invoice line and both currencies.
+    """
+    funded = {p.invoice_line: p for p in policy.pools if p.invoice_line is not None}
+    amounts: dict[str, Decimal] = {}
+    rates: dict[str, list[FxRate]] = {}
+    target = currency
+    for line in lines:
+        pool = funded.get(line.line_id or "")
+        if pool is None or line.line_id is None:
+            continue
+        target = target or line.currency
+        amount = line.amount
+        if line.currency != target:
+            day = line.period_end - timedelta(days=1)
+            rate = fx.rate(line.currency, target, day) if fx is not None else None
+            if rate is None:
+                why = fx.missing(line.currency, target, day) if fx is not None else "pass an FX table to convert it"
+                raise CurrencyMismatch(line.currency, target, f"pool {pool.id!r}: it is funded by invoice line "
+                                       f"{line.line_id!r} in {line.currency} but the attributed spend is in "
+                                       f"{target}; {why}")
+            # A converted amount is rounded (half up) to the policy's quantum: pools are shared in whole quanta.
+            amount = rate.convert(amount).quantize(policy.quantum, rounding=ROUND_HALF_UP)
+            rates.setdefault(line.line_id, []).append(rate)
+        amounts[line.line_id] = amounts.get(line.line_id, Decimal(0)) + amount
+    return amounts, {k: tuple(dict.fromkeys(v)) for k, v in rates.items()}
+
+
 def apply_policy(rollup: Rollup, policy: Policy, *, amounts: Mapping[str, Decimal] = _EMPTY,
-                 metrics: Mapping[str, Mapping[str, int | Decimal]] = _EMPTY) -> Allocation:
+                 metrics: Mapping[str, Mapping[str, int | Decimal]] = _EMPTY,
+                 fx: Mapping[str, tuple[FxRate, ...]] = _EMPTY) -> Allocation:
     """Allocate a rollup's cost plus the policy's shared pools to owners.
 
     Owners are the rollup's values on ``policy.owner``. In order:
@@ -1098,7 +1187,9 @@ def apply_policy(rollup: Rollup, policy: Policy, *, amounts: Mapping[str, Decima
 
     Split pools are shared at ``policy.quantum`` by :func:`allocate`; retained
     pools move whole. ``amounts`` gives the amount of each ``invoice_line``
-    pool by name; ``metrics`` adds or replaces the policy's metric tables.
+    pool by name, in the rollup's currency (see :func:`invoice_pool_amounts`,
+    whose rates, passed as ``fx``, are kept on the pools they converted);
+    ``metrics`` adds or replaces the policy's metric tables.
 
     Raises:
         PolicyError: the rollup lacks a dimension the policy uses, a pool
@@ -1126,6 +1217,10 @@ def apply_policy(rollup: Rollup, policy: Policy, *, amounts: Mapping[str, Decima
     _take_slices(run)
     _direct_costs(run, owner_index)
     pools = tuple(_apply_pool(run, i, pool, owner_index) for i, pool in enumerate(policy.pools))
+    if fx:
+        pools = tuple(attrs.evolve(pa, fx=fx[p.invoice_line]) if p.invoice_line is not None and p.invoice_line in fx
+                      else pa
+                      for p, pa in zip(policy.pools, pools, strict=True))
     rows = []
     for owner in {*run.direct, *run.shares}:
         shares = tuple(run.shares.get(owner, ()))

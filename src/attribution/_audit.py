@@ -17,11 +17,12 @@ from typing import Any
 
 import attrs
 
-from ._allocate import Allocation, Policy, apply_policy
+from ._allocate import Allocation, Policy, apply_policy, invoice_pool_amounts
 from ._change import Anomaly, ChangeRow, explain_change, find_anomalies
 from ._coverage import BudgetLine, Coverage, CoverageCounter, budget_lines, budget_spend
+from ._fx import FxTable
 from ._invoice import InvoiceLine
-from ._money import to_decimal
+from ._money import exact, to_decimal
 from ._names import PERIODS
 from ._ownership import OwnershipContract, apply_ownership
 from ._pricing import price_many
@@ -31,6 +32,7 @@ from ._registry import Registry, default_registry
 from ._rollup import Rollup, _getter, rollup
 from ._tree import DEDUPE_LIMIT, DuplicateFilter, RequestTree, build_forest
 from ._usage import BILLED_METERS
+from .exceptions import CurrencyMismatch
 from .normalize import normalize_many
 
 __all__ = ["PERIODS", "AuditReport", "ChargeCounter", "ChargeLine", "charge_lines", "run_audit"]
@@ -225,11 +227,12 @@ def _merge(total: Rollup | None, part: Rollup) -> Rollup:
 MAX_EVIDENCE = 10_000
 
 
+@exact
 def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contract: OwnershipContract | None = None,
               by: Sequence[str] = ("team",), period: str | None = None, since: date | None = None,
               until: date | None = None, invoices: Sequence[InvoiceLine] = (), policy: Policy | None = None,
               top: int = 10, chunk_size: int | None = None,
-              dedupe_limit: int | None = DEDUPE_LIMIT) -> AuditReport:
+              dedupe_limit: int | None = DEDUPE_LIMIT, fx: FxTable | None = None) -> AuditReport:
     """Run the whole flow over raw payloads (or ``Raw``/``Quarantined`` items from the readers).
 
     ``since``/``until`` keep calls whose UTC day is in ``[since, until]``
@@ -252,6 +255,13 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     remembers up to ``dedupe_limit`` distinct calls (8 bytes each; ``None``:
     no limit; the in-memory audit never limits); calls past the limit are
     counted in ``duplicates_unchecked`` and every report says so.
+
+    Money of two currencies is never summed: invoice totals are kept per
+    currency, and an invoice line, pool or budget in another currency than
+    the priced usage is converted only with ``fx`` (an
+    :class:`~attribution.FxTable` of dated rates, see :func:`~attribution.load_fx`),
+    showing the rate used; without a rate a pool or budget raises
+    :class:`~attribution.exceptions.CurrencyMismatch` and the true-up is left out.
 
     >>> import attribution as at
     >>> event = {"timestamp": "2026-06-08T12:15:44Z", "provider": "openai", "model_actual": "gpt-4.1-mini",
@@ -282,7 +292,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     cells: dict[Any, Any] = {}
     recent = RecentIds()
     seen = DuplicateFilter(limit=dedupe_limit if chunk_size is not None else None)
-    spend: Counter[tuple[str, date]] = Counter()
+    spend: Counter[tuple[str, date, str]] = Counter()
     main = periods = alloc_rollup = owner_rollup = None
     top_trees: list[RequestTree] = []
     all_calls: list[PricedRecord] = []
@@ -355,25 +365,27 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
                 changes = tuple(explain_change(by_label[labels[-2]], by_label[labels[-1]], by=dims))
     allocation = None
     if policy is not None:
-        used = {pool.invoice_line for pool in policy.pools if pool.invoice_line}
-        amounts: dict[str, Decimal] = {}
-        for line in invoices:  # a line id may repeat (a daily provisioned-capacity charge): add them up
-            if line.line_id in used:
-                amounts[line.line_id] = amounts.get(line.line_id, Decimal(0)) + line.amount
-        allocation = apply_policy(alloc_rollup if alloc_rollup is not None else Rollup(alloc_dims), policy,
-                                  amounts=amounts)
+        pooled = alloc_rollup if alloc_rollup is not None else Rollup(alloc_dims)
+        # A line id may repeat (a daily provisioned-capacity charge): its lines are added, in the spend's currency.
+        amounts, pool_fx = invoice_pool_amounts(invoices, policy, currency=pooled.currency or policy.currency, fx=fx)
+        allocation = apply_policy(pooled, policy, amounts=amounts, fx=pool_fx)
     reconciliation = trued = None
     if invoices:
         usage_invoices = [line for line in invoices if not (policy and line.line_id and any(
             pool.invoice_line == line.line_id for pool in policy.pools))]
         evidence = [*unpriced, *(q for q in q_items if q.stage != "price")]
-        reconciliation = reconcile_cells(cells, evidence, usage_invoices, registry=reg)
-        if reconciliation.invoiced and (allocation is not None or owner_rollup is not None):
+        reconciliation = reconcile_cells(cells, evidence, usage_invoices, registry=reg, fx=fx)
+        if allocation is not None or owner_rollup is not None:
             owner_view: Any = allocation if allocation is not None else owner_rollup
-            trued = true_up(owner_view, reconciliation)
+            in_currency = reconciliation.totals.get(owner_view.currency or reconciliation.currency or "")
+            if in_currency is not None and in_currency.invoiced:
+                try:
+                    trued = true_up(owner_view, reconciliation)
+                except CurrencyMismatch:  # lines in other currencies, no rate: shown per currency, never spread
+                    trued = None
     budgets: tuple[BudgetLine, ...] = ()
     if c.owner_map is not None and c.owner_map.budgets() and last_day is not None:
-        budgets = tuple(budget_lines(spend, c.owner_map, until or last_day))
+        budgets = tuple(budget_lines(spend, c.owner_map, until or last_day, fx=fx))
     return AuditReport(by=dims, required=c.required, period=period, since=since, until=until, currency=main.currency,
                        records_read=read, trees=trees_count, rollup=main, periods=periods,
                        coverage=cov.result(), quarantined=dict(quarantined), quarantine_examples=tuple(q_items),

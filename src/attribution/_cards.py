@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _cardcache
-from ._money import PER_MILLION, PER_THOUSAND, unit_price
+from ._money import ISO_4217, PER_MILLION, PER_THOUSAND, unit_price
 from ._usage import BILLED_METERS, CALL_METERS
 from .exceptions import PriceCardError
 
@@ -68,7 +68,6 @@ __all__ = [
 UTC = timezone.utc
 STANDARD_TIER = "standard"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def per_unit(meter: str) -> int:
@@ -371,8 +370,8 @@ def _validate(card: CardFile, err: _Errors) -> None:
         err.add("card.provider", f"provider must be lowercase letters, digits, '-', '_' or '.', got {meta.provider!r}")
     if not meta.version.strip():
         err.add("card.version", "version must not be empty")
-    if not _CURRENCY.match(meta.currency):
-        err.add("card.currency", f"currency must be an ISO 4217 code like USD, got {meta.currency!r}")
+    if meta.currency not in ISO_4217:
+        err.add("card.currency", f"currency must be an active ISO 4217 code like USD, got {meta.currency!r}")
     seen: dict[str, str] = {}
     for i, model in enumerate(card.models):
         mpath = f"models[{i}]"

@@ -24,10 +24,12 @@ from typing import Any
 
 import attrs
 
-from ._money import CENT, from_decimal, present, ratio, round_to_units, to_decimal
+from ._fx import FxRate, FxTable
+from ._money import CENT, exact, from_decimal, present, ratio, round_to_units, to_decimal
 from ._ownership import OwnerMap, OwnershipContract, apply_ownership
 from ._records import PricedRecord, Quarantined
 from ._tree import RequestTree, call_role
+from .exceptions import CurrencyMismatch
 
 __all__ = ["BudgetLine", "Coverage", "CoverageCounter", "UnattributedSource", "budget_lines", "budget_report", "budget_spend",
            "coverage"]
@@ -70,11 +72,13 @@ class Coverage:
     quarantined: Mapping[str, int]
 
     @property
+    @exact
     def coverage(self) -> Decimal:
         """Attributed share of spend (0 to 1, six decimals)."""
         return ratio(from_decimal(self.attributed), from_decimal(self.total)) if self.total else Decimal(1)
 
     @property
+    @exact
     def unattributed_share(self) -> Decimal:
         return ratio(from_decimal(self.unattributed), from_decimal(self.total))
 
@@ -84,6 +88,7 @@ class Coverage:
         return self.unattributed_share < self.target
 
     @property
+    @exact
     def overhead(self) -> Decimal:
         """Retry plus fallback cost."""
         return self.retry_cost + self.fallback_cost
@@ -135,7 +140,12 @@ class CoverageCounter:
             self.quarantined[p.code] += 1
             return
         c = self.contract
-        self.currency = self.currency or p.currency
+        if self.currency != p.currency:
+            if self.currency is not None:
+                raise CurrencyMismatch(self.currency, p.currency, f"coverage: card {p.rate.card_version} prices "
+                                       f"{p.record.provider}/{p.record.billed_model} in {p.currency}, earlier "
+                                       f"records were priced in {self.currency}")
+            self.currency = p.currency
         self.records += 1
         self.units += p.units
         role = call_role(p)
@@ -234,6 +244,8 @@ class BudgetLine:
     currency: str
     days_elapsed: int
     days_in_month: int
+    #: The FX rates that converted spend priced in another currency into the budget's (none: no conversion).
+    fx: tuple[FxRate, ...] = ()
 
     @property
     def exceeded(self) -> bool:
@@ -246,7 +258,7 @@ class BudgetLine:
 
 
 def budget_report(items: Iterable[PricedRecord | Quarantined | RequestTree], owner_map: OwnerMap, as_of: date, *,
-                  tz: tzinfo | None = None) -> list[BudgetLine]:
+                  tz: tzinfo | None = None, fx: FxTable | None = None) -> list[BudgetLine]:
     """Actual spend to date vs monthly budget per budget line, with a month-end forecast.
 
     Counts calls in the month of ``as_of`` up to and including that day (in
@@ -255,39 +267,61 @@ def budget_report(items: Iterable[PricedRecord | Quarantined | RequestTree], own
     Budget lines are the owner map's ``budget_line`` (or ``cost_center``)
     values that carry a ``monthly_budget``; lines with no spend are listed
     with zero actual. Most over-budget first.
+
+    A budget is compared only with spend in its own currency (the owner map's
+    ``currency``, USD when not given): spend priced in another currency is
+    converted with ``fx`` at the rate dated on or before ``as_of`` (the line
+    keeps the rate), and refused with ``CurrencyMismatch`` without one.
     """
     zone = tz or timezone.utc
-    spend: Counter[tuple[str, date]] = Counter()
+    spend: Counter[tuple[str, date, str]] = Counter()
     contract = OwnershipContract(required=(), owner_map=owner_map)
     for p in apply_ownership(items, contract):
         if not isinstance(p, Quarantined):
             budget_spend(spend, p, zone)
-    return budget_lines(spend, owner_map, as_of)
+    return budget_lines(spend, owner_map, as_of, fx=fx)
 
 
-def budget_spend(spend: Counter[tuple[str, date]], p: PricedRecord, zone: tzinfo = timezone.utc) -> None:
-    """Add one call (with owner fields stamped) to ``{(budget line, day): money units}``."""
+def budget_spend(spend: Counter[tuple[str, date, str]], p: PricedRecord, zone: tzinfo = timezone.utc) -> None:
+    """Add one call (with owner fields stamped) to ``{(budget line, day, currency): money units}``."""
     if p.record.at is None:
         return
     name = p.record.tags.get("budget_line") or p.record.tags.get("cost_center")
     if name:
-        spend[name, p.record.at.astimezone(zone).date()] += p.units
+        spend[name, p.record.at.astimezone(zone).date(), p.rate.currency] += p.units
 
 
-def budget_lines(spend: Mapping[tuple[str, date], int], owner_map: OwnerMap, as_of: date) -> list[BudgetLine]:
-    """Budget lines from spend per (budget line, day): see :func:`budget_report`."""
+@exact
+def budget_lines(spend: Mapping[tuple[str, date, str], int], owner_map: OwnerMap, as_of: date, *,
+                 fx: FxTable | None = None) -> list[BudgetLine]:
+    """Budget lines from spend per (budget line, day, currency): see :func:`budget_report`."""
     budgets = owner_map.budgets()
     days_in_month = calendar.monthrange(as_of.year, as_of.month)[1]
-    month: Counter[str] = Counter()
-    for (name, day), units in spend.items():
+    month: Counter[tuple[str, str]] = Counter()
+    for (name, day, cur), units in spend.items():
         if (day.year, day.month) == (as_of.year, as_of.month) and day <= as_of and name in budgets:
-            month[name] += units
+            month[name, cur] += units
     out = []
     for name, (budget, currency) in budgets.items():
-        actual = month.get(name, 0)
+        actual = 0
+        rates: list[FxRate] = []
+        for (spent_on, cur), units in sorted(month.items()):
+            if spent_on != name:
+                continue
+            if cur == currency:
+                actual += units
+                continue
+            rate = fx.rate(cur, currency, as_of) if fx is not None else None
+            if rate is None:
+                why = fx.missing(cur, currency, as_of) if fx is not None else "pass an FX table to convert it"
+                where = f" in {owner_map.path}" if owner_map.path else ""
+                raise CurrencyMismatch(currency, cur, f"budget line {name!r}: its budget{where} is in {currency} "
+                                       f"but its spend is priced in {cur}; {why}")
+            actual += from_decimal(rate.convert(to_decimal(units)))
+            rates.append(rate)
         forecast = Fraction(actual * days_in_month, as_of.day)
         out.append(BudgetLine(name=name, month=f"{as_of.year}-{as_of.month:02d}", budget=budget,
                               actual=to_decimal(actual), currency=currency, days_elapsed=as_of.day,
-                              days_in_month=days_in_month,
+                              days_in_month=days_in_month, fx=tuple(rates),
                               forecast=present(to_decimal(round(forecast)), CENT)))
     return sorted(out, key=lambda b: (-(b.forecast - b.budget), b.name))

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from ._money import check_currency
 from ._records import SourceLocation, reduce_frozen
 
 __all__ = ["CHARGE_CATEGORIES", "InvoiceLine"]
@@ -45,8 +46,7 @@ def _category(inst: object, attribute: attrs.Attribute[Any], value: str) -> None
 
 
 def _currency(inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    if not (isinstance(value, str) and len(value) == 3 and value.isalpha() and value.isupper()):
-        raise ValueError(f"currency must be an ISO 4217 code like USD, got {value!r}")
+    check_currency(value)
 
 
 def _freeze(value: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
-from ._money import from_decimal
+from ._money import check_currency, from_decimal
 from ._names import DEFAULT_REQUIRED
 from ._records import PricedRecord, Quarantined
 from ._tree import RequestTree
@@ -279,6 +279,13 @@ def _budget(value: Decimal | None, file: str, where: str) -> Decimal | None:
     return value
 
 
+def _currency(value: str, file: str, where: str, line: int | None = None) -> str:
+    try:
+        return check_currency(value)
+    except ValueError as exc:
+        raise OwnershipError(f"budget {exc}", file=file, line=line, path=where) from None
+
+
 def load_owner_map(path: str | Path, *, max_file_bytes: int | None = None) -> OwnerMap:
     """Read an owner map from TOML (``[[owners]]`` tables) or CSV.
 
@@ -336,7 +343,7 @@ def _read_toml(text: str, file: str) -> list[OwnerEntry]:
                                  file=file, path=f"owners[{i}].match")
         [(field, value)] = e.match.items()
         out.append(OwnerEntry(field=field, value=value, cost_center=e.cost_center, budget_line=e.budget_line,
-                              owner=e.owner, currency=e.currency,
+                              owner=e.owner, currency=_currency(e.currency, file, f"owners[{i}].currency"),
                               monthly_budget=_budget(e.monthly_budget, file, f"owners[{i}].monthly_budget")))
     return out
 
@@ -389,5 +396,6 @@ def _read_csv(text: str, file: str) -> list[OwnerEntry]:
                 raise OwnershipError(str(exc), file=file, line=line, path="monthly_budget") from None
         out.append(OwnerEntry(field=field, value=value, cost_center=(row.get("cost_center") or None),
                               budget_line=(row.get("budget_line") or None), owner=(row.get("owner") or None),
-                              monthly_budget=budget, currency=(row.get("currency") or "USD")))
+                              monthly_budget=budget,
+                              currency=_currency(row.get("currency") or "USD", file, "currency", line)))
     return out

@@ -40,17 +40,18 @@ import attrs
 from . import _notebook
 from ._allocate import Allocation, allocate
 from ._cards import per_unit
+from ._fx import FxRate, FxTable
 from ._invoice import InvoiceLine
-from ._money import from_decimal, present, ratio, to_decimal
+from ._money import exact, from_decimal, present, ratio, to_decimal
 from ._ownership import OwnershipContract, apply_ownership
 from ._records import PricedRecord, Quarantined, UsageRecord
 from ._registry import Rate, Registry, canonical_provider, canonical_tier, default_registry
 from ._rollup import Rollup
 from ._tree import RequestTree, attempt_key
 from ._usage import BILLED_METERS
-from .exceptions import AttributionError
+from .exceptions import AttributionError, CurrencyMismatch
 
-__all__ = ["DEFAULT_TOLERANCE", "Cause", "ReconciledLine", "Reconciliation", "UnmatchedUsage", "reconcile"]
+__all__ = ["DEFAULT_TOLERANCE", "Cause", "CurrencyTotals", "ReconciledLine", "Reconciliation", "UnmatchedUsage", "reconcile"]
 
 UTC = timezone.utc
 #: A line matches when |variance| <= 2% of its invoiced amount.
@@ -76,7 +77,14 @@ class Cause:
 
 @attrs.frozen(kw_only=True)
 class ReconciledLine:
-    """One invoice line against the usage matched to it. ``attributed + unowned + variance == invoiced``."""
+    """One invoice line against the usage matched to it. ``attributed + unowned + variance == invoiced``.
+
+    Every amount is in :attr:`currency`: the line's own currency, or, when the
+    line was converted with an FX table to the currency of the usage it covers,
+    that currency (``fx`` is the rate used, ``line.amount`` the amount as billed).
+    ``unconverted`` is priced usage this line covers in other currencies that
+    no rate converts: it is never compared with, or added to, the line.
+    """
 
     line: InvoiceLine
     priced: Decimal
@@ -84,17 +92,28 @@ class ReconciledLine:
     records: int
     tolerance: Decimal
     causes: tuple[Cause, ...] = ()
+    fx: FxRate | None = None
+    unconverted: Mapping[str, Decimal] = attrs.field(factory=dict)
 
     @property
+    def currency(self) -> str:
+        """The currency every amount of this row is in."""
+        return self.fx.target if self.fx is not None else self.line.currency
+
+    @property
+    @exact
     def invoiced(self) -> Decimal:
-        return self.line.amount
+        """The line's amount, in :attr:`currency` (converted at ``fx`` when there is one)."""
+        return self.fx.convert(self.line.amount) if self.fx is not None else self.line.amount
 
     @property
+    @exact
     def unowned(self) -> Decimal:
         """Priced usage matched to this line that has no valid owner."""
         return self.priced - self.attributed
 
     @property
+    @exact
     def variance(self) -> Decimal:
         """Invoiced minus priced: what the usage data does not explain."""
         return self.invoiced - self.priced
@@ -121,11 +140,88 @@ class UnmatchedUsage:
     day: date | None
     cost: Decimal
     records: int
+    currency: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CurrencyTotals:
+    """The reconciliation totals of one currency: nothing in here was ever added to another currency."""
+
+    currency: str
+    lines: tuple[ReconciledLine, ...] = ()
+    other_charges: tuple[InvoiceLine, ...] = ()
+    unmatched: tuple[UnmatchedUsage, ...] = ()
+
+    @property
+    @exact
+    def invoiced(self) -> Decimal:
+        """Usage invoiced (tax, credits and fees are in ``other_charges``)."""
+        return sum((r.invoiced for r in self.lines), Decimal(0))
+
+    @property
+    @exact
+    def priced(self) -> Decimal:
+        """Priced usage matched to invoice lines."""
+        return sum((r.priced for r in self.lines), Decimal(0))
+
+    @property
+    @exact
+    def attributed(self) -> Decimal:
+        """Priced usage with a valid owner, matched to invoice lines."""
+        return sum((r.attributed for r in self.lines), Decimal(0))
+
+    @property
+    @exact
+    def unattributed(self) -> Decimal:
+        """Invoiced usage without a valid owner: ``invoiced - attributed``."""
+        return self.invoiced - self.attributed
+
+    @property
+    @exact
+    def variance(self) -> Decimal:
+        """``invoiced - priced``: what the usage data does not explain."""
+        return self.invoiced - self.priced
+
+    @property
+    @exact
+    def coverage(self) -> Decimal:
+        """``attributed / invoiced`` (0 to 1, six decimals)."""
+        if not self.invoiced:
+            return Decimal(1) if not self.attributed else Decimal(0)
+        return ratio(self.attributed, self.invoiced)
+
+    @property
+    @exact
+    def unmatched_cost(self) -> Decimal:
+        return sum((u.cost for u in self.unmatched), Decimal(0))
+
+    @property
+    @exact
+    def other_total(self) -> dict[str, Decimal]:
+        """Non-usage charges by category (credits and discounts are negative)."""
+        out: dict[str, Decimal] = defaultdict(Decimal)
+        for line in self.other_charges:
+            out[line.charge_category] += line.amount
+        return dict(out)
+
+
+def _what(line: InvoiceLine) -> str:
+    """A short name for an invoice line in messages."""
+    name = line.line_id or " ".join(v for v in (line.provider, line.model or line.sku, line.meter,
+                                                 line.charge_category if line.charge_category != "usage" else None)
+                                    if v)
+    where = f" ({line.source.file}:{line.source.line})" if line.source is not None and line.source.file else ""
+    return f"invoice line {name!r}{where}"
 
 
 @attrs.frozen(kw_only=True)
 class Reconciliation:
-    """The result of :func:`reconcile`; see the module docstring for the buckets."""
+    """The result of :func:`reconcile`; see the module docstring for the buckets.
+
+    Totals are kept **per currency** (:attr:`totals`); the scalar totals
+    (``invoiced``, ``variance``...) exist only when there is one currency and
+    raise :class:`~attribution.exceptions.CurrencyMismatch` otherwise.
+    """
 
     currency: str | None
     lines: tuple[ReconciledLine, ...]
@@ -135,85 +231,141 @@ class Reconciliation:
     tolerance: Decimal
 
     @property
+    def totals(self) -> dict[str, CurrencyTotals]:
+        """One :class:`CurrencyTotals` per currency, in code order (usage lines, other charges, unmatched usage)."""
+        found: dict[str, tuple[list[ReconciledLine], list[InvoiceLine], list[UnmatchedUsage]]] = {}
+        for r in self.lines:
+            found.setdefault(r.currency, ([], [], []))[0].append(r)
+        for line in self.other_charges:
+            found.setdefault(line.currency, ([], [], []))[1].append(line)
+        for u in self.unmatched:
+            found.setdefault(u.currency or self.currency or "", ([], [], []))[2].append(u)
+        return {c: CurrencyTotals(currency=c, lines=tuple(a), other_charges=tuple(b), unmatched=tuple(u))
+                for c, (a, b, u) in sorted(found.items())}
+
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        return tuple(self.totals)
+
+    def by_currency(self) -> dict[str, Reconciliation]:
+        """One single-currency :class:`Reconciliation` per currency (what a report shows side by side)."""
+        return {cur: attrs.evolve(self, currency=cur, lines=t.lines, other_charges=t.other_charges,
+                                  unmatched=t.unmatched) for cur, t in self.totals.items()}
+
+    @property
+    def unconverted(self) -> dict[str, Decimal]:
+        """Priced usage covered by lines of another currency that no FX rate converted, per currency."""
+        out: dict[str, Decimal] = defaultdict(Decimal)
+        for r in self.lines:
+            for cur, amount in r.unconverted.items():
+                out[cur] += amount
+        return dict(out)
+
+    def _only(self, what: str) -> CurrencyTotals:
+        totals = self.totals
+        if len(totals) > 1:
+            a, b = list(totals)[:2]
+            raise CurrencyMismatch(a, b, f"the reconciliation's {what} ({self._source(a)} is in {a}, "
+                                         f"{self._source(b)} in {b}); read .totals for one sum per currency")
+        return next(iter(totals.values()), CurrencyTotals(currency=self.currency or ""))
+
+    def _source(self, currency: str) -> str:
+        for r in self.lines:
+            if r.currency == currency:
+                return _what(r.line)
+        for line in self.other_charges:
+            if line.currency == currency:
+                return _what(line)
+        return f"usage priced in {currency}"
+
+    @property
     def invoiced(self) -> Decimal:
-        """Usage invoiced (tax, credits and fees are in ``other_charges``)."""
-        return sum((r.invoiced for r in self.lines), Decimal(0))
+        """Usage invoiced (tax, credits and fees are in ``other_charges``); one currency only."""
+        return self._only("invoiced usage").invoiced
 
     @property
     def priced(self) -> Decimal:
-        """Priced usage matched to invoice lines."""
-        return sum((r.priced for r in self.lines), Decimal(0))
+        """Priced usage matched to invoice lines; one currency only."""
+        return self._only("priced usage").priced
 
     @property
     def attributed(self) -> Decimal:
-        """Priced usage with a valid owner, matched to invoice lines."""
-        return sum((r.attributed for r in self.lines), Decimal(0))
+        """Priced usage with a valid owner, matched to invoice lines; one currency only."""
+        return self._only("attributed usage").attributed
 
     @property
     def unattributed(self) -> Decimal:
-        """Invoiced usage without a valid owner: ``invoiced - attributed``."""
-        return self.invoiced - self.attributed
+        """Invoiced usage without a valid owner: ``invoiced - attributed``; one currency only."""
+        return self._only("unattributed usage").unattributed
 
     @property
     def variance(self) -> Decimal:
-        """``invoiced - priced``: what the usage data does not explain."""
-        return self.invoiced - self.priced
+        """``invoiced - priced``: what the usage data does not explain; one currency only."""
+        return self._only("variance").variance
 
     @property
     def coverage(self) -> Decimal:
-        """``attributed / invoiced`` (0 to 1, six decimals)."""
-        if not self.invoiced:
-            return Decimal(1) if not self.attributed else Decimal(0)
-        return ratio(self.attributed, self.invoiced)
+        """``attributed / invoiced`` (0 to 1, six decimals); one currency only."""
+        return self._only("coverage").coverage
 
     @property
     def unmatched_cost(self) -> Decimal:
-        return sum((u.cost for u in self.unmatched), Decimal(0))
+        return self._only("unmatched usage").unmatched_cost
 
     @property
     def other_total(self) -> dict[str, Decimal]:
-        """Non-usage charges by category (credits and discounts are negative)."""
-        out: dict[str, Decimal] = defaultdict(Decimal)
-        for line in self.other_charges:
-            out[line.charge_category] += line.amount
-        return dict(out)
+        """Non-usage charges by category (credits and discounts are negative); one currency only."""
+        return self._only("other charges").other_total
 
     @property
     def passed(self) -> bool:
-        """Every usage line within tolerance and no priced usage left unmatched."""
-        return all(r.matched for r in self.lines) and not self.unmatched
+        """Every usage line within tolerance, no priced usage left unmatched, nothing left unconverted."""
+        return all(r.matched and not r.unconverted for r in self.lines) and not self.unmatched
 
     def summary(self) -> str:
-        cur = self.currency or ""
-        lines = [
-            (f"Invoiced usage {present(self.invoiced)} {cur}: attributed {present(self.attributed)} "
-            f"(coverage {present(self.coverage * 100, Decimal('0.1'))}%), unattributed {present(self.unattributed)}"),
-            (f"Priced usage matched {present(self.priced)}; variance {present(self.variance)} "
-            f"({sum(1 for r in self.lines if not r.matched)} of {len(self.lines)} lines outside "
-            f"{present(self.tolerance * 100, Decimal('0.1'))}%)"),
-        ]
-        if self.unmatched:
-            lines.append(f"Priced usage with no invoice line: {present(self.unmatched_cost)} {cur}")
+        lines = []
+        for cur, t in self.totals.items():
+            if t.lines:
+                outside = sum(1 for r in t.lines if not r.matched)
+                lines.append(
+                    f"Invoiced usage {present(t.invoiced)} {cur}: attributed {present(t.attributed)} {cur} "
+                    f"(coverage {present(t.coverage * 100, Decimal('0.1'))}%), unattributed "
+                    f"{present(t.unattributed)} {cur}")
+                lines.append(
+                    f"Priced usage matched {present(t.priced)} {cur}; variance {present(t.variance)} {cur} "
+                    f"({outside} of {len(t.lines)} lines outside {present(self.tolerance * 100, Decimal('0.1'))}%)")
+            if t.unmatched:
+                lines.append(f"Priced usage with no invoice line: {present(t.unmatched_cost)} {cur}")
+            for category, amount in sorted(t.other_total.items()):
+                lines.append(f"Other charges, {category}: {present(amount)} {cur}")
+        lines.extend(f"Converted {_what(r.line)}: {r.line.amount:f} {r.line.currency} at {r.fx} "
+                     f"= {present(r.invoiced)} {r.currency}" for r in self.lines if r.fx is not None)
+        for cur, amount in sorted(self.unconverted.items()):
+            lines.append(f"Priced usage in {cur} covered by invoice lines in another currency, not compared "
+                         f"(no FX rate): {present(amount)} {cur}")
+        if len(self.totals) > 1:
+            lines.append("Currencies are reported separately and never summed; pass an FX table to convert")
         unreadable = {k: v for k, v in self.quarantined.items() if k not in _PRICING_CODES}
         if unreadable:
             lines.append("Records that could not be read or normalized (provider unknown, so not on any line): "
                          + ", ".join(f"{k} x{v}" for k, v in sorted(unreadable.items())))
-        for category, amount in sorted(self.other_total.items()):
-            lines.append(f"Other charges, {category}: {present(amount)}")
         return "\n".join(lines)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One plain row per invoice line, for JSON or CSV."""
+        """One plain row per invoice line, for JSON or CSV; amounts are in the row's ``currency``."""
         rows = []
         for r in self.lines:
             line = r.line
             rows.append({
                 "provider": line.provider, "period_start": line.period_start.isoformat(),
                 "period_end": line.period_end.isoformat(), "model": line.model, "meter": line.meter,
-                "project": line.project, "currency": line.currency, "invoiced": r.invoiced, "priced": r.priced,
+                "project": line.project, "currency": r.currency, "invoiced": r.invoiced, "priced": r.priced,
                 "attributed": r.attributed, "unowned": r.unowned, "variance": r.variance,
                 "relative_variance": r.relative_variance, "matched": r.matched,
                 "causes": [str(c) for c in r.causes],
+                **({"billed_amount": line.amount, "billed_currency": line.currency, "fx_rate": r.fx.rate,
+                    "fx_date": r.fx.date.isoformat()} if r.fx is not None else {}),
+                **({"unconverted": dict(r.unconverted)} if r.unconverted else {}),
             })
         return rows
 
@@ -396,9 +548,10 @@ def _specificity(line: InvoiceLine) -> tuple[int, int]:
     return (named, -(line.period_end - line.period_start).days)
 
 
+@exact
 def reconcile(attributed: Iterable[PricedRecord | Quarantined | RequestTree], invoice_lines: Iterable[InvoiceLine], *,
               tolerance: Decimal = DEFAULT_TOLERANCE, contract: OwnershipContract | None = None,
-              registry: Registry | None = None) -> Reconciliation:
+              registry: Registry | None = None, fx: FxTable | None = None) -> Reconciliation:
     """Reconcile priced usage against invoice lines; every invoice cent lands in one bucket.
 
     ``attributed`` is the priced usage for the invoice's period(s): priced
@@ -407,6 +560,12 @@ def reconcile(attributed: Iterable[PricedRecord | Quarantined | RequestTree], in
     causes). A call counts as *attributed* when it satisfies ``contract``
     (default: team, project and environment present). ``tolerance`` is
     relative to each line's amount.
+
+    Currencies never meet in one sum: usage is matched to lines of its own
+    currency, totals are kept per currency (:attr:`Reconciliation.totals`),
+    and a line in another currency than the usage it covers is compared only
+    when ``fx`` (an :class:`~attribution.FxTable`) has a dated rate from the
+    line's currency to the usage's; the row then carries the rate it used.
 
     >>> import attribution as at
     >>> from datetime import date, datetime, timezone
@@ -424,12 +583,13 @@ def reconcile(attributed: Iterable[PricedRecord | Quarantined | RequestTree], in
     owned = apply_ownership(_keep_quarantined(attributed, quarantined), attrs.evolve(c, on_missing="flag"))
     cells: dict[_Cell, _Acc] = {}
     add_cells(cells, (item for item in owned if isinstance(item, PricedRecord)), c)
-    return reconcile_cells(cells, quarantined, invoice_lines, tolerance=tolerance, registry=registry)
+    return reconcile_cells(cells, quarantined, invoice_lines, tolerance=tolerance, registry=registry, fx=fx)
 
 
+@exact
 def reconcile_cells(cells: Mapping[_Cell, _Acc], quarantined: Sequence[Quarantined],
                     invoice_lines: Iterable[InvoiceLine], *, tolerance: Decimal = DEFAULT_TOLERANCE,
-                    registry: Registry | None = None) -> Reconciliation:
+                    registry: Registry | None = None, fx: FxTable | None = None) -> Reconciliation:
     """:func:`reconcile` from cells built with :func:`add_cells` (for streams processed in chunks)."""
     reg = registry or default_registry()
     known_projects = frozenset(v for cell in cells for v in cell.projects)
@@ -441,18 +601,27 @@ def reconcile_cells(cells: Mapping[_Cell, _Acc], quarantined: Sequence[Quarantin
     models = [_line_model(line, reg) for line in usage_lines]
     order = sorted(range(len(usage_lines)), key=lambda i: _specificity(usage_lines[i]), reverse=True)
 
+    def rate(i: int, currency: str) -> FxRate | None:
+        """The rate that converts line ``i`` into ``currency``: dated on or before the line's last day."""
+        if fx is None:
+            return None
+        line = usage_lines[i]
+        return fx.rate(line.currency, currency, line.period_end - timedelta(days=1))
+
     matched: dict[int, dict[_Cell, _Acc]] = defaultdict(dict)
-    unmatched: dict[tuple[str, str, str, date | None], list[int]] = defaultdict(lambda: [0, 0])
+    unmatched: dict[tuple[str, str, str, date | None, str], list[int]] = defaultdict(lambda: [0, 0])
     for cell, acc in cells.items():
         covering = [i for i in order if _covers(usage_lines[i], models[i], cell, known_projects)]
         same = [i for i in covering if usage_lines[i].currency == cell.currency]
         target = _best(same, usage_lines, cell, known_projects)
+        if target is None and fx is not None and covering:
+            target = _best([i for i in covering if rate(i, cell.currency) is not None], usage_lines, cell,
+                           known_projects)
         if target is None:
-            fx = covering[0] if covering else None
-            if fx is not None:  # the line covers it but in another currency: never add across currencies
-                matched[fx][cell] = acc
+            if covering:  # the line covers it but in another currency and no rate: never add across currencies
+                matched[covering[0]][cell] = acc
                 continue
-            u = unmatched[(cell.provider, cell.model, cell.meter, cell.day)]
+            u = unmatched[(cell.provider, cell.model, cell.meter, cell.day, cell.currency)]
             u[0] += acc.units
             u[1] += acc.records
         else:
@@ -462,24 +631,37 @@ def reconcile_cells(cells: Mapping[_Cell, _Acc], quarantined: Sequence[Quarantin
     results = []
     for i, line in enumerate(usage_lines):
         mine = matched.get(i, {})
-        same_currency = {k: v for k, v in mine.items() if k.currency == line.currency}
+        by_currency: dict[str, int] = defaultdict(int)
+        for k, a in mine.items():
+            by_currency[k.currency] += a.units
+        currency, line_fx = line.currency, None
+        if by_currency and line.currency not in by_currency:
+            # Compare in the currency of the usage the line covers, converting the line at the user's rate.
+            for cur in sorted(by_currency, key=lambda c: (-by_currency[c], c)):
+                line_fx = rate(i, cur)
+                if line_fx is not None:
+                    currency = cur
+                    break
+        same_currency = {k: v for k, v in mine.items() if k.currency == currency}
         priced_units = sum(a.units for a in same_currency.values())
         owned_units = sum(a.units for k, a in same_currency.items() if k.owned)
-        records = sum(a.records for a in mine.values())
+        records = sum(a.records for a in same_currency.values())
+        unconverted = {cur: to_decimal(units) for cur, units in sorted(by_currency.items()) if cur != currency}
         result = ReconciledLine(line=line, priced=to_decimal(priced_units), attributed=to_decimal(owned_units),
-                                records=records, tolerance=tolerance)
+                                records=records, tolerance=tolerance, fx=line_fx, unconverted=unconverted)
         # Explain every material variance, even within tolerance; sub-cent differences are rounding in the export.
-        if abs(result.variance) >= _MATERIAL or not result.matched or len(same_currency) != len(mine):
-            result = attrs.evolve(result, causes=tuple(evidence.causes(line, models[i], mine, result, reg)))
+        if abs(result.variance) >= _MATERIAL or not result.matched or unconverted or line_fx is not None:
+            result = attrs.evolve(result, causes=tuple(evidence.causes(line, models[i], same_currency, result, reg,
+                                                                       fx)))
         results.append(result)
 
-    currencies = {line.currency for line in usage_lines}
+    currencies = {r.currency for r in results} | {line.currency for line in other}
     return Reconciliation(
         currency=next(iter(currencies)) if len(currencies) == 1 else None,
         lines=tuple(results),
         other_charges=tuple(other),
         unmatched=tuple(UnmatchedUsage(provider=k[0], model=k[1], meter=k[2], day=k[3], cost=to_decimal(v[0]),
-                                       records=v[1])
+                                       records=v[1], currency=k[4])
                         for k, v in sorted(unmatched.items(), key=lambda kv: -kv[1][0])),
         quarantined=dict(Counter(q.code for q in quarantined)),
         tolerance=tolerance,
@@ -512,13 +694,23 @@ class _Evidence:
                 self.last_day[cell.provider] = cell.day
 
     def causes(self, line: InvoiceLine, model: str | None, mine: Mapping[_Cell, _Acc], result: ReconciledLine,
-               registry: Registry) -> list[Cause]:
+               registry: Registry, fx: FxTable | None = None) -> list[Cause]:
+        """Likely causes; ``mine`` holds only the matched usage in ``result.currency``."""
         out: list[Cause] = []
         provider = canonical_provider(line.provider)
-        other_currency = sorted({c.currency for c in mine if c.currency != line.currency})
-        if other_currency:
-            out.append(Cause(code="currency", message=f"usage priced in {', '.join(other_currency)} but the line "
-                             f"is in {line.currency}: convert with the invoice's FX rate before comparing"))
+        if result.fx is not None:
+            out.append(Cause(code="fx", message=f"billed {line.amount:f} {line.currency}, compared as "
+                             f"{result.invoiced:f} {result.currency} at {result.fx}"
+                             + (f" ({result.fx.origin})" if result.fx.origin else "")))
+        if result.unconverted:
+            day = line.period_end - timedelta(days=1)
+            why = "; ".join(fx.missing(line.currency, cur, day) for cur in result.unconverted) if fx is not None \
+                else "pass an FX table (--fx) to convert"
+            out.append(Cause(code="currency", message="usage priced in "
+                             + ", ".join(f"{present(v)} {cur}" for cur, v in result.unconverted.items())
+                             + f" is covered by this line in {line.currency} and was not compared with it: {why}"))
+            if not mine:
+                return out
         ttl = self._cache_ttl(line, provider, model, mine) if line.meter in _CACHE_TTL else []
         out.extend(ttl)
         tokens = sum(a.tokens for a in mine.values())
@@ -628,7 +820,7 @@ class _Evidence:
             quantity = quantity * 1000
         if quantity <= 0:
             return []
-        implied = (line.amount / quantity * per).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        implied = (result.invoiced / quantity * per).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
         ours = rate.unit_prices().get(line.meter)
         out = []
         if tokens and Decimal(tokens) != quantity:
@@ -696,8 +888,10 @@ class TrueUp:
     rows: tuple[TrueUpRow, ...]
     invoiced: Decimal
     attributed: Decimal
+    currency: str | None = None
 
     @property
+    @exact
     def variance(self) -> Decimal:
         """What the true-up spread: invoiced minus attributed."""
         return self.invoiced - self.attributed
@@ -713,6 +907,7 @@ class TrueUp:
                 for r in self.rows]
 
 
+@exact
 def true_up(charges: Mapping[str | None, Decimal] | Any, invoiced: Decimal | Reconciliation, *,
             quantum: Decimal = Decimal("0.01")) -> TrueUp:
     """Spread the remaining variance over owners in proportion to their attributed cost.
@@ -734,10 +929,13 @@ def true_up(charges: Mapping[str | None, Decimal] | Any, invoiced: Decimal | Rec
     [('search', Decimal('66.666'), Decimal('666.67')), ('support', Decimal('33.33'), Decimal('333.33'))]
     """
     amounts = _owner_amounts(charges)
+    currency = charges.currency if isinstance(charges, (Rollup, Allocation)) else None
     if isinstance(invoiced, Reconciliation):
+        currency = _true_up_currency(currency, invoiced)
         # Spread only what the usage does not explain: charges may also carry pools that are not on
         # the provider's invoice (a platform fee), and those must stay as they are.
-        spread = invoiced.invoiced - invoiced.priced - invoiced.unmatched_cost
+        t = invoiced.totals.get(currency or "") if currency is not None else None
+        spread = (t.invoiced - t.priced - t.unmatched_cost) if t is not None else Decimal(0)
         target = sum(amounts.values(), Decimal(0)) + spread
     else:
         target = invoiced
@@ -748,7 +946,26 @@ def true_up(charges: Mapping[str | None, Decimal] | Any, invoiced: Decimal | Rec
     totals = allocate(target, weights, method="proportional", quantum=quantum)
     rows = tuple(TrueUpRow(owner=owner, attributed=amount, true_up=totals[key] - amount, total=totals[key])
                  for (owner, amount), key in zip(amounts.items(), weights, strict=True))
-    return TrueUp(rows=rows, invoiced=target, attributed=sum(amounts.values(), Decimal(0)))
+    return TrueUp(rows=rows, invoiced=target, attributed=sum(amounts.values(), Decimal(0)), currency=currency)
+
+
+def _true_up_currency(charges: str | None, rep: Reconciliation) -> str | None:
+    """The one currency a true-up against ``rep`` can be in; ``CurrencyMismatch`` naming both sides otherwise."""
+    for r in rep.lines:
+        cur = next(iter(r.unconverted), None)
+        if cur is not None:
+            raise CurrencyMismatch(r.line.currency, cur, f"a true-up: {_what(r.line)} is in {r.line.currency} but "
+                                   f"the usage it covers is priced in {cur}, and no FX rate converts it")
+        if charges is None:
+            charges = r.currency
+        elif r.currency != charges:
+            raise CurrencyMismatch(r.currency, charges, f"a true-up: {_what(r.line)} is in {r.currency} but the "
+                                   f"charges are in {charges}; pass an FX table to convert the invoice")
+    for u in rep.unmatched:
+        if u.currency is not None and charges is not None and u.currency != charges:
+            raise CurrencyMismatch(u.currency, charges, f"a true-up: unmatched usage of {u.provider}/{u.model} is "
+                                   f"priced in {u.currency} but the charges are in {charges}")
+    return charges
 
 
 def _owner_amounts(charges: Any) -> dict[str | None, Decimal]:

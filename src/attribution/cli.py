@@ -8,13 +8,13 @@ a traceback.
 from __future__ import annotations
 
 import argparse
-import io
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from ._names import BINARY_FORMATS, DEFAULT_REQUIRED, PEERS, PERIODS, REPORT_FORMATS
@@ -39,23 +39,34 @@ class _UsageError(Exception):
     """Bad command-line input: exit 2 with the message."""
 
 
+def _say(line: str) -> None:
+    """Print one line of human-facing text; card and log text in it cannot send terminal escape sequences."""
+    print(_safe(line))
+
+
 def _registry(args: argparse.Namespace) -> Registry:
     from ._registry import load_registry
 
     return load_registry(*getattr(args, "pricecards", None) or ())
 
 
-def _parse_at(text: str | None) -> datetime | None:
-    if text is None:
-        return None
+def _parse_at(text: str) -> datetime:
+    """``--at``: an ISO date or datetime (naive means UTC) inside the supported range."""
+    from ._instant import instant_problem
+
     try:
+        if not text.isascii():
+            raise ValueError
         if "T" in text:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
-        d = date.fromisoformat(text)
+        else:
+            d = date.fromisoformat(text)
+            value = datetime(d.year, d.month, d.day, tzinfo=UTC)
     except ValueError:
-        raise _UsageError(f"--at: not an ISO date or datetime: {text!r}") from None
-    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        raise argparse.ArgumentTypeError(f"not an ISO date or datetime: {text[:40]!r}") from None
+    if problem := instant_problem(value):
+        raise argparse.ArgumentTypeError(problem)
+    return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
 
 
 # -- cards ---------------------------------------------------------------------
@@ -96,26 +107,26 @@ def _cmd_cards_show(args: argparse.Namespace) -> int:
     if not matches:
         raise _UsageError(f"no model {args.model!r} on any card" + (f" of {args.provider}" if args.provider else ""))
     for info in matches:
-        print(f"{info.provider}/{info.id}" + (f"  ({info.name})" if info.name else ""))
-        print(f"  card {info.card_version}  ({info.card.path})")
+        _say(f"{info.provider}/{info.id}" + (f"  ({info.name})" if info.name else ""))
+        _say(f"  card {info.card_version}  ({info.card.path})")
         if info.aliases:
-            print(f"  aliases: {', '.join(info.aliases)}")
+            _say(f"  aliases: {', '.join(info.aliases)}")
         for period in info.periods:
             until = period.until.date().isoformat() if period.until else "now"
-            print(f"  {period.from_.date().isoformat()} .. {until}   source: "
-                  f"{period.source or info.card.card.source} (read {period.read_on or info.card.card.read_on})")
+            _say(f"  {period.from_.date().isoformat()} .. {until}   source: "
+                 f"{period.source or info.card.card.source} (read {period.read_on or info.card.card.read_on})")
             for meter, value in period.meter_prices().items():
                 unit = "1K calls" if meter == "web_search" else "1M tokens"
-                print(f"    {meter:<15} {value.normalize():f} {info.card.card.currency} / {unit}")
+                _say(f"    {meter:<15} {value.normalize():f} {info.card.card.currency} / {unit}")
             for tier in period.context:
                 prices = ", ".join(f"{m} {v.normalize():f}" for m, v in tier.meter_prices().items())
-                print(f"    prompt > {tier.above:,} tokens: {prices}")
+                _say(f"    prompt > {tier.above:,} tokens: {prices}")
             for name, st in sorted(period.tiers.items()):
                 body = (f"x{st.multiplier}" if st.multiplier is not None
                         else ", ".join(f"{m} {v.normalize():f}" for m, v in st.meter_prices().items()))
-                print(f"    tier {name}: {body}")
+                _say(f"    tier {name}: {body}")
             for region, mult in sorted(period.regions.items()):
-                print(f"    region {region}: x{mult}")
+                _say(f"    region {region}: x{mult}")
     return 0
 
 
@@ -137,7 +148,7 @@ def _cmd_cards_validate(args: argparse.Namespace) -> int:
             for err in (exc, *exc.others):
                 print(f"FAIL {_safe(err)}")
             continue
-        print(f"ok   {f}")
+        _say(f"ok   {f}")
     if good and not failures:
         # Layer the cards on the bundled ones, as load_registry would: catches
         # aliases pointing nowhere and clashes with bundled models.
@@ -149,8 +160,9 @@ def _cmd_cards_validate(args: argparse.Namespace) -> int:
             else:
                 load_registry(*own, bundled=not args.alone)
         except PriceCardError as exc:
-            failures += 1
-            print(f"FAIL {_safe(exc)}")
+            failures += 1 + len(exc.others)
+            for err in (exc, *exc.others):
+                print(f"FAIL {_safe(err)}")
     print(f"{len(files) - min(failures, len(files))} valid, {failures} problem(s)")
     return 1 if failures else 0
 
@@ -161,9 +173,9 @@ def _cmd_cards_diff(args: argparse.Namespace) -> int:
     reg = _registry(args)
     providers = [p.strip() for p in args.provider.split(",")] if args.provider else None
     check = compare_cards(reg, args.against, providers=providers)
-    print(f"Our cards vs {check.peer} {check.peer_version}, prices in force {check.at.date().isoformat()}: "
-          f"{len(check.compared)} models compared, {check.models_with_differences} with differences, "
-          f"{len(check.unmatched)} of ours unknown to the peer")
+    _say(f"Our cards vs {check.peer} {check.peer_version}, prices in force {check.at.date().isoformat()}: "
+         f"{len(check.compared)} models compared, {check.models_with_differences} with differences, "
+         f"{len(check.unmatched)} of ours unknown to the peer")
     if check.diffs:
         print()
         print(_table(["provider", "model", "peer model", "meter", "ours", "theirs", "per"], diff_rows(check.diffs),
@@ -183,13 +195,13 @@ def _cmd_price(args: argparse.Namespace) -> int:
     reg = _registry(args)
     counts = {m: getattr(args, m) for m in METERS if getattr(args, m)}
     usage = Usage(**counts)
-    rate = reg.resolve(args.provider, args.model, _parse_at(args.at), service_tier=args.tier, region=args.region)
+    rate = reg.resolve(args.provider, args.model, args.at, service_tier=args.tier, region=args.region)
     lines = rate.lines(usage)
-    print(f"{rate.provider}/{rate.model}  card {rate.card_version}  tier {rate.service_tier}"
-          + (f"  region {rate.region}" if rate.region else ""))
-    print(f"prices from {rate.source} (read {rate.read_on.isoformat()}, in force "
-          f"{rate.effective_from.date().isoformat()} .. "
-          f"{rate.effective_until.date().isoformat() if rate.effective_until else 'now'})")
+    _say(f"{rate.provider}/{rate.model}  card {rate.card_version}  tier {rate.service_tier}"
+         + (f"  region {rate.region}" if rate.region else ""))
+    _say(f"prices from {rate.source} (read {rate.read_on.isoformat()}, in force "
+         f"{rate.effective_from.date().isoformat()} .. "
+         f"{rate.effective_until.date().isoformat() if rate.effective_until else 'now'})")
     rows = [[li.meter, f"{li.quantity:,}", f"{li.unit_price:f}", "1K calls" if li.per == 1000 else "1M tokens",
              f"{li.amount:f}"] for li in lines]
     total = sum((li.amount for li in lines), Decimal(0))
@@ -197,9 +209,9 @@ def _cmd_price(args: argparse.Namespace) -> int:
     print(_table(["meter", "quantity", "unit price", "per", rate.currency], rows, right=(1, 2, 4)))
     above = rate.prices_for(usage)[1]
     if above is not None:
-        print(f"long-context rates: the prompt ({usage.prompt_tokens:,} tokens) exceeds {above:,}")
+        _say(f"long-context rates: the prompt ({usage.prompt_tokens:,} tokens) exceeds {above:,}")
     for note in rate.notes:
-        print(f"note: {note}")
+        _say(f"note: {note}")
     return 0
 
 
@@ -230,13 +242,19 @@ def _inputs(paths: Sequence[str]) -> Iterator[Any]:
         yield from read_payloads(p)
 
 
-def _parse_day(text: str | None, flag: str) -> date | None:
-    if text is None:
-        return None
+def _parse_day(text: str) -> date:
+    """``--since`` / ``--until``: a UTC day, ``YYYY-MM-DD``, inside the supported range."""
+    from ._instant import instant_problem
+
     try:
-        return date.fromisoformat(text)
+        if not text.isascii() or len(text) != 10:
+            raise ValueError
+        day = date.fromisoformat(text)
     except ValueError:
-        raise _UsageError(f"{flag}: not an ISO date (YYYY-MM-DD): {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text[:40]!r}") from None
+    if problem := instant_problem(day):
+        raise argparse.ArgumentTypeError(problem)
+    return day
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -254,13 +272,16 @@ def _byte_size(text: str) -> int:
     """``--max-line-bytes 16MiB``: a positive byte count, with an optional K/M/G (binary) unit."""
     import re
 
-    m = re.fullmatch(r"\s*(\d[\d_,]*)\s*([A-Za-z]*)\s*", text)
+    m = re.fullmatch(r"\s*([0-9][0-9_,]*)\s*([A-Za-z]*)\s*", text)   # ASCII digits: no '٣'
     unit = _SIZE_UNITS.get(m.group(2).lower()) if m else None
     if m is None or unit is None:
         raise argparse.ArgumentTypeError(f"not a byte size (e.g. 1048576, 64KiB, 16MiB, 1GiB): {text[:40]!r}")
-    value = int(m.group(1).replace("_", "").replace(",", "")) * unit
+    digits = m.group(1).replace("_", "").replace(",", "")
+    value = int(digits) * unit if len(digits) <= 20 else 1 << 64
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 byte: {text}")
+    if value > 1 << 40:   # io reads with readline(limit): past sys.maxsize it overflows
+        raise argparse.ArgumentTypeError(f"{text[:40]} is out of range: at most 1TiB")
     return value
 
 
@@ -269,19 +290,24 @@ def _audit(args: argparse.Namespace) -> int:
 
     from ._allocate import load_policy
     from ._audit import run_audit
+    from ._tree import DEDUPE_LIMIT
+    from ._fx import load_fx
     from ._money import present
     from ._ownership import OwnershipContract, load_owner_map
     from .invoices import read_invoice
     from .reports import write_report
 
+    if args.since is not None and args.until is not None and args.since > args.until:
+        raise _UsageError(f"--since {args.since} is after --until {args.until}: no day would be kept")
     reg = _registry(args)
     dims = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("team",)
     required = tuple(f.strip() for f in args.require.split(",") if f.strip())
-    for p in (*args.inputs, *(args.invoice or ()), *(x for x in (args.owners, args.policy) if x)):
+    for p in (*args.inputs, *(args.invoice or ()), *(x for x in (args.owners, args.policy, args.fx) if x)):
         if not Path(p).exists():
             raise _UsageError(f"no such file: {p}")
     owner_map = load_owner_map(args.owners) if args.owners else None
     policy = load_policy(args.policy) if args.policy else None
+    fx = load_fx(args.fx) if args.fx else None
     invoice_files = [f for path in (args.invoice or ()) for f in
                      (sorted(x for x in Path(path).iterdir() if x.is_file() and not x.name.startswith("."))
                       if Path(path).is_dir() else [Path(path)])]
@@ -289,25 +315,23 @@ def _audit(args: argparse.Namespace) -> int:
     contract = OwnershipContract(required=required, owner_map=owner_map)
     progress = _Progress(sys.stderr.isatty())
     report = run_audit(progress.wrap(_inputs(args.inputs)), registry=reg, contract=contract, by=dims,
-                       period=args.period, since=_parse_day(args.since, "--since"),
-                       until=_parse_day(args.until, "--until"), invoices=invoices, policy=policy,
-                       chunk_size=args.chunk_size)
+                       period=args.period, since=args.since, until=args.until, invoices=invoices, policy=policy,
+                       chunk_size=args.chunk_size, fx=fx, dedupe_limit=args.dedupe_limit or DEDUPE_LIMIT)
     if args.tolerance is not None and report.reconciliation is not None:
         report = attrs.evolve(report, reconciliation=attrs.evolve(report.reconciliation, tolerance=args.tolerance))
     fmt = args.format
     if fmt in BINARY_FORMATS and not args.output:
         raise _UsageError(f"--format {fmt} writes a binary file: give -o OUT")
     if args.output:
-        # Render first, then write: a writer that fails (a missing extra) must not leave an empty file behind.
-        buffer: io.BytesIO | io.StringIO = io.BytesIO() if fmt in BINARY_FORMATS else io.StringIO(newline="")
-        write_report(report, fmt, buffer)
+        # Straight into a temporary file beside OUT, renamed over it only once complete: a writer that
+        # fails (a missing extra, bad data) or a run killed mid-write leaves the previous OUT untouched.
+        from ._atomic import atomic_output
+
         try:
-            if isinstance(buffer, io.BytesIO):
-                Path(args.output).write_bytes(buffer.getvalue())
-            else:
-                Path(args.output).write_text(buffer.getvalue(), encoding="utf-8", newline="")
+            with atomic_output(args.output, binary=fmt in BINARY_FORMATS) as fh:
+                write_report(report, fmt, fh)
         except OSError as exc:
-            raise _UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+            raise _UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         print(f"attribution: wrote {fmt} report to {args.output}", file=sys.stderr)
     else:
         write_report(report, fmt, sys.stdout)
@@ -330,9 +354,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="attribution", description="Exact, explainable LLM cost attribution.")
+    parser = _Parser(prog="attribution", description="Exact, explainable LLM cost attribution.")
     parser.add_argument("--version", action="version", version=f"attribution {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def cards_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--pricecards", action="append", metavar="PATH",
@@ -363,7 +387,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("price", help="price one request and show the line items")
     p.add_argument("--provider", required=True)
     p.add_argument("--model", required=True)
-    p.add_argument("--at", help="ISO date or datetime the request was made (default: newest price)")
+    p.add_argument("--at", type=_parse_at, help="ISO date or datetime the request was made (default: newest price)")
     p.add_argument("--tier", help="service tier: batch, priority, flex... (default standard)")
     p.add_argument("--region", help="region or cross-region profile (global, us, eu...)")
     for meter in (*BILLED_METERS, "reasoning"):
@@ -380,20 +404,26 @@ def _parser() -> argparse.ArgumentParser:
                    help="provider cost export or plain invoice CSV to reconcile against, or a directory of them "
                    "(repeatable)")
     p.add_argument("--policy", metavar="FILE", help="allocation policy (TOML) for shared costs")
+    p.add_argument("--fx", metavar="FILE",
+                   help="dated exchange rates (TOML [[rate]] from/to/rate/date, or CSV): the only way an invoice, "
+                   "pool or budget in another currency is compared with the priced usage; rates are shown")
     p.add_argument("--period", choices=PERIODS, help="compare the last two periods and flag anomalies")
-    p.add_argument("--since", metavar="DATE", help="only calls on or after this UTC day (YYYY-MM-DD)")
-    p.add_argument("--until", metavar="DATE", help="only calls on or before this UTC day (YYYY-MM-DD)")
+    p.add_argument("--since", type=_parse_day, metavar="DATE", help="only calls on or after this UTC day (YYYY-MM-DD)")
+    p.add_argument("--until", type=_parse_day, metavar="DATE", help="only calls on or before this UTC day (YYYY-MM-DD)")
     p.add_argument("--chunk-size", type=_positive, metavar="N",
                    help="stream the input N records at a time: memory stays flat however large the input; request "
-                   "trees are then resolved within each chunk, duplicates across the whole input (up to 2,000,000 "
-                   "distinct calls; the report counts any past that) (e.g. 50000)")
-    p.add_argument("--tolerance", type=Decimal, metavar="RATIO",
+                   "trees are then resolved within each chunk, duplicates across the whole input (up to "
+                   "--dedupe-limit distinct calls; the report counts any past that) (e.g. 50000)")
+    p.add_argument("--dedupe-limit", type=_positive, metavar="N",
+                   help="with --chunk-size: remember up to N distinct calls to find duplicates (8 bytes each; "
+                   "default 1000000, about 11 MB); calls past it are counted as not checked")
+    p.add_argument("--tolerance", type=_tolerance, metavar="RATIO",
                    help="reconciliation tolerance per invoice line, as a ratio (default 0.02)")
     p.add_argument("--owners", metavar="FILE", help="owner map (TOML or CSV): owner field value -> cost center, "
                    "budget line, named owner")
     p.add_argument("--require", default=",".join(DEFAULT_REQUIRED), metavar="FIELDS",
                    help=f"owner fields every call must carry (default: {','.join(DEFAULT_REQUIRED)})")
-    p.add_argument("--fail-under-coverage", type=Decimal, metavar="PCT",
+    p.add_argument("--fail-under-coverage", type=_percent, metavar="PCT",
                    help="exit 1 when less than PCT percent of spend has a valid owner")
     p.add_argument("--max-line-bytes", type=_byte_size, metavar="SIZE",
                    help="longest input line (or CSV row) read; a longer one is quarantined (default 8MiB)")
@@ -407,26 +437,73 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# -- option values: every numeric and date option is checked here, at parse time ----------------
+# argparse turns an ArgumentTypeError into exit 2 and one line naming the option (see _Parser).
+
+_DIGITS = frozenset("0123456789")
+
+
 def _count(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    """A whole number of tokens or calls, ``0 .. 10^13`` (ASCII digits; ``_`` and ``,`` group them)."""
+    from ._usage import MAX_COUNT
+
+    digits = text.strip().replace("_", "").replace(",", "")
+    if digits.startswith("-") and digits[1:] and set(digits[1:]) <= _DIGITS:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text[:40]}")
+    if not digits or not set(digits) <= _DIGITS or len(digits) > 20:   # no '٣', '1e3', '+5', '0x10'
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}")
+    value = int(digits)
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{text[:40]} is above the limit of {MAX_COUNT:,}")
     return value
 
 
 def _positive(text: str) -> int:
     value = _count(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text[:40]}")
     return value
+
+
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+
+
+def _decimal_in(text: str, low: Decimal, high: Decimal, what: str) -> Decimal:
+    """A plain decimal number (``0.02``, ``97.5``: no exponent, NaN or Infinity) in ``[low, high]``."""
+    stripped = text.strip()
+    if stripped.startswith("-") and _NUMBER.fullmatch(stripped[1:]):
+        raise argparse.ArgumentTypeError(f"must not be negative: {text[:40]}")
+    if not _NUMBER.fullmatch(stripped) or len(stripped) > 40:
+        raise argparse.ArgumentTypeError(f"not a plain decimal {what}: {text[:40]!r}")
+    value = Decimal(stripped)
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{stripped} is out of range: {what} must be from {low} to {high}")
+    return value
+
+
+def _tolerance(text: str) -> Decimal:
+    """``--tolerance``: a ratio from 0 to 1 (``0.02`` is 2%)."""
+    return _decimal_in(text, Decimal(0), Decimal(1), "ratio")
+
+
+def _percent(text: str) -> Decimal:
+    """``--fail-under-coverage``: a percentage from 0 to 100."""
+    return _decimal_in(text, Decimal(0), Decimal(100), "percentage")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (``attribution audit: error: argument --tolerance: ...``), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_safe(message)} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:   # a bad option (one line on stderr, 2), --help or --version (0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args))
     except (AttributionError, _UsageError) as exc:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 __all__ = [
     "AttributionError",
     "CurrencyMismatch",
+    "FxTableError",
     "InvalidTimestamp",
     "InvalidUsage",
     "InvoiceError",
@@ -241,6 +242,10 @@ class CurrencyMismatch(AttributionError, ValueError):
         self.left = left
         self.right = right
         super().__init__(f"cannot combine {left} and {right} amounts{(' in ' + context) if context else ''}")
+
+
+class FxTableError(_LocatedError):
+    """An FX table (exchange rates the user supplies) is malformed: names the file, line and field."""
 
 
 class NormalizeError(_LocatedError):

@@ -35,7 +35,9 @@ import attrs
 
 from .._bounded import CsvSplitter, current_limits, decode_text, size
 from .._bounded import loads as bounded_loads
+from .._instant import instant_problem
 from .._invoice import CHARGE_CATEGORIES
+from .._money import MAX_AMOUNT_EXP, check_amount, check_currency
 from .._records import SourceLocation
 from ..exceptions import InvoiceError
 
@@ -437,6 +439,8 @@ def parse_decimal(value: object) -> Decimal:
         raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
     if not dec.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
+    if dec and dec.adjusted() >= MAX_AMOUNT_EXP:   # amounts and quantities alike: 1e26 is corrupt data
+        check_amount(dec)
     return dec
 
 
@@ -452,12 +456,18 @@ def cents_to_units(cents: Decimal) -> Decimal:
 
 
 def currency_code(value: object) -> str:
-    """An ISO 4217 code in upper case: ``"usd"`` -> ``"USD"``; anything else raises ``ValueError``."""
-    if not isinstance(value, str) or not re.fullmatch(r"\s*[A-Za-z]{3}\s*", value):
-        raise ValueError(f"not an ISO 4217 currency code: {value!r}")
-    return value.strip().upper()
+    """An active ISO 4217 code, upper-cased (``"usd"`` -> ``"USD"``, the exports' own spelling).
+
+    Nothing else is guessed: padding (``"usd "``), symbols (``"€"``) and codes not in the
+    ISO list (``"XXY"``) raise ``ValueError``.
+    """
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z]{3}", value):
+        return check_currency(value.upper())
+    return check_currency(value)
 
 
+#: Unix seconds at 3000-01-01, past which a number is not a timestamp (as normalizers rule).
+_MAX_UNIX = 32503680000
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _FRACTION = re.compile(r"\.(\d+)")
@@ -479,16 +489,25 @@ def parse_instant(value: object, *, month_first: bool = False) -> datetime | dat
     """
     if isinstance(value, bool):
         raise ValueError(f"not a date or timestamp: {value!r}")
+    parsed = _parse_instant(value, month_first)
+    if not 1 < parsed.year < 9998 and (problem := instant_problem(parsed)):
+        raise ValueError(problem)
+    return parsed
+
+
+def _parse_instant(value: object, month_first: bool) -> datetime | date:
     if isinstance(value, (int, Decimal)):
-        if isinstance(value, Decimal) and value != value.to_integral_value():
+        if isinstance(value, Decimal) and (not value.is_finite() or value != value.to_integral_value()):
             raise ValueError(f"not whole Unix seconds: {value!r}")
+        if not 0 <= value < _MAX_UNIX:
+            raise ValueError(f"Unix time {str(value)[:30]} is out of range")
         return datetime.fromtimestamp(int(value), UTC)
     if not isinstance(value, str):
         raise ValueError(f"not a date or timestamp: {value!r}")
     text = value.strip()
+    if text.isascii() and text.isdigit():
+        return _parse_instant(int(text), month_first)
     try:
-        if text.isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
         if month_first and (m := _US_DATE.fullmatch(text.split(" ")[0])):
             return date(int(m.group(3)), int(m.group(1)), int(m.group(2)))
         if _DATE.fullmatch(text):
@@ -503,7 +522,11 @@ def parse_instant(value: object, *, month_first: bool = False) -> datetime | dat
         parsed = datetime.fromisoformat(iso)
     except ValueError:
         raise ValueError(f"not a date or timestamp: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    if (problem := instant_problem(parsed)) is not None:   # astimezone would overflow
+        raise ValueError(problem)
+    return parsed.astimezone(UTC)
 
 
 def _start_day(value: datetime | date) -> date:

@@ -47,6 +47,7 @@ from ._common import (
     JsonSource,
     Where,
     bucket_period,
+    currency_code,
     json_documents,
     json_path,
     parse_decimal,
@@ -179,9 +180,10 @@ def _result(result: object, path: str, start: Any, end: Any, where: Where) -> In
     except ValueError as exc:
         raise where.error(json_path(apath, "value"), str(exc)) from None
     currency = amount.get("currency")
-    if not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency.strip()):
-        raise where.error(json_path(apath, "currency"),
-                          f"not an ISO 4217 currency code: {currency!r} (amounts are never assumed to be USD)")
+    try:
+        currency = currency_code(currency)
+    except ValueError as exc:
+        raise where.error(json_path(apath, "currency"), f"{exc} (amounts are never assumed to be USD)") from None
     line_item = _text(result, "line_item", path, where)
     parsed = parse_line_item(line_item)
     quantity = None
@@ -197,7 +199,7 @@ def _result(result: object, path: str, start: Any, end: Any, where: Where) -> In
         tags["context_window"] = "long"
     return InvoiceLine(
         provider=PROVIDER, period_start=start, period_end=end, amount=value,
-        currency=currency.strip().upper(), model=parsed.model, meter=parsed.meter, sku=line_item,
+        currency=currency, model=parsed.model, meter=parsed.meter, sku=line_item,
         project=_text(result, "project_id", path, where), account=_text(result, "organization_id", path, where),
         service_tier=parsed.service_tier, quantity=quantity,
         unit="tokens" if quantity is not None and parsed.meter in TOKEN_METERS else None,

@@ -27,8 +27,8 @@ from typing import IO
 
 from .._audit import AuditReport
 from .._invoice import InvoiceLine
-from .._money import present
-from .._reconcile import ReconciledLine
+from .._money import exact, present
+from .._reconcile import ReconciledLine, Reconciliation
 from ._table import safe
 
 __all__ = ["render_html", "write_html"]
@@ -299,7 +299,7 @@ def _stacked(columns: Sequence[tuple[str, Mapping[str, Decimal]]], owners: Seque
             h = plot_h * _f(amount / ymax)
             y -= h
             colour = dict(owners)[owner]
-            tip = f"{name} · {owner}: {_money_text(amount, currency)} ({_exact(amount, currency)})"
+            tip = f"{name} · {_key_label(owner)}: {_money_text(amount, currency)} ({_exact(amount, currency)})"
             parts.append(_rect(x, y, bar_w, h, colour, tip))
         if n <= 16 and total > 0:
             parts.append(_text(x + bar_w / 2, y - 5, _money_text(total, currency), "middle", "muted"))
@@ -313,22 +313,35 @@ def _stacked(columns: Sequence[tuple[str, Mapping[str, Decimal]]], owners: Seque
 # -- owners and colours -----------------------------------------------------------
 
 
+# Chart buckets are keyed so that no tag value can pose as "no owner" or as the tail: a real
+# value is "=" + value; the two buckets of our own are keys no real value can produce.
+_NONE_KEY, _OTHER_KEY = "none", "other"
+
+
+def _owner_key(value: object) -> str:
+    return _NONE_KEY if value is None or value == "" else f"={value}"
+
+
+def _key_label(key: str) -> str:
+    return _NONE if key == _NONE_KEY else _OTHER if key == _OTHER_KEY else key[1:]
+
+
 def _owner_colours(report: AuditReport) -> list[tuple[str, str]]:
-    """First-dimension owners in order of spend with their colours; the tail shares "other"."""
+    """First-dimension owner keys (:func:`_owner_key`) in order of spend with their colours; the tail shares "other"."""
     spend: dict[str, Decimal] = defaultdict(Decimal)
     for e in report.rollup.entries():
-        spend[_label(e.key[0] if e.key else None)] += e.cost
-    ranked = sorted(spend.items(), key=lambda kv: (kv[0] == _NONE, -kv[1], kv[0]))
+        spend[_owner_key(e.key[0] if e.key else None)] += e.cost
+    ranked = sorted(spend.items(), key=lambda kv: (kv[0] == _NONE_KEY, -kv[1], kv[0]))
     out: list[tuple[str, str]] = []
     colour_i = 0
-    for name, _ in ranked:
-        if name == _NONE:
-            out.append((name, _NONE_COLOUR))
+    for key, _ in ranked:
+        if key == _NONE_KEY:
+            out.append((key, _NONE_COLOUR))
         elif colour_i < len(_PALETTE):
-            out.append((name, _PALETTE[colour_i]))
+            out.append((key, _PALETTE[colour_i]))
             colour_i += 1
     if len(out) < len(ranked):
-        out.append((_OTHER, _OTHER_COLOUR))
+        out.append((_OTHER_KEY, _OTHER_COLOUR))
     return out
 
 
@@ -336,8 +349,8 @@ def _colour_of(owners: Sequence[tuple[str, str]], name: str) -> str:
     return dict(owners).get(name, _OTHER_COLOUR)
 
 
-def _bucket(owners: Sequence[tuple[str, str]], name: str) -> str:
-    return name if name in dict(owners) else _OTHER
+def _bucket(owners: Sequence[tuple[str, str]], key: str) -> str:
+    return key if key in dict(owners) else _OTHER_KEY
 
 
 # -- sections ---------------------------------------------------------------------
@@ -386,8 +399,8 @@ def _kpis(report: AuditReport) -> str:
              "records not priced, each with a reason" if report.quarantined_records else "every record priced",
              "warn" if report.quarantined_records else "good"),
     ]
-    rep = report.reconciliation
-    if rep is not None:
+    # One card pair per invoice currency: amounts of two currencies never meet in one number.
+    for rep in (report.reconciliation.by_currency().values() if report.reconciliation is not None else ()):
         cards.append(_kpi("Invoiced usage", _m(rep.invoiced, rep.currency or cur),
                           f"reconciliation coverage {_e(_share_text(rep.coverage))} attributed"))
         outside = sum(1 for r in rep.lines if not r.matched)
@@ -412,7 +425,7 @@ def _owners(report: AuditReport, owners: Sequence[tuple[str, str]]) -> str:
     bars = []
     for e in shown:
         name = " / ".join(_label(v) for v in e.key) or "total"
-        colour = _colour_of(owners, _bucket(owners, _label(e.key[0] if e.key else None)))
+        colour = _colour_of(owners, _bucket(owners, _owner_key(e.key[0] if e.key else None)))
         bars.append((name, e.cost, colour, f"{name}: {_exact(e.cost, cur)}, {e.requests:,} requests"))
     rest = entries[_MAX_BARS:]
     if rest:
@@ -440,20 +453,20 @@ def _over_time(report: AuditReport, owners: Sequence[tuple[str, str]]) -> str:
         for e in report.periods.entries():
             if e.key[0] is None:
                 continue
-            owner = _bucket(owners, _label(e.key[1] if len(e.key) > 1 else None))
+            owner = _bucket(owners, _owner_key(e.key[1] if len(e.key) > 1 else None))
             cols[str(e.key[0])][owner] += e.cost
     else:
         unit = "day"
         for c in report.charges:
             if c.day is None:
                 continue
-            owner = _bucket(owners, _label(c.owner[0][1] if c.owner else None))
+            owner = _bucket(owners, _owner_key(c.owner[0][1] if c.owner else None))
             cols[c.day.isoformat()][owner] += c.amount
     columns = sorted(cols.items())
     first_dim = report.by[0] if report.by else "owner"
     chart = _stacked(columns, owners, cur, f"Spend per {unit} by {first_dim}")
     present_owners = {o for _, col in columns for o in col}
-    legend = _legend((name, colour) for name, colour in owners if name in present_owners)
+    legend = _legend((_key_label(key), colour) for key, colour in owners if key in present_owners)
     return _section("time", f"Spend per {unit} by {first_dim}", chart + legend,
                     "Each bar stacks the owners' spend in that "
                     f"{_e(unit)} (UTC). Hover a segment for the exact amount.")
@@ -562,9 +575,17 @@ def _waterfall(steps: Sequence[tuple[str, Decimal, str, bool]], currency: str | 
 
 
 def _reconciliation(report: AuditReport) -> str:
-    rep = report.reconciliation
-    if rep is None:
+    if report.reconciliation is None:
         return ""
+    views = report.reconciliation.by_currency()
+    if len(views) <= 1:
+        return _reconciliation_in(report, next(iter(views.values()), report.reconciliation), "", "reconciliation")
+    # Several currencies: one section each, side by side, never summed.
+    return "".join(_reconciliation_in(report, rep, f" ({cur})", "reconciliation" + (f"-{cur.lower()}" if i else ""))
+                   for i, (cur, rep) in enumerate(views.items()))
+
+
+def _reconciliation_in(report: AuditReport, rep: Reconciliation, suffix: str, anchor: str) -> str:
     cur = rep.currency or report.currency
     unowned = sum((r.unowned for r in rep.lines), Decimal(0))
     by_cause: dict[str, Decimal] = defaultdict(Decimal)
@@ -615,7 +636,7 @@ def _reconciliation(report: AuditReport) -> str:
             what = " ".join(x for x in (line.model or line.sku or "", line.meter or "", line.project or "") if x)
             off_rows.append([_e(line.provider), _e(what or "all usage"),
                              f'<span class="nw">{_e(line.period_start)} to {_e(line.period_end)}</span>',
-                             _m(r.invoiced, cur), _m(r.priced, cur), _m(r.variance, cur),
+                                            _m(r.invoiced, cur), _m(r.priced, cur), _m(r.variance, cur),
                              "<br>".join(_e(c) for c in r.causes[:3])])
         lines += f"<h3>Lines outside the {_e(_share_text(rep.tolerance))} tolerance, largest first</h3>" + _table(
             ["provider", "line", "period", "invoiced", "priced", "variance", "likely causes"], off_rows,
@@ -649,7 +670,11 @@ def _reconciliation(report: AuditReport) -> str:
             f"{_e(_share_text(rep.coverage))}. "
             + ('<span class="badge good">WITHIN TOLERANCE</span>' if rep.passed
                else '<span class="badge bad">OUTSIDE TOLERANCE</span>'))
-    return _section("reconciliation", "Reconciliation with the invoice",
+    converted = [f"<li>{_e(r.line.line_id or r.line.model or r.line.provider)}: {_e(f'{r.line.amount:f}')} "
+                 f"{_e(r.line.currency)} at {_e(str(r.fx))} = {_m(r.invoiced, cur)}</li>" for r in rep.lines if r.fx]
+    if converted:
+        extra += "<h3>Invoice lines converted with the FX table</h3><ul>" + "".join(converted) + "</ul>"
+    return _section(anchor, "Reconciliation with the invoice" + suffix,
                     chart + legend + "<h3>Invoice lines by provider and model</h3>" + lines + extra, lead)
 
 
@@ -664,7 +689,8 @@ def _allocation(report: AuditReport) -> str:
     total = ["Total", _m(alloc.direct_total, cur),
              *(_m(sum((r.share(p) for r in alloc.rows), Decimal(0)), cur) for p in pools), _m(alloc.total, cur)]
     table = _table([alloc.by, "direct", *pools, "total"], rows, numeric=range(1, len(pools) + 3), total=total)
-    pool_rows = [[_e(p.id), _e(p.kind), _e(p.method + (f" by {p.basis}" if p.basis else "")), _e(p.source),
+    pool_rows = [[_e(p.id), _e(p.kind), _e(p.method + (f" by {p.basis}" if p.basis else "")),
+                  _e(p.source + "".join(f", converted at {rate}" for rate in p.fx)),
                   _m(p.amount, cur), _e(", ".join(p.flags))] for p in alloc.pools]
     pool_table = _table(["pool", "kind", "method", "source", "amount", "flags"], pool_rows, numeric=(4,))
     return _section("allocation", f"Allocation by {alloc.by}", table + "<h3>Shared pools</h3>" + pool_table,
@@ -676,7 +702,7 @@ def _true_up(report: AuditReport) -> str:
     t = report.true_up
     if t is None:
         return ""
-    cur = report.reconciliation.currency if report.reconciliation is not None else report.currency
+    cur = t.currency or report.currency
     rows = [[_cell(r.owner), _m(r.attributed, cur), _m(r.true_up, cur), _m(r.total, cur)] for r in t.rows]
     total = ["Total", _m(t.attributed, cur), _m(t.variance, cur), _m(t.invoiced, cur)]
     return _section("true-up", "True-up to the invoice",
@@ -838,6 +864,7 @@ def render_html(report: AuditReport) -> str:
     ])
 
 
+@exact
 def write_html(report: AuditReport, out: IO[str]) -> None:
     """Write the self-contained HTML showback report (inline CSS and SVG, no scripts, no external assets)."""
     out.write(render_html(report))

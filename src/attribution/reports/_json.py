@@ -13,11 +13,17 @@ from decimal import Decimal
 from typing import IO, Any
 
 from .._audit import AuditReport
+from .._fx import FxRate
+from .._money import exact
 
 __all__ = ["JSON_SCHEMA", "report_to_json", "write_json"]
 
 #: Bumped on any incompatible change to the document's shape.
 JSON_SCHEMA = "attribution.audit/1"
+
+
+def _fx(rate: FxRate) -> dict[str, Any]:
+    return {"from": rate.source, "to": rate.target, "rate": rate.rate, "date": rate.date, "source": rate.origin}
 
 
 def _plain(value: Any) -> Any:
@@ -32,6 +38,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@exact
 def report_to_json(report: AuditReport) -> dict[str, Any]:
     """The report as plain JSON-ready data (strings for money and dates)."""
     cov = report.coverage
@@ -88,21 +95,33 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
         "reconciliation": None,
         "true_up": report.true_up.to_records() if report.true_up is not None else None,
         "budgets": [{"name": b.name, "month": b.month, "budget": b.budget, "actual": b.actual,
-                     "forecast": b.forecast, "projected_over": b.projected_over} for b in report.budgets],
+                     "forecast": b.forecast, "projected_over": b.projected_over, "currency": b.currency,
+                     **({"fx": [_fx(r) for r in b.fx]} if b.fx else {})} for b in report.budgets],
     }
     rep = report.reconciliation
     if rep is not None:
+        # Totals per currency, never one sum across currencies: the top-level totals are only
+        # given when the reconciliation has a single currency (null otherwise; read by_currency).
+        by_currency = {cur: {"invoiced": t.invoiced, "priced": t.priced, "attributed": t.attributed,
+                             "unattributed": t.unattributed, "variance": t.variance, "coverage": t.coverage,
+                             "unmatched_cost": t.unmatched_cost, "other_charges": t.other_total}
+                       for cur, t in rep.totals.items()}
+        single = next(iter(by_currency.values())) if len(by_currency) == 1 else None
         doc["reconciliation"] = {
-            "invoiced": rep.invoiced, "priced": rep.priced, "attributed": rep.attributed,
-            "unattributed": rep.unattributed, "variance": rep.variance, "coverage": rep.coverage,
+            "currency": rep.currency,
+            **{k: (single[k] if single is not None else None)
+               for k in ("invoiced", "priced", "attributed", "unattributed", "variance", "coverage")},
+            "by_currency": by_currency,
             "tolerance": rep.tolerance, "passed": rep.passed, "lines": rep.to_records(),
             "unmatched": [{"provider": u.provider, "model": u.model, "meter": u.meter, "day": u.day,
-                           "cost": u.cost, "records": u.records} for u in rep.unmatched],
-            "other_charges": rep.other_total,
+                           "cost": u.cost, "records": u.records, "currency": u.currency} for u in rep.unmatched],
+            "other_charges": single["other_charges"] if single is not None else None,
+            "unconverted": rep.unconverted,
         }
     return _plain(doc)  # type: ignore[no-any-return]
 
 
+@exact
 def write_json(report: AuditReport, out: IO[str]) -> None:
     """Write the report as indented JSON (schema ``attribution.audit/1``)."""
     json.dump(report_to_json(report), out, indent=2)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import IO
 
 from .._audit import AuditReport
-from .._money import present
+from .._money import exact, present
 from .._text import safe, table
 
 __all__ = ["render_table", "safe", "table", "write_table"]
@@ -77,6 +77,8 @@ def render_table(report: AuditReport) -> str:
         arows = [["(none)" if r.owner is None else r.owner, money(r.direct, cur), money(r.shared, cur),
                   money(r.total, cur)] for r in alloc.rows]
         out.append(table([alloc.by, "direct", "shared", "total"], arows, right=(1, 2, 3)))
+        out.extend(f"  pool {safe(p.id)}: {safe(p.source)} converted at {rate} ({safe(rate.origin or '')})"
+                   for p in alloc.pools for rate in p.fx)
 
     rep = report.reconciliation
     if rep is not None:
@@ -88,13 +90,15 @@ def render_table(report: AuditReport) -> str:
             line = r.line
             what = " ".join(x for x in (line.provider, line.model or line.sku or "", line.meter or "") if x)
             flag = "ok" if r.matched else "OUTSIDE TOLERANCE"
-            out.append(f"  {safe(what)} {line.period_start}..{line.period_end}: invoiced {money(r.invoiced, cur)}, "
-                       f"priced {money(r.priced, cur)}, variance {money(r.variance, cur)} [{flag}]")
+            lc = r.currency  # every amount of a row is in its own currency, never the report's by assumption
+            out.append(f"  {safe(what)} {line.period_start}..{line.period_end}: invoiced {money(r.invoiced, lc)}, "
+                       f"priced {money(r.priced, lc)}, variance {money(r.variance, lc)} [{flag}]")
             out.extend(f"      - {safe(cause)}" for cause in r.causes[:3])
     if report.true_up is not None:
         t = report.true_up
-        out.append(f"True-up to the invoice ({money(t.invoiced, cur)}): "
-                   + ", ".join(f"{'(none)' if r.owner is None else safe(r.owner)} {money(r.total, cur)} "
+        tc = t.currency or cur
+        out.append(f"True-up to the invoice ({money(t.invoiced, tc)}): "
+                   + ", ".join(f"{'(none)' if r.owner is None else safe(r.owner)} {money(r.total, tc)} "
                                f"({'+' if r.true_up >= 0 else ''}{present(r.true_up)})" for r in t.rows[:6]))
 
     if report.budgets:
@@ -103,6 +107,8 @@ def render_table(report: AuditReport) -> str:
         brows = [[b.name, money(b.actual, b.currency), money(b.forecast, b.currency), money(b.budget, b.currency),
                   "OVER" if b.projected_over else "ok"] for b in report.budgets]
         out.append(table(["budget line", "actual", "forecast", "budget", ""], brows, right=(1, 2, 3)))
+        out.extend(f"  {safe(b.name)}: spend converted to {b.currency} at {rate}" for b in report.budgets
+                   for rate in b.fx)
 
     if report.top_trees:
         out.append("")
@@ -129,6 +135,7 @@ def render_table(report: AuditReport) -> str:
     return "\n".join(out)
 
 
+@exact
 def write_table(report: AuditReport, out: IO[str]) -> None:
     """Write the terminal report."""
     out.write(render_table(report))
