@@ -246,3 +246,19 @@ def test_accounting_line_adds_up_in_table_html_and_json():
     totals = json.loads(_render(report, "json"))["totals"]
     assert totals["records_read"] == (totals["priced_records"] + totals["quarantined_records"]
                                       + totals["duplicates"] + totals["excluded_by_date"])
+
+
+def test_cli_dedupe_limit_and_accounting(tmp_path: Any, capsys: Any) -> None:
+    from attribution import cli
+
+    events = [_event(f"req-{i}") for i in range(6)]
+    path = tmp_path / "usage.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in [*events, events[0], events[5]]))
+    code = cli.main(["audit", str(path), "--chunk-size", "2", "--dedupe-limit", "3", "--format", "json"])
+    assert code in (0, 1)
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    assert totals["duplicates"] == 1                  # req-0's copy; req-5 came after the limit
+    assert totals["duplicates_unchecked"] == 4        # req-3, req-4, req-5 and req-5's copy
+    assert totals["records_read"] == totals["priced_records"] + totals["duplicates"]
+    assert cli.main(["audit", str(path), "--chunk-size", "2"]) in (0, 1)
+    assert "Records read: 8 = 6 priced + 0 quarantined + 2 duplicates" in capsys.readouterr().out  # default limit

@@ -155,8 +155,9 @@ def _dedupe_key(p: PricedRecord) -> tuple[Any, ...] | None:
     return duplicate_key(p)
 
 
-#: How many distinct calls a streaming audit remembers to find duplicates (8-byte digests, about 21 MB).
-DEDUPE_LIMIT = 2_000_000
+#: How many distinct calls a streaming audit remembers to find duplicates (8-byte digests, about 11 MB,
+#: made at once: the 10M-record streaming audit must stay under 300 MB; ``--dedupe-limit`` raises it).
+DEDUPE_LIMIT = 1_000_000
 _LOAD = 0.75
 _FIRST_SLOTS = 1 << 12
 _ZERO = (0,)

@@ -290,10 +290,10 @@ def _audit(args: argparse.Namespace) -> int:
 
     from ._allocate import load_policy
     from ._audit import run_audit
-    from ._tree import DEDUPE_LIMIT
     from ._fx import load_fx
     from ._money import present
     from ._ownership import OwnershipContract, load_owner_map
+    from ._tree import DEDUPE_LIMIT
     from .invoices import read_invoice
     from .reports import write_report
 
