@@ -1,0 +1,96 @@
+"""Golden corpus of real, recorded provider payloads (issue 18).
+
+Each entry of ``tests/fixtures/real/*/*.jsonl`` is one response body or stream
+event recorded by a public test suite (VCR cassettes), with its source
+(repository, path, commit, interaction) and the meters that the payload's own
+usage fields mean under the provider's documented semantics (see
+``tests/fixtures/real/README.md``). Every entry is normalized twice, with the
+provider as hint and without, and must give exactly those meters, the billed
+model and the provider; a payload without billable usage must be rejected
+with a typed error.
+
+What fails today is listed in ``tests/fixtures/real/known_gaps.json`` (entry id
+-> gap category, per mode). Such an entry is marked xfail only while it still
+fails: once a fix makes it pass, the test passes and ``test_known_gaps_are_current``
+names it so the list can be pruned (``python tests/fixtures/real/measure.py
+--write-gaps`` rewrites it). An entry not in the list must pass.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_MEASURE = Path(__file__).parent / "fixtures" / "real" / "measure.py"
+_spec = importlib.util.spec_from_file_location("_real_corpus_measure", _MEASURE)
+assert _spec is not None
+assert _spec.loader is not None
+measure: Any = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(measure)
+
+ENTRIES = measure.load_entries()
+GAPS = measure.load_gaps()
+
+pytestmark = pytest.mark.skipif(not ENTRIES, reason=f"no real-payload corpus under {measure.corpus_dir()}")
+
+
+@pytest.mark.parametrize("entry", [pytest.param(entry, id=entry["id"]) for entry in ENTRIES])
+def test_real_payload(entry: dict[str, Any]) -> None:
+    """Hinted and unhinted: correct, or a gap listed for that mode (xfail while it still fails)."""
+    unexpected, known = [], []
+    for mode in measure.MODES:
+        category, detail, _rec = measure.check(entry, mode)
+        if category is None:
+            continue  # correct (a listed gap that now passes is named by test_known_gaps_are_current)
+        if entry["id"] in GAPS[mode]:
+            known.append(f"{mode}={category}")
+        else:
+            unexpected.append(f"{mode}: {category}: {detail}")
+    if unexpected:
+        pytest.fail(f"{entry['id']} ({entry['_file']}): " + "; ".join(unexpected))
+    if known:
+        pytest.xfail("known gap: " + ", ".join(known))
+
+
+def test_no_untyped_exception() -> None:
+    """No payload, hinted or not, makes the library raise anything but an AttributionError."""
+    escaped = [f"{mode}:{entry['id']}: {detail}" for entry, mode, category, detail, _ in measure.run(ENTRIES)
+               if category == "exception"]
+    assert not escaped, "\n".join(escaped[:20])
+
+
+def test_known_gaps_are_current() -> None:
+    """Every listed gap names a corpus entry, and the gaps fixed since the list was written are named."""
+    ids = {entry["id"] for entry in ENTRIES}
+    for mode in measure.MODES:
+        stale = sorted(set(GAPS[mode]) - ids)
+        assert not stale, f"known_gaps.json[{mode!r}] names entries not in the corpus: {stale[:10]}"
+    fixed = [f"{mode}:{entry['id']}" for entry, mode, category, _d, _r in measure.run(ENTRIES)
+             if category is None and entry["id"] in GAPS[mode]]
+    if fixed:
+        print(f"\n{len(fixed)} known gaps now pass; prune known_gaps.json (measure.py --write-gaps):")
+        print("\n".join(f"  {f}" for f in fixed[:50]))
+
+
+def test_corpus_shape() -> None:
+    """Ids are unique, every entry names its source, and the corpus keeps the breadth issue 18 asks for."""
+    ids = Counter(entry["id"] for entry in ENTRIES)
+    assert [i for i, n in ids.items() if n > 1] == []
+    for entry in ENTRIES:
+        src = entry["source"]
+        assert src["repo"], entry["id"]
+        assert src["path"], entry["id"]
+        assert len(src["commit"]) == 40, entry["id"]
+        assert isinstance(entry["billable"], bool), entry["id"]
+        if entry["billable"]:
+            meters = entry["expected"]["meters"]
+            assert meters, entry["id"]
+            assert all(type(v) is int and v >= 0 for v in meters.values()), entry["id"]
+    billable = [e for e in ENTRIES if e["billable"]]
+    assert len(billable) >= 500
+    assert len({(e["provider"], e["format"]) for e in billable}) >= 12
+    assert any(e["source"].get("stream") for e in billable)
