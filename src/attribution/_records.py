@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import attrs
 
 from ._fastinit import speed_up_init
+from ._instant import instant_problem
 from ._money import to_decimal
 from ._usage import Usage
 from .exceptions import InvalidTimestamp
@@ -42,6 +43,8 @@ def _freeze_tags(value: Mapping[str, str] | None) -> Mapping[str, str]:
 def _aware(inst: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
     if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
         raise InvalidTimestamp(f"{attribute.name} must be a timezone-aware datetime, got {value!r}")
+    if value is not None and not 1 < value.year < 9998 and (problem := instant_problem(value)):
+        raise InvalidTimestamp(f"{attribute.name}: {problem}")
 
 
 @attrs.frozen(kw_only=True, slots=True)
