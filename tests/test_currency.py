@@ -184,6 +184,11 @@ def test_coverage_refuses_records_priced_in_two_currencies(reg: at.Registry, tmp
     usd = at.price(at.normalize(_event()), reg)
     with pytest.raises(at.CurrencyMismatch, match=r"USD.*EUR"):
         at.coverage([usd, eur])
+    (tmp_path / "acme.toml").write_text(CARD.format(currency="USD"), encoding="utf-8")
+    mixed = at.load_registry(tmp_path / "acme.toml", tmp_path / "euro.toml", bundled=False)
+    # The whole audit (rollups, coverage, charge lines, every writer) refuses records priced in two currencies.
+    with pytest.raises(at.CurrencyMismatch, match=r"card euro-2026-06 prices euro/acme-1 in EUR"):
+        at.run_audit([_event(), {**_event(), "provider": "euro"}], registry=mixed)
 
 
 # -- FX: only with a dated table, always shown ---------------------------------------------------------
@@ -229,6 +234,10 @@ def test_fx_funds_a_pool_and_converts_a_budget(reg: at.Registry, fx: at.FxTable,
     [budget] = usd_spend.budgets
     assert (budget.actual, budget.currency) == (Decimal("2.25"), "EUR")   # 2.50 USD x 0.9
     assert [str(r) for r in budget.fx] == ["1 USD = 0.9 EUR on 2026-06-01"]
+    for fmt in ("table", "html"):
+        assert "search-ai: spend converted to EUR at 1 USD = 0.9 EUR on 2026-06-01" in _render(usd_spend, fmt)
+    [shown] = json.loads(_render(usd_spend, "json"))["budgets"]
+    assert (shown["currency"], shown["fx"][0]["rate"], shown["fx"][0]["date"]) == ("EUR", "0.9", "2026-06-01")
 
 
 def test_a_rate_dated_after_the_invoice_is_not_used(reg: at.Registry) -> None:

@@ -36,7 +36,7 @@ from fractions import Fraction
 
 import attrs
 
-from ._money import to_decimal
+from ._money import exact, to_decimal
 from ._records import PricedRecord, Quarantined
 from ._registry import Rate
 from ._rollup import Key, Rollup, _getter
@@ -62,6 +62,7 @@ class ChangeRow:
     parts: dict[str, Decimal]
 
     @property
+    @exact
     def change(self) -> Decimal:
         return self.after - self.before
 
@@ -102,6 +103,7 @@ def _rate_key(r: Rate) -> _RateKey:
     return (r.provider, r.model, r.service_tier, r.region)
 
 
+@exact
 def explain_change(before: Iterable[PricedRecord | Quarantined | RequestTree],
                    after: Iterable[PricedRecord | Quarantined | RequestTree],
                    by: Sequence[str] = ("team",)) -> list[ChangeRow]:
@@ -198,6 +200,7 @@ class Anomaly:
     reason: str
 
 
+@exact
 def find_anomalies(periods: Sequence[Rollup], *, threshold: Decimal = Decimal("0.5"),
                    min_cost: Decimal = Decimal("1.00")) -> list[Anomaly]:
     """Flag keys of the last rollup whose cost exceeds the trailing mean by more than ``threshold``.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .._audit import AuditReport
+from .._money import exact
 from .._names import BINARY_FORMATS
 from ._csv import write_csv
 from ._focus import write_focus
@@ -37,6 +38,7 @@ WRITERS: dict[str, Writer] = {
 }
 
 
+@exact
 def write_report(report: AuditReport, fmt: str, out: IO[Any]) -> None:
     """Render ``report`` in format ``fmt`` to ``out``.
 

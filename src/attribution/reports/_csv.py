@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import IO
 
 from .._audit import AuditReport, ChargeLine
+from .._money import exact
 
 __all__ = [
     "CHARGE_COLUMNS",
@@ -107,6 +108,7 @@ def write_rows(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]
     writer.writerows(rows)
 
 
+@exact
 def write_csv(report: AuditReport, out: IO[str]) -> None:
     """Write the report's charge lines as CSV: one row per :class:`~attribution.ChargeLine`.
 

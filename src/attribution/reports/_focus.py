@@ -97,7 +97,7 @@ from typing import IO, Any
 
 from .._allocate import AllocatedShare, Allocation, PoolAllocation
 from .._audit import AuditReport, ChargeLine
-from .._money import from_decimal, to_decimal
+from .._money import exact, from_decimal, to_decimal
 from .._registry import canonical_provider
 from .._rollup import BUILTIN_DIMENSIONS
 from ..exceptions import AttributionError
@@ -606,6 +606,7 @@ def _cells(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Iterabl
         yield [_cell(row[c]) for c in columns]
 
 
+@exact
 def write_focus(report: AuditReport, out: IO[str]) -> None:
     """Write the report as a FOCUS 1.3 Cost and Usage CSV (see the module docstring for every rule)."""
     columns, rows = focus_table(report)

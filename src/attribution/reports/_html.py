@@ -740,6 +740,10 @@ def _budgets(report: AuditReport) -> str:
              '<span class="badge bad">OVER</span>' if b.projected_over else '<span class="badge good">OK</span>']
             for b in report.budgets]
     table = _table(["budget line", "month", "actual", "forecast", "budget", "days", ""], rows, numeric=(2, 3, 4, 5))
+    converted = [f"<li>{_e(b.name)}: spend converted to {_e(b.currency)} at {_e(str(rate))}</li>"
+                 for b in report.budgets for rate in b.fx]
+    if converted:
+        table += "<h3>Spend converted with the FX table</h3><ul>" + "".join(converted) + "</ul>"
     return _section("budgets", "Budgets", chart + legend + table,
                     "Month to date against each budget line, with a run-rate forecast to the month end.")
 

@@ -23,6 +23,7 @@ import json
 from typing import IO, Any
 
 from .._audit import AuditReport
+from .._money import exact
 from .._notebook import MONEY_TYPE
 from ..exceptions import MissingDependency
 from ._csv import CHARGE_COLUMNS, owner_columns
@@ -76,6 +77,7 @@ def charges_to_arrow(report: AuditReport) -> Any:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+@exact
 def write_parquet(report: AuditReport, out: IO[bytes]) -> None:
     """Write the report's charge lines as a Parquet file to a binary stream.
 
