@@ -297,3 +297,55 @@ def test_every_writer_gives_the_same_bytes_under_a_low_precision_context(fmt: st
     for context in (decimal.Context(prec=6), decimal.Context(prec=3, rounding=decimal.ROUND_DOWN)):
         with decimal.localcontext(context):
             assert render() == expected
+
+
+# -- true-up with credits, and invoices billing a sliver of a unit -------------------------------------------
+
+
+def test_true_up_keeps_a_credited_owner_and_spreads_the_rest_exactly() -> None:
+    # A pool with a negative amount (a credit) leaves an owner below zero; a credit is no proportion of anything.
+    t = at.true_up({"a": Decimal("75"), "b": Decimal("25"), "c": Decimal("-10.005")}, Decimal("100.00"))
+    assert t["c"].total == Decimal("-10.00")                 # kept (rounded to the cent), not scaled
+    assert t["a"].total == Decimal("82.50")                  # 110.00 spread 3:1 over the charged owners
+    assert t["b"].total == Decimal("27.50")
+    assert sum((r.total for r in t.rows), Decimal(0)) == Decimal("100.00")
+    for row in t.rows:
+        assert row.attributed + row.true_up == row.total
+
+
+@pytest.mark.parametrize("charges", [{"a": Decimal("-1"), "b": Decimal("-2")}, {"a": Decimal("-1"), "b": Decimal(0)}])
+def test_true_up_with_nothing_to_spread_over_is_a_policy_error_not_a_weights_error(charges: dict[str, Decimal]) -> None:
+    with pytest.raises(at.PolicyError, match="cannot true up") as caught:
+        at.true_up(charges, Decimal("10.00"))
+    assert "weights" not in str(caught.value)
+
+
+def test_an_audit_with_a_credit_pool_and_invoices_trues_up(tmp_path: Path) -> None:
+    ex = ROOT / "examples"
+    policy = tmp_path / "credit.toml"
+    policy.write_text((ex / "policy.toml").read_text(encoding="utf-8").replace("amount = 12.00", "amount = -300.00"),
+                      encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "attribution", "audit", str(ex / "gateway-month.jsonl"),
+                          "--invoice", str(ex / "invoices"), "--owners", str(ex / "owners.toml"),
+                          "--policy", str(policy), "--pricecards", str(ex / "pricecards"), "--format", "json"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    report = json.loads(out.stdout)
+    rows = report["true_up"]
+    assert any(Decimal(r["attributed"]) < 0 for r in rows)   # the credit pool left owners below zero
+    for r in rows:
+        assert Decimal(r["attributed"]) + Decimal(r["true_up"]) == Decimal(r["total"])
+        assert "E" not in r["true_up"]                        # money in the JSON document is fixed point
+
+
+def test_an_invoice_billing_a_sliver_of_a_token_names_the_quantity_without_crashing() -> None:
+    rec = at.price(at.UsageRecord(provider="openai", model="gpt-4.1", usage=at.Usage(input=1_000),
+                                  at=datetime(2026, 6, 2, tzinfo=timezone.utc), tags={"team": "search"}))
+    line = at.InvoiceLine(provider="openai", period_start=date(2026, 6, 1), period_end=date(2026, 7, 1),
+                          model="gpt-4.1", meter="input", amount=Decimal("5.00"), quantity=Decimal("1e-90"),
+                          currency="USD")
+    [r] = at.reconcile([rec], [line]).lines
+    assert "quantity" in {c.code for c in r.causes}
+    assert r.variance == Decimal("5.00") - rec.cost

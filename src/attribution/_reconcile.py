@@ -32,7 +32,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 import attrs
@@ -49,7 +49,7 @@ from ._registry import Rate, Registry, canonical_provider, canonical_tier, defau
 from ._rollup import Rollup
 from ._tree import RequestTree, attempt_key
 from ._usage import BILLED_METERS
-from .exceptions import AttributionError, CurrencyMismatch
+from .exceptions import AttributionError, CurrencyMismatch, PolicyError
 
 __all__ = ["DEFAULT_TOLERANCE", "Cause", "CurrencyTotals", "ReconciledLine", "Reconciliation", "UnmatchedUsage", "reconcile"]
 
@@ -820,12 +820,15 @@ class _Evidence:
             quantity = quantity * 1000
         if quantity <= 0:
             return []
-        implied = (result.invoiced / quantity * per).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
         ours = rate.unit_prices().get(line.meter)
         out = []
         if tokens and Decimal(tokens) != quantity:
             out.append(Cause(code="quantity", message=f"the invoice bills {quantity:,} {line.meter} units; the "
                              f"usage data reports {tokens:,}"))
+        raw = result.invoiced / quantity * per
+        if raw and raw.adjusted() > _PRICE_DIGITS:
+            return out  # a unit price beyond any card's (a sliver of a unit billed): nothing to compare
+        implied = raw.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
         if ours is not None and implied == ours.quantize(Decimal("0.000001")):
             return out
         matches = self._price_matches(implied, rate, registry, line.meter)
@@ -868,6 +871,7 @@ class _Evidence:
 
 # -- true-up ---------------------------------------------------------------------------------
 
+_PRICE_DIGITS = 30   # an implied unit price above 10^30 per unit says nothing about any card
 _NO_OWNER = "\x00unattributed"   # stands in for the None owner inside allocate(), never shown
 
 
@@ -943,10 +947,33 @@ def true_up(charges: Mapping[str | None, Decimal] | Any, invoiced: Decimal | Rec
     if isinstance(exponent, int) and target and exponent < quantum.as_tuple().exponent:  # type: ignore[operator]
         quantum = Decimal(1).scaleb(exponent)  # the invoice itself carries sub-cent amounts
     weights = {(_NO_OWNER if owner is None else owner): amount for owner, amount in amounts.items()}
-    totals = allocate(target, weights, method="proportional", quantum=quantum)
+    totals = _spread(target, weights, quantum)
     rows = tuple(TrueUpRow(owner=owner, attributed=amount, true_up=totals[key] - amount, total=totals[key])
                  for (owner, amount), key in zip(amounts.items(), weights, strict=True))
     return TrueUp(rows=rows, invoiced=target, attributed=sum(amounts.values(), Decimal(0)), currency=currency)
+
+
+def _spread(target: Decimal, weights: Mapping[str, Decimal], quantum: Decimal) -> dict[str, Decimal]:
+    """Each owner's total: its proportional share of ``target``; a credit (a negative charge) stays as it is.
+
+    A negative charge (an owner credited by a pool with a negative amount)
+    cannot be a proportion of anything, so it keeps its amount, rounded to
+    ``quantum``, and the rest of ``target`` is spread over the other owners in
+    proportion to their charges. The totals still sum to ``target`` exactly.
+    """
+    credits = {k: v.quantize(quantum, rounding=ROUND_HALF_EVEN) for k, v in weights.items() if v < 0}
+    if not credits:
+        return allocate(target, weights, method="proportional", quantum=quantum)
+    rest = {k: v for k, v in weights.items() if v >= 0}
+    remaining = target - sum(credits.values(), Decimal(0))
+    if not rest:
+        names = ", ".join(sorted("(unattributed)" if k == _NO_OWNER else k for k in credits))
+        raise PolicyError(f"cannot true up: every owner is credited ({names}), so there is no charge to spread "
+                          "the invoice over", path="charges")
+    if not any(rest.values()):
+        raise PolicyError("cannot true up: the owners that are not credited are charged nothing, so there is "
+                          "nothing to be proportional to", path="charges")
+    return {**allocate(remaining, rest, method="proportional", quantum=quantum), **credits}
 
 
 def _true_up_currency(charges: str | None, rep: Reconciliation) -> str | None:

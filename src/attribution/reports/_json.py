@@ -28,7 +28,7 @@ def _fx(rate: FxRate) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return f"{value:f}"   # fixed point: "0.0000002", never "2E-7", for every consumer of the document
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):
