@@ -24,16 +24,21 @@ from .exceptions import (
     UnpricedMeter,
 )
 
-__all__ = ["DEFAULT_ESTIMATE_TOLERANCE", "cost", "price", "price_many"]
+__all__ = ["DEFAULT_ESTIMATE_TOLERANCE", "DEFAULT_STATED_COST_TOLERANCE", "cost", "price", "price_many"]
 
 #: A caller's logged estimate within 5% of the repriced cost is not flagged.
 DEFAULT_ESTIMATE_TOLERANCE = Decimal("0.05")
+#: A provider- or gateway-stated cost (OpenRouter ``usage.cost``, LiteLLM ``response_cost``) within 1% of the
+#: card price is not flagged: both price the same meters from list prices, so a larger gap means the card,
+#: the meters or the gateway's price table is wrong (or a discount / BYOK fee applies).
+DEFAULT_STATED_COST_TOLERANCE = Decimal("0.01")
 #: Differences below a millionth of the currency are never drift (float noise in logs).
 _DRIFT_FLOOR = from_decimal(Decimal("0.000001"))
 
 
 def price(record: UsageRecord, registry: Registry | None = None, *,
-          estimate_tolerance: Decimal = DEFAULT_ESTIMATE_TOLERANCE) -> PricedRecord:
+          estimate_tolerance: Decimal = DEFAULT_ESTIMATE_TOLERANCE,
+          stated_cost_tolerance: Decimal = DEFAULT_STATED_COST_TOLERANCE) -> PricedRecord:
     """Price one usage record exactly.
 
     The rate is the one in force at ``record.at`` for ``record.billed_model``,
@@ -42,6 +47,11 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
     - ``estimate_drift``: the record carries the caller's own cost estimate and
       it differs from the repriced cost by more than ``estimate_tolerance``
       (relative; 5% by default).
+    - ``stated_cost_drift``: the payload stated its own cost (``stated_cost``,
+      e.g. a gateway's logged charge) and it differs from the card price by
+      more than ``stated_cost_tolerance`` (relative; 1% by default). A stated
+      cost in another currency than the card's is not compared and raises
+      ``stated_cost_other_currency`` instead.
     - ``no_timestamp``: the record has no timestamp, so the newest card price
       was used.
     - ``context_tier_unknown``: an aggregate record (``requests != 1``) on a
@@ -82,6 +92,11 @@ def price(record: UsageRecord, registry: Registry | None = None, *,
         flags = (*flags, "no_timestamp")
     if record.estimate is not None and _drifts(record.estimate, units, estimate_tolerance):
         flags = (*flags, "estimate_drift")
+    if record.stated_cost is not None:
+        if (record.stated_cost_currency or rate.currency) != rate.currency:
+            flags = (*flags, "stated_cost_other_currency")
+        elif _drifts(record.stated_cost, units, stated_cost_tolerance):
+            flags = (*flags, "stated_cost_drift")
     return _new_tuple(PricedRecord, (record, units, rate, flags))
 
 
@@ -103,7 +118,9 @@ _REASONS: tuple[tuple[type[AttributionError], str], ...] = (
 
 
 def price_many(records: Iterable[UsageRecord | Quarantined], registry: Registry | None = None, *,
-               estimate_tolerance: Decimal = DEFAULT_ESTIMATE_TOLERANCE) -> Iterator[PricedRecord | Quarantined]:
+               estimate_tolerance: Decimal = DEFAULT_ESTIMATE_TOLERANCE,
+               stated_cost_tolerance: Decimal = DEFAULT_STATED_COST_TOLERANCE,
+               ) -> Iterator[PricedRecord | Quarantined]:
     """Price a stream lazily; records that cannot be priced become ``Quarantined``.
 
     Quarantined inputs (from normalization) pass through unchanged, so the
@@ -120,7 +137,11 @@ def price_many(records: Iterable[UsageRecord | Quarantined], registry: Registry 
             yield rec
             continue
         try:
-            yield price(rec, reg, estimate_tolerance=estimate_tolerance)
+            yield price(rec, reg, estimate_tolerance=estimate_tolerance, stated_cost_tolerance=stated_cost_tolerance)
         except AttributionError as exc:
             code = next((c for cls, c in _REASONS if isinstance(exc, cls)), "pricing_error")
-            yield Quarantined(code=code, message=str(exc), stage="price", source=rec.source, raw=rec)
+            message = str(exc)
+            if rec.stated_cost is not None:   # what the payload itself said it cost, so the pile is not a blank
+                message += (f" (the payload states its cost: {rec.stated_cost} {rec.stated_cost_currency or ''}"
+                            .rstrip() + (f", {rec.stated_cost_source}" if rec.stated_cost_source else "") + ")")
+            yield Quarantined(code=code, message=message, stage="price", source=rec.source, raw=rec)

@@ -86,7 +86,12 @@ class UsageRecord:
     (team, project, feature, workflow, tenant, user, environment, cost_center)
     and any free-form tags, read-only. ``flags`` are codes raised on ingest
     (``email_in_tags``: a tag value looks like an e-mail address); pricing
-    carries them onto the priced record.
+    carries them onto the priced record. ``estimate`` is the caller's own
+    logged estimate; ``stated_cost`` is what the provider or gateway itself
+    stated the call cost (OpenRouter's ``usage.cost``, LiteLLM's
+    ``response_cost``), exact, in ``stated_cost_currency``, with
+    ``stated_cost_source`` naming the field it was read from. Pricing compares
+    it with the card price (flag ``stated_cost_drift``).
 
     >>> rec = UsageRecord(provider="openai", model="gpt-4o", usage=Usage(input=10), tags={"team": "search"})
     >>> rec.tags["team"], rec.billed_model
@@ -113,6 +118,10 @@ class UsageRecord:
     tags: Mapping[str, str] = attrs.field(default=_EMPTY, converter=_freeze_tags)
     estimate: Decimal | None = None
     estimate_card: str | None = None
+    stated_cost: Decimal | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.instance_of(Decimal)))
+    stated_cost_currency: str | None = None
+    stated_cost_source: str | None = None
     schema: str | None = None
     source: SourceLocation | None = None
     flags: tuple[str, ...] = ()
@@ -237,6 +246,9 @@ class PricedRecord(NamedTuple):
         out.append(f"  total {self.cost} {r.currency}")
         if rec.estimate is not None:
             out.append(f"  caller's estimate {rec.estimate} {r.currency}")
+        if rec.stated_cost is not None:
+            out.append(f"  stated cost {rec.stated_cost} {rec.stated_cost_currency or r.currency}"
+                       + (f" ({rec.stated_cost_source})" if rec.stated_cost_source else ""))
         if r.notes:
             out.extend(f"  note: {n}" for n in r.notes)
         if self.flags:
