@@ -51,18 +51,25 @@ if TYPE_CHECKING:
     import cattrs
 
 __all__ = [
+    "DAYS",
     "STANDARD_TIER",
     "AliasSpec",
+    "Assumption",
     "CardFile",
     "CardMeta",
     "ContextTier",
     "DiscountSpec",
+    "ExcludedModel",
     "ModelSpec",
     "PricePeriod",
+    "RegionalPrices",
     "ServiceTier",
+    "TimeWindow",
     "load_card",
     "parse_card",
+    "parse_hours",
     "per_unit",
+    "window_spans",
 ]
 
 UTC = timezone.utc
@@ -122,18 +129,100 @@ class ServiceTier(_Meters):
     context: tuple[ContextTier, ...] = ()
 
 
+#: Day names a time window may list, Monday first (``datetime.weekday()`` order).
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"^([0-2][0-9]):([0-5][0-9])-([0-2][0-9]):([0-5][0-9])$")
+
+
+def parse_hours(span: str) -> tuple[int, int]:
+    """``"16:30-24:00"`` as ``(start, end)`` seconds of the UTC day; start inclusive, end exclusive.
+
+    A span never wraps past midnight: write ``16:30-24:00`` and ``00:00-00:30``.
+
+    >>> parse_hours("16:30-24:00")
+    (59400, 86400)
+
+    Raises:
+        ValueError: not ``HH:MM-HH:MM``, end not after start, or past 24:00.
+    """
+    m = _HOURS.match(span)
+    if m is None:
+        raise ValueError(f"expected UTC hours like '16:30-24:00', got {span!r}")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    start, end = h1 * 3600 + m1 * 60, h2 * 3600 + m2 * 60
+    if h1 > 23 or end > 86400:
+        raise ValueError(f"hours {span!r} are outside 00:00-24:00")
+    if end <= start:
+        raise ValueError(f"hours {span!r} end before they start; split a span that crosses midnight in two")
+    return start, end
+
+
+@attrs.frozen(kw_only=True)
+class TimeWindow(_Meters):
+    """Prices for requests made at certain UTC hours (DeepSeek's off-peak rates).
+
+    A request whose timestamp falls in one of ``hours`` (``"16:30-24:00"``,
+    start inclusive, end exclusive, UTC) on one of ``days`` (``mon`` ..
+    ``sun`` of the UTC calendar; every day when empty) pays the window's
+    prices: a ``multiplier`` of the period's prices (context tiers
+    included), or explicit meter prices, meters not listed keeping the
+    period's. A request at 16:29:59 UTC pays the period's prices; one at
+    16:30:00 the window's.
+    """
+
+    name: str | None = None
+    days: tuple[str, ...] = ()
+    hours: tuple[str, ...]
+    multiplier: Decimal | None = None
+    note: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RegionalPrices(_Meters):
+    """Explicit standard prices in one region (Bedrock Nova in EU/APAC), not a multiplier of the base.
+
+    Meters not listed keep the period's price. A service tier with a
+    multiplier applies on top; a tier with its own prices has no price in
+    this region unless ``tiers`` gives one.
+    """
+
+    tiers: Mapping[str, ServiceTier] = attrs.field(factory=dict)
+    note: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Assumption:
+    """What the card assumes where the provider publishes no price (OpenAI batch cached input)."""
+
+    meter: str
+    tier: str = STANDARD_TIER
+    assumed: str
+
+
 @attrs.frozen(kw_only=True)
 class PricePeriod(_Meters):
-    """Prices in force from ``from_`` (inclusive) until ``until`` (exclusive)."""
+    """Prices in force from ``from_`` (inclusive) until ``until`` (exclusive).
+
+    Provenance (see ``_provenance``): ``source`` is the provider page (or
+    document) the numbers were read on and ``read_on`` the day; ``peers`` the
+    peer data sets (``"genai-prices 0.2.3"``) they were taken from or checked
+    against; ``verified`` the meters the page showed when it showed only some.
+    A period that sets ``source`` or ``peers`` never inherits the card's.
+    """
 
     from_: datetime
     until: datetime | None = None
     source: str | None = None
     read_on: date | None = None
+    peers: tuple[str, ...] = ()
+    verified: tuple[str, ...] = ()
     note: str | None = None
     context: tuple[ContextTier, ...] = ()
     tiers: Mapping[str, ServiceTier] = attrs.field(factory=dict)
     regions: Mapping[str, Decimal] = attrs.field(factory=dict)
+    regional: Mapping[str, RegionalPrices] = attrs.field(factory=dict)
+    time_windows: tuple[TimeWindow, ...] = ()
+    assumptions: tuple[Assumption, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -169,12 +258,22 @@ class DiscountSpec:
 
 
 @attrs.frozen(kw_only=True)
+class ExcludedModel:
+    """A model a peer prices that the card leaves out on purpose, and why."""
+
+    id: str
+    reason: str
+    aliases: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class CardMeta:
     provider: str
     version: str
     currency: str = "USD"
     read_on: date | None = None
     source: str | None = None
+    peers: tuple[str, ...] = ()
     description: str | None = None
 
 
@@ -186,6 +285,7 @@ class CardFile:
     models: tuple[ModelSpec, ...] = ()
     aliases: tuple[AliasSpec, ...] = ()
     discounts: tuple[DiscountSpec, ...] = ()
+    excluded: tuple[ExcludedModel, ...] = ()
     path: str | None = None
     text: str | None = attrs.field(default=None, repr=False, eq=False)
 
@@ -346,6 +446,86 @@ def _check_context(tiers: tuple[ContextTier, ...], where: str, err: _Errors) -> 
             err.add(path, "a context tier must list at least one price")
 
 
+def _check_tier_table(name: str, tier: ServiceTier, tpath: str, err: _Errors, near: str | None) -> None:
+    if not _NAME.match(name) or name == STANDARD_TIER:
+        err.add(tpath, f"invalid service tier name {name!r} ('standard' is the base prices)", near=near)
+    if tier.multiplier is not None:
+        if tier.meter_prices() or tier.context:
+            err.add(tpath, "a tier has either a multiplier or its own prices, not both", near=near)
+        if tier.multiplier <= 0:
+            err.add(f"{tpath}.multiplier", f"multiplier must be positive, got {tier.multiplier}", near=near)
+    elif not tier.meter_prices():
+        err.add(tpath, "a tier needs a multiplier or meter prices", near=near)
+    _check_prices(tier, tpath, err)
+    _check_context(tier.context, tpath, err)
+
+
+def _check_regional(period: PricePeriod, ppath: str, err: _Errors, near: str | None) -> None:
+    for region, table in period.regional.items():
+        rpath = f"{ppath}.regional.{region}"
+        if region != region.lower() or not region.strip() or region == "*":
+            err.add(rpath, f"region names are lowercase and explicit (no '*'), got {region!r}", near=near)
+        if region in period.regions:
+            err.add(rpath, f"region {region!r} has both a multiplier (regions) and explicit prices (regional)",
+                    near=near)
+        if not table.meter_prices():
+            err.add(rpath, "regional prices must list at least one meter price", near=near)
+        if period.context:
+            err.add(rpath, "explicit regional prices on a period with context tiers are not supported; "
+                    "use a regions multiplier", near=near)
+        _check_prices(table, rpath, err)
+        for name, tier in table.tiers.items():
+            _check_tier_table(name, tier, f"{rpath}.tiers.{name}", err, near)
+
+
+def window_spans(window: TimeWindow) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """``(day mask, spans)`` of a validated window: bit ``weekday()`` set per day, spans in seconds."""
+    mask = sum(1 << DAYS.index(d) for d in window.days) if window.days else 0x7F
+    return mask, tuple(sorted(parse_hours(h) for h in window.hours))
+
+
+def _check_windows(period: PricePeriod, ppath: str, err: _Errors, near: str | None) -> None:
+    taken: list[tuple[int, int, int, int]] = []   # (mask, start, end, window index)
+    for k, window in enumerate(period.time_windows):
+        wpath = f"{ppath}.time_windows[{k}]"
+        good = True
+        for d in window.days:
+            if d not in DAYS:
+                err.add(f"{wpath}.days", f"unknown day {d!r}; one of {', '.join(DAYS)}", near=near)
+                good = False
+        if len(set(window.days)) != len(window.days):
+            err.add(f"{wpath}.days", "a day is listed twice", near=near)
+        if not window.hours:
+            err.add(f"{wpath}.hours", "a time window needs at least one span of UTC hours", near=near)
+            good = False
+        for h in window.hours:
+            try:
+                parse_hours(h)
+            except ValueError as exc:
+                err.add(f"{wpath}.hours", str(exc), near=near)
+                good = False
+        if window.multiplier is not None:
+            if window.meter_prices():
+                err.add(wpath, "a time window has either a multiplier or its own prices, not both", near=near)
+            if window.multiplier <= 0:
+                err.add(f"{wpath}.multiplier", f"multiplier must be positive, got {window.multiplier}", near=near)
+        elif not window.meter_prices():
+            err.add(wpath, "a time window needs a multiplier or meter prices", near=near)
+        elif period.context:
+            err.add(wpath, "a period with context tiers takes time windows with a multiplier only", near=near)
+        _check_prices(window, wpath, err)
+        if not good:
+            continue
+        mask, spans = window_spans(window)
+        for start, end in spans:
+            for omask, ostart, oend, other in taken:
+                if omask & mask and start < oend and ostart < end:
+                    which = "another span of this window" if other == k else f"time_windows[{other}]"
+                    err.add(f"{wpath}.hours", f"hours {start // 3600:02d}:{start % 3600 // 60:02d}-"
+                            f"{end // 3600:02d}:{end % 3600 // 60:02d} overlap {which} on a common day", near=near)
+            taken.append((mask, start, end, k))
+
+
 class _Errors:
     def __init__(self, file: str | None, text: str | None) -> None:
         self.file = file
@@ -362,6 +542,25 @@ class _Errors:
             if len(self.items) > 1:
                 first.others = tuple(self.items[1:])
             raise first
+
+
+#: A peer data set: its package name and version, e.g. ``genai-prices 0.2.3``.
+_PEER = re.compile(r"^[a-z0-9][a-z0-9_.-]* [0-9][0-9a-z.+!-]*$")
+
+
+def _check_provenance(period: PricePeriod, where: str, near: str, err: _Errors) -> None:
+    for i, peer in enumerate(period.peers):
+        if not _PEER.match(peer):
+            err.add(f"{where}.peers[{i}]", f"a peer is 'package version', like 'genai-prices 0.2.3', got {peer!r}",
+                    near=near)
+    if period.verified:
+        if not (period.source and period.peers):
+            err.add(f"{where}.verified", "'verified' lists the meters the period's own source showed; the rest "
+                    "come from its peers, so it needs both 'source' and 'peers'", near=near)
+        priced = period.meter_prices()
+        for name in period.verified:
+            if name not in priced:
+                err.add(f"{where}.verified", f"{name!r} is not a meter this period prices", near=near)
 
 
 def _validate(card: CardFile, err: _Errors) -> None:
@@ -398,30 +597,48 @@ def _validate(card: CardFile, err: _Errors) -> None:
                             f"overlapping effective ranges: period from {period.from_.date()} starts before the "
                             f"previous one ends ({prev.until.date() if prev.until else 'open-ended'})", near=near)
             prev = period
-            if not (period.source or meta.source):
-                err.add(f"{ppath}.source", "every price needs a source (set card.source or the period's source)", near=near)
+            if not (period.source or period.peers or meta.source or meta.peers):
+                err.add(f"{ppath}.source", "every price needs a source: a page (card.source or the period's "
+                        "source) or peer data (peers)", near=near)
             if not (period.read_on or meta.read_on):
                 err.add(f"{ppath}.read_on", "every price needs the date it was read (card.read_on or the period's)", near=near)
+            _check_provenance(period, ppath, near, err)
             if not period.meter_prices():
                 err.add(ppath, "a price period must list at least one meter price", near=near)
             _check_prices(period, ppath, err)
             _check_context(period.context, ppath, err)
             for name, tier in period.tiers.items():
-                tpath = f"{ppath}.tiers.{name}"
-                if not _NAME.match(name) or name == STANDARD_TIER:
-                    err.add(tpath, f"invalid service tier name {name!r} ('standard' is the base prices)", near=near)
-                if tier.multiplier is not None:
-                    if tier.meter_prices() or tier.context:
-                        err.add(tpath, "a tier has either a multiplier or its own prices, not both", near=near)
-                    if tier.multiplier <= 0:
-                        err.add(f"{tpath}.multiplier", f"multiplier must be positive, got {tier.multiplier}", near=near)
-                elif not tier.meter_prices():
-                    err.add(tpath, "a tier needs a multiplier or meter prices", near=near)
-                _check_prices(tier, tpath, err)
-                _check_context(tier.context, tpath, err)
+                _check_tier_table(name, tier, f"{ppath}.tiers.{name}", err, near)
             for region, mult in period.regions.items():
                 if mult <= 0:
                     err.add(f"{ppath}.regions.{region}", f"region multiplier must be positive, got {mult}", near=near)
+            _check_regional(period, ppath, err, near)
+            _check_windows(period, ppath, err, near)
+            for k, assumption in enumerate(period.assumptions):
+                apath = f"{ppath}.assumptions[{k}]"
+                if assumption.meter not in BILLED_METERS:
+                    err.add(f"{apath}.meter", f"unknown meter {assumption.meter!r}; one of {', '.join(BILLED_METERS)}",
+                            near=near)
+                if assumption.tier != STANDARD_TIER and assumption.tier not in period.tiers:
+                    err.add(f"{apath}.tier", f"tier {assumption.tier!r} is not priced by this period "
+                            f"(tiers: {', '.join([STANDARD_TIER, *sorted(period.tiers)])})", near=near)
+                if not assumption.assumed.strip():
+                    err.add(f"{apath}.assumed", "say what is assumed and why", near=near)
+    for i, peer in enumerate(meta.peers):
+        if not _PEER.match(peer):
+            err.add(f"card.peers[{i}]", f"a peer is 'package version', like 'genai-prices 0.2.3', got {peer!r}")
+    for i, excl in enumerate(card.excluded):
+        epath = f"excluded[{i}]"
+        for name in (excl.id, *excl.aliases):
+            key = name.strip().lower()
+            if not key or name != name.strip():
+                err.add(f"{epath}.id", f"excluded id must be a non-empty string without surrounding space: {name!r}")
+            elif key in seen:
+                err.add(f"{epath}.id", f"{name!r} is excluded but also a model id or alias ({seen[key]!r}) "
+                        "in this card", near=f'"{excl.id}"')
+            seen[key] = f"excluded {excl.id}"
+        if not excl.reason.strip():
+            err.add(f"{epath}.reason", f"say why {excl.id!r} is left out", near=f'"{excl.id}"')
     for i, alias in enumerate(card.aliases):
         if not alias.alias.strip() or not alias.model.strip():
             err.add(f"aliases[{i}]", "alias and model must be non-empty")

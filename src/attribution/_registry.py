@@ -28,14 +28,19 @@ from ._cards import (
     STANDARD_TIER,
     CardFile,
     DiscountSpec,
+    ExcludedModel,
     ModelSpec,
     PricePeriod,
+    RegionalPrices,
     ServiceTier,
+    TimeWindow,
     _Meters,
     load_card,
     per_unit,
+    window_spans,
 )
 from ._money import to_decimal, unit_price
+from ._provenance import provenance
 from ._usage import BILLED_METERS, COMMON_METERS, PROMPT_METERS, Usage
 from .exceptions import (
     InvalidTimestamp,
@@ -206,6 +211,27 @@ class Rate:
     prices: _Prices
     context: tuple[tuple[int, _Prices], ...] = ()
     notes: tuple[str, ...] = ()
+    #: Time-of-day windows: ``(day mask, spans in seconds of the UTC day, rate)``; the first match wins.
+    windows: tuple[tuple[int, tuple[tuple[int, int], ...], Rate], ...] = ()
+
+    def at_time(self, when: datetime) -> Rate:
+        """The rate of the time window ``when`` falls in (UTC hours and weekday), or this rate.
+
+        Only rates from cards with ``time_windows`` differ: DeepSeek's off-peak
+        price applies from 16:30:00 UTC, so a call at 16:29:59 pays the standard
+        price and one at 16:30:00 the off-peak price.
+        """
+        if not self.windows:
+            return self
+        t = when.astimezone(UTC)
+        second = t.hour * 3600 + t.minute * 60 + t.second
+        day = 1 << t.weekday()
+        for mask, spans, rate in self.windows:
+            if mask & day:
+                for start, end in spans:
+                    if start <= second < end:
+                        return rate
+        return self
 
     def prices_for(self, usage: Usage, *, requests: int = 1,
                    long_context: bool | None = None) -> tuple[_Prices, int | None]:
@@ -372,7 +398,8 @@ class _Timeline:
         self.segments = segments
         self.starts = [s.start for s in segments if s.start is not None]
         last = segments[-1] if segments else None
-        if last is not None and last.end is None and isinstance(last.built, Rate):
+        if last is not None and last.end is None and isinstance(last.built, Rate) and not last.built.windows:
+            # A rate with time windows depends on the hour: it takes the general path (_rate_at).
             self.open_from = last.start if last.start is not None else _ALWAYS
             self.open_rate: Rate | None = last.built
         else:
@@ -421,6 +448,7 @@ class Registry:
         self._discounts: dict[str, list[tuple[DiscountSpec, CardFile]]] = {}
         self._memo: dict[tuple[str, str, str | None, str | None], _Timeline] = {}
         self._close: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._excluded: dict[str, dict[str, tuple[ExcludedModel, CardFile]]] = {}
         versions: dict[str, str | None] = {}
         for card in self._cards:
             meta = card.card
@@ -481,6 +509,10 @@ class Registry:
             names[akey] = target
         if card.discounts:
             self._discounts.setdefault(provider, []).extend((d, card) for d in card.discounts)
+        excluded = self._excluded.setdefault(provider, {})
+        for excl in card.excluded:
+            for name in (excl.id, *excl.aliases):
+                excluded[name.lower()] = (excl, card)
 
     def check(self, cards: Iterable[CardFile] | None = None) -> list[PriceCardError]:
         """Build every rate pricing could need and return the problems, so none surfaces per call.
@@ -510,8 +542,10 @@ class Registry:
             for key, (spec, _card) in models.items():
                 if wanted is not None and (prov, key) not in wanted:
                     continue
-                tiers = {STANDARD_TIER, *(t for period in spec.prices for t in period.tiers)}
-                regions = {None, *(r for period in spec.prices for r in period.regions if r != "*")}
+                tiers = {STANDARD_TIER, *(t for period in spec.prices for t in period.tiers),
+                         *(t for period in spec.prices for table in period.regional.values() for t in table.tiers)}
+                regions = {None, *(r for period in spec.prices for r in (*period.regions, *period.regional)
+                                   if r != "*")}
                 for tier in sorted(tiers):
                     for region in sorted(regions, key=lambda r: r or ""):
                         try:
@@ -534,6 +568,26 @@ class Registry:
     def providers(self) -> list[str]:
         """Provider ids with at least one model, sorted."""
         return sorted(p for p, models in self._models.items() if models)
+
+    def excluded(self, provider: str | None = None) -> list[tuple[str, ExcludedModel]]:
+        """``(provider, entry)`` for every model a card leaves out on purpose (a priced model wins).
+
+        A later layer that prices the model removes it from this list.
+
+        >>> reg = default_registry()
+        >>> all(reason.reason for _, reason in reg.excluded())
+        True
+        """
+        out: list[tuple[str, ExcludedModel]] = []
+        for prov in ([canonical_provider(provider)] if provider else sorted(self._excluded)):
+            names = self._names.get(prov, {})
+            seen: set[str] = set()
+            for _key, (excl, _card) in sorted(self._excluded.get(prov, {}).items()):
+                if excl.id.lower() in names or excl.id in seen:
+                    continue
+                seen.add(excl.id)
+                out.append((prov, excl))
+        return out
 
     def models(self, provider: str | None = None) -> list[ModelInfo]:
         """Every model (after overrides), sorted by provider and id."""
@@ -636,7 +690,8 @@ class Registry:
         if i >= 0:
             seg = segments[i]
             if seg.end is None or when < seg.end:
-                return seg.rate
+                rate = seg.rate
+                return rate.at_time(when) if rate.windows else rate
         first = segments[0].start
         prov, canonical, _ = self.canonical_model(provider, model)
         raise PriceNotInForce(prov, canonical, when.isoformat(), first.date().isoformat() if first else None)
@@ -670,15 +725,52 @@ class Registry:
     def _rate(self, provider: str, spec: ModelSpec, card: CardFile, period: PricePeriod, where: str,
               tier: str, region: str | None, discounts: list[tuple[DiscountSpec, CardFile]],
               start: datetime, end: datetime | None) -> Rate:
+        rate = self._rate_of(provider, spec, card, period, where, tier, region, discounts, start, end, None)
+        if not period.time_windows:
+            return rate
+        windows = []
+        for k, window in enumerate(period.time_windows):
+            mask, spans = window_spans(window)
+            windows.append((mask, spans, self._rate_of(provider, spec, card, period, f"{where}.time_windows[{k}]",
+                                                       tier, region, discounts, start, end, window)))
+        return attrs.evolve(rate, windows=tuple(windows))
+
+    def _rate_of(self, provider: str, spec: ModelSpec, card: CardFile, period: PricePeriod, where: str,
+                 tier: str, region: str | None, discounts: list[tuple[DiscountSpec, CardFile]],
+                 start: datetime, end: datetime | None, window: TimeWindow | None) -> Rate:
         notes: list[str] = []
         if period.note:
             notes.append(period.note)
         base = _vector(period, None, where)
         context = [(c.above, _vector(c, base, f"{where}.context")) for c in period.context]
+        if window is not None:
+            # A window's prices are standard prices at those hours; tiers, regions and discounts apply on top.
+            label = window.name or "time window"
+            hours = ", ".join(window.hours)
+            days = f" on {', '.join(window.days)}" if window.days else ""
+            if window.multiplier is not None:
+                base = _mult_vector(base, window.multiplier, f"{where}.multiplier", card)
+                context = [(a, _mult_vector(p, window.multiplier, f"{where}.multiplier", card)) for a, p in context]
+                notes.append(f"{label} (UTC {hours}{days}): x{window.multiplier} of the period's prices")
+            else:
+                base = _vector(window, base, where)
+                notes.append(f"{label} (UTC {hours}{days}): window prices")
+            if window.note:
+                notes.append(window.note)
+        regional: RegionalPrices | None = period.regional.get(region.lower()) if region else None
+        tiers: dict[str, ServiceTier] = dict(period.tiers)
+        if regional is not None:
+            base = _vector(regional, base, f"{where}.regional.{region}")
+            notes.append(f"region {region}: regional prices")
+            if regional.note:
+                notes.append(regional.note)
+            # A tier with its own prices has none in this region unless the regional table gives one.
+            tiers = {n: t for n, t in period.tiers.items() if t.multiplier is not None}
+            tiers.update(regional.tiers)
         if tier != STANDARD_TIER:
-            st: ServiceTier | None = period.tiers.get(tier)
+            st: ServiceTier | None = tiers.get(tier)
             if st is None:
-                raise UnknownServiceTier(provider, spec.id, tier, [STANDARD_TIER, *sorted(period.tiers)])
+                raise UnknownServiceTier(provider, spec.id, tier, [STANDARD_TIER, *sorted(tiers)])
             if st.multiplier is not None:
                 base = _mult_vector(base, st.multiplier, f"{where}.tiers.{tier}", card)
                 context = [(a, _mult_vector(p, st.multiplier, f"{where}.tiers.{tier}", card)) for a, p in context]
@@ -687,7 +779,7 @@ class Registry:
                 base = _vector(st, None, f"{where}.tiers.{tier}")
                 context = [(c.above, _vector(c, base, f"{where}.tiers.{tier}.context"))
                            for c in st.context]
-        if period.regions:
+        if period.regions and regional is None:
             # "*" covers every request not named, including one with no region recorded.
             mult = period.regions.get(region.lower()) if region else None
             if mult is None:
@@ -702,9 +794,10 @@ class Registry:
             context = [(a, _mult_vector(p, disc.multiplier, dwhere, dcard)) for a, p in context]
             notes.append(f"discount x{disc.multiplier} from card {dcard.card.version}"
                          + (f" ({disc.source or dcard.card.source})" if (disc.source or dcard.card.source) else ""))
-        source = period.source or card.card.source
-        read_on = period.read_on or card.card.read_on
-        assert source is not None
+        notes.extend(f"assumed ({a.tier} {a.meter}): {a.assumed}" for a in period.assumptions if a.tier == tier)
+        # A period that names its own source or peers never inherits the card's (_provenance).
+        prov = provenance(period, card)
+        source, read_on = prov.label, prov.read_on
         assert read_on is not None
         return Rate(provider=provider, model=spec.id, card_version=card.card.version, currency=card.card.currency,
                     source=source, read_on=read_on, effective_from=start, effective_until=end,
