@@ -1,13 +1,16 @@
 """Golden corpus of real, recorded provider payloads (issue 18).
 
-Each entry of ``tests/fixtures/real/*/*.jsonl`` is one response body or stream
-event recorded by a public test suite (VCR cassettes), with its source
-(repository, path, commit, interaction) and the meters that the payload's own
-usage fields mean under the provider's documented semantics (see
-``tests/fixtures/real/README.md``). Every entry is normalized twice, with the
-provider as hint and without, and must give exactly those meters, the billed
-model and the provider; a payload without billable usage must be rejected
-with a typed error.
+Each entry of ``tests/fixtures/real/corpus/*.jsonl.gz`` is one response body,
+stream event or OpenTelemetry span, recorded by a public test suite (VCR
+cassettes shipped in PyPI sdists, files of public repositories) or produced
+by running the real instrumentation packages on recorded bodies, with its
+source (package, version, path, sdist sha256; or repository, path, commit) and
+the meters that the payload's own usage fields mean under the provider's
+documented semantics (see ``tests/fixtures/real/README.md``). Every entry is
+normalized twice, with the provider as hint and without, and must give exactly
+those meters, the billed model and the provider, and, where the model is
+priced, a bill of exactly those meters at the card's unit prices; a payload
+without billable usage must be rejected with a typed error.
 
 What fails today is listed in ``tests/fixtures/real/known_gaps.json`` (entry id
 -> gap category, per mode). Such an entry is marked xfail only while it still
@@ -35,7 +38,12 @@ _spec.loader.exec_module(measure)
 ENTRIES = measure.load_entries()
 GAPS = measure.load_gaps()
 
-pytestmark = pytest.mark.skipif(not ENTRIES, reason=f"no real-payload corpus under {measure.corpus_dir()}")
+
+def test_corpus_is_present() -> None:
+    """The committed corpus is there: a missing corpus fails, it never skips."""
+    files = measure.corpus_files()
+    assert files, f"no corpus files under {measure.CORPUS}"
+    assert ENTRIES, f"the corpus files under {measure.CORPUS} hold no entries"
 
 
 @pytest.mark.parametrize("entry", [pytest.param(entry, id=entry["id"]) for entry in ENTRIES])
@@ -82,9 +90,16 @@ def test_corpus_shape() -> None:
     assert [i for i, n in ids.items() if n > 1] == []
     for entry in ENTRIES:
         src = entry["source"]
-        assert src["repo"], entry["id"]
+        if "generator" in src:  # a span made by published packages from a recorded body
+            assert src["generated_with"], entry["id"]
+            src = src["from"]
         assert src["path"], entry["id"]
-        assert len(src["commit"]) == 40, entry["id"]
+        if "package" in src:  # a file of a PyPI sdist
+            assert src["version"], entry["id"]
+            assert len(src["sdist_sha256"]) == 64, entry["id"]
+        else:  # a file of a public repository, read with the search tool
+            assert src["repo"], entry["id"]
+            assert len(src["commit"]) == 40, entry["id"]
         assert isinstance(entry["billable"], bool), entry["id"]
         if entry["billable"]:
             meters = entry["expected"]["meters"]
@@ -92,5 +107,7 @@ def test_corpus_shape() -> None:
             assert all(type(v) is int and v >= 0 for v in meters.values()), entry["id"]
     billable = [e for e in ENTRIES if e["billable"]]
     assert len(billable) >= 500
+    assert len({e["provider"] for e in billable}) >= 12
     assert len({(e["provider"], e["format"]) for e in billable}) >= 12
-    assert any(e["source"].get("stream") for e in billable)
+    assert sum(1 for e in billable if e["source"].get("stream")) >= 50
+    assert any(not e["billable"] for e in ENTRIES)
