@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 import attribution as at
+from attribution._provenance import provenance
 from attribution._registry import bundled_card_paths
 
 UTC = timezone.utc
@@ -33,13 +34,14 @@ def test_bundled_card_loads_and_every_price_period_has_a_source_url_and_read_dat
     for model in card.models:
         for j, period in enumerate(model.prices):
             where = f"{path.name}: {model.id} prices[{j}]"
-            source = period.source or card.card.source
-            read_on = period.read_on or card.card.read_on
-            assert source is not None, f"{where}: no source"
-            # A provider page (URL), or named peer data with its version that says no page was read.
-            assert source.startswith("https://") or re.match(
-                r"^(genai-prices|litellm) \d+\.\d+\.\d+\b.*provider page not read", source), (
-                f"{where}: source is neither a URL nor named peer data: {source!r}")
+            prov = provenance(period, card)
+            read_on = prov.read_on
+            # A provider page (URL) or a named document, and/or peer data with its version.
+            assert prov.source or prov.peers, f"{where}: no source"
+            assert prov.source is None or prov.page or not prov.source.startswith("http"), (
+                f"{where}: source is not a URL: {prov.source!r}")
+            assert all(re.fullmatch(r"(genai-prices|litellm) \d+\.\d+\.\d+", p) for p in prov.peers), (
+                f"{where}: peers are not named package versions: {prov.peers}")
             assert isinstance(read_on, date), f"{where}: no read date"
             assert read_on >= period.from_.date() or period.until is not None, (
                 f"{where}: read on {read_on} before the price took effect")

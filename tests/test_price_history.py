@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 import attribution as at
+from attribution._provenance import provenance
 from attribution import cli
 from attribution._cards import PricePeriod, ServiceTier, _Meters
 from attribution._registry import load_registry
@@ -140,22 +141,20 @@ def test_the_history_check_catches_edits_but_allows_appends(
 # --- every bundled price is sourced and dated -----------------------------------------
 
 
-_PEER_SOURCE = re.compile(r"^(genai-prices|litellm) \d+\.\d+\.\d+\b.*(provider page not read|https://\S+)")
-
-
 def test_every_bundled_price_has_a_source_url_and_a_date(bundled: at.Registry) -> None:
     missing = []
     for info in bundled.models():
-        card = info.card.card
         for i, period in enumerate(info.periods):
-            source = period.source or card.source or ""
-            read_on = period.read_on or card.read_on
-            # Provenance is a provider page (an https URL) or named peer data with its
-            # version ("genai-prices 0.2.3 and litellm 1.110.2 (package data), provider
-            # page not read"): a peer-only price must say that no page was read.
-            if not (re.match(r"^https://\S+", source) or _PEER_SOURCE.match(source)):
-                missing.append(f"{info.provider}/{info.id} period {i}: source {source!r}")
-            if read_on is None:
+            prov = provenance(period, info.card)
+            # Provenance is a provider page (an https URL) or a named document, and/or named
+            # peer data with its version (peers = ["genai-prices 0.2.3", "litellm 1.110.2"]).
+            if not (prov.page or prov.peers or prov.source):
+                missing.append(f"{info.provider}/{info.id} period {i}: no source or peers")
+            if prov.source is not None and prov.source.startswith("http") and not prov.page:
+                missing.append(f"{info.provider}/{info.id} period {i}: source {prov.source!r}")
+            if any(not re.fullmatch(r"(genai-prices|litellm) \d+\.\d+\.\d+", p) for p in prov.peers):
+                missing.append(f"{info.provider}/{info.id} period {i}: peers {prov.peers}")
+            if prov.read_on is None:
                 missing.append(f"{info.provider}/{info.id} period {i}: no read_on date")
             if period.from_ is None:
                 missing.append(f"{info.provider}/{info.id} period {i}: no effective-from date")

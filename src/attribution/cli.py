@@ -74,6 +74,8 @@ def _parse_at(text: str) -> datetime:
 
 def _cmd_cards_list(args: argparse.Namespace) -> int:
     reg = _registry(args)
+    if args.provenance:
+        return _cards_provenance(reg, args.provider)
     rows = []
     for info in reg.models(args.provider):
         last = info.periods[-1]
@@ -87,11 +89,33 @@ def _cmd_cards_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cards_provenance(reg: Registry, provider: str | None) -> int:
+    """``cards list --provenance``: price periods per provider by where their numbers came from."""
+    from ._provenance import KINDS, count_kinds, summary
+
+    per: dict[str, dict[str, int]] = {}
+    for info in reg.models(provider):
+        counts = count_kinds((p, info.card) for p in info.periods)
+        into = per.setdefault(info.provider, dict.fromkeys(KINDS, 0))
+        for kind, n in counts.items():
+            into[kind] = into.get(kind, 0) + n
+    if not per:
+        raise _UsageError(f"no models for provider {provider!r}; known: {', '.join(reg.providers())}")
+    total = {k: sum(c.get(k, 0) for c in per.values()) for k in KINDS}
+    rows = [[prov, *(str(c.get(k, 0)) for k in KINDS), str(sum(c.values()))] for prov, c in sorted(per.items())]
+    rows.append(["total", *(str(total[k]) for k in KINDS), str(sum(total.values()))])
+    print(_table(["provider", *KINDS, "periods"], rows, right=tuple(range(1, len(KINDS) + 2))))
+    print(f"\n{summary(total)}")
+    return 0
+
+
 def _price(value: Decimal | None) -> str:
     return "-" if value is None else f"{value.normalize():f}"
 
 
 def _cmd_cards_show(args: argparse.Namespace) -> int:
+    from ._provenance import provenance
+
     reg = _registry(args)
     matches = [m for m in reg.models(args.provider)
                if args.model.lower() in (m.id.lower(), *m.aliases)]
@@ -113,8 +137,7 @@ def _cmd_cards_show(args: argparse.Namespace) -> int:
             _say(f"  aliases: {', '.join(info.aliases)}")
         for period in info.periods:
             until = period.until.date().isoformat() if period.until else "now"
-            _say(f"  {period.from_.date().isoformat()} .. {until}   source: "
-                 f"{period.source or info.card.card.source} (read {period.read_on or info.card.card.read_on})")
+            _say(f"  {period.from_.date().isoformat()} .. {until}   {provenance(period, info.card).describe()}")
             for meter, value in period.meter_prices().items():
                 unit = "1K calls" if meter == "web_search" else "1M tokens"
                 _say(f"    {meter:<15} {value.normalize():f} {info.card.card.currency} / {unit}")
@@ -366,6 +389,8 @@ def _parser() -> argparse.ArgumentParser:
     csub = cards.add_subparsers(dest="cards_command", required=True)
     p = csub.add_parser("list", help="list known models and their current prices")
     p.add_argument("--provider")
+    p.add_argument("--provenance", action="store_true",
+                   help="count price periods by provenance: verified on a provider page, peer data only...")
     cards_opt(p)
     p.set_defaults(func=_cmd_cards_list)
     p = csub.add_parser("show", help="show every price period, tier and source of a model")
