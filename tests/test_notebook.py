@@ -103,10 +103,11 @@ def test_html_shows_the_first_rows_and_says_how_many_more():
 
 
 def test_rollup_to_pandas_keeps_money_as_decimal(rollup):
-    pytest.importorskip("pandas")
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
     df = rollup.to_pandas()
     assert list(df.columns) == ["team", "records", "requests", "cost", "currency", "tokens_input", "tokens_output"]
-    assert df["cost"].dtype == object
+    assert df["cost"].dtype == pd.ArrowDtype(pa.decimal128(38, 15))
     assert all(isinstance(v, Decimal) for v in df["cost"])
     assert df["cost"].sum() == rollup.total == Decimal("15.50")
     assert df.loc[df["team"] == "search", "cost"].item() == Decimal("12.00")
@@ -184,3 +185,144 @@ def test_a_missing_extra_is_named_in_the_error(rollup, allocation, reconciliatio
         with pytest.raises(at.MissingDependency, match=re.escape(f"pip install 'attribution[{extra}]'")):
             getattr(obj, method)()
     assert rollup._repr_html_()                               # HTML never needs an extra
+
+
+def test_without_pyarrow_money_columns_hold_decimal_objects(rollup, monkeypatch):
+    pytest.importorskip("pandas")
+    real = importlib.import_module
+
+    def fake(name, *args, **kwargs):
+        if name.split(".")[0] == "pyarrow":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    df = rollup.to_pandas()
+    assert df["cost"].dtype == object
+    assert df["cost"].sum() == Decimal("15.50")
+
+
+# --- the audit in a notebook: the example month ---------------------------------------------------
+
+EXAMPLES = "examples"
+
+
+@pytest.fixture(scope="module")
+def month():
+    """The README's audit of the example month: invoices, owner map with budgets, allocation policy."""
+    from pathlib import Path
+
+    from attribution.invoices import read_invoice
+    from attribution.io import read_payloads
+
+    invoices = [line for f in sorted(Path(EXAMPLES, "invoices").iterdir()) for line in read_invoice(f)]
+    contract = at.OwnershipContract(required=("team", "project", "environment"),
+                                    owner_map=at.load_owner_map(f"{EXAMPLES}/owners.toml"))
+    return at.run_audit(read_payloads(f"{EXAMPLES}/gateway-month.jsonl"),
+                        registry=at.load_registry(f"{EXAMPLES}/pricecards"), contract=contract, by=("team",),
+                        invoices=invoices, policy=at.load_policy(f"{EXAMPLES}/policy.toml"))
+
+
+def test_the_audit_repr_is_one_short_line(month):
+    """What IPython prints for a report: was 1,045,265 characters (every charge line and invoice line)."""
+    text = repr(month)
+    assert "\n" not in text
+    assert len(text) < 300
+    assert text.startswith("<AuditReport by=team, 2,502 records read, 2,501 priced, 1 quarantined")
+    assert f"{month.total} USD priced" in text
+    for part in (month.coverage, month.true_up, month.reconciliation):
+        assert len(repr(part)) < 400
+        assert "\n" not in repr(part)
+    assert "879 invoice lines" in repr(month.reconciliation)
+
+
+def test_the_audit_html_is_compact_and_has_the_kpis(month):
+    html = month._repr_html_()
+    assert len(html.encode()) < 50_000                      # measured: about 17 KB
+    assert month.accounting().replace(",", "") in html.replace(",", "")
+    for title in ("Spend by team", "Allocation by team", "Reconciliation: largest variances first",
+                  "True-up to the invoice", "Budgets"):
+        assert title in html
+    assert "report.to_pandas(name)" in html
+    assert html.count("<tr>") <= 7 * 11                      # at most 10 rows under each header
+
+
+def test_the_audit_html_escapes_and_clips_hostile_tag_values():
+    huge = "x" * 200_000
+    events = [{"timestamp": "2026-06-08T12:15:44Z", "provider": "openai", "model_actual": "gpt-4.1-mini",
+               "request_id": f"r{i}", "input_tokens": 1000 + (team == huge) * 5000, "output_tokens": 10,
+               "team_id": team}
+              for i, team in enumerate([SCRIPT, FORMULA, huge, *[f"t{i}" for i in range(40)]])]
+    report = at.run_audit(events, by=("team",))
+    html = report._repr_html_()
+    assert len(html) < 20_000
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert huge not in html
+    assert "x" * 100 + "\u2026" in html
+    assert "... and 33 more rows" in html
+    assert SCRIPT not in repr(report)                         # the repr carries no tag values at all
+
+
+def test_coverage_true_up_and_reconciliation_have_html_views(month):
+    for part in (month.coverage, month.true_up, month.reconciliation):
+        html = part._repr_html_()
+        assert html.startswith("<div")
+        assert len(html) < 50_000
+    assert "Coverage:" in month.coverage._repr_html_()
+    assert month.true_up._repr_html_().count("<tr>") == 1 + len(month.true_up.rows)
+
+
+@pytest.mark.parametrize("name", ["charges", "rollup", "allocation", "coverage", "reconciliation", "true_up",
+                                  "budgets"])
+def test_every_audit_table_is_a_frame_with_exact_arrow_decimal_money(month, name):
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    money = pd.ArrowDtype(pa.decimal128(38, 15))
+    df = month.to_pandas(name)
+    table = month.to_arrow(name)
+    assert list(df.columns) == table.column_names
+    assert len(df) == table.num_rows > 0
+    decimals = [c for c in df.columns if df[c].dtype == money]
+    assert decimals, f"{name} has no money column"
+    for c in decimals:
+        assert table.schema.field(c).type == pa.decimal128(38, 15)
+        assert df[c].sum() == sum((v for v in table.column(c).to_pylist() if v is not None), Decimal(0))
+
+
+def test_charge_lines_frame_sums_to_the_exact_total_and_ranks_by_money(month):
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    df = month.to_pandas()                                   # charges by default
+    assert len(df) == len(month.charges)
+    total = df["amount"].sum()
+    assert isinstance(total, Decimal)
+    assert total == month.total == sum(c.amount for c in month.charges)
+    by_team = df.groupby("team", dropna=False)["amount"].sum()
+    assert by_team.sum() == month.total
+    top = df.sort_values("amount", ascending=False).head(3)   # pandas cannot nlargest decimals (see cookbook)
+    assert top["amount"].tolist() == sorted((c.amount for c in month.charges), reverse=True)[:3]
+    assert "0.0" in df.head().to_string()                    # display works (decimals print as numbers)
+
+
+def test_rollup_nlargest_over_the_whole_frame_and_exact_sum(month):
+    """``nlargest(n)`` works while n covers the frame; with fewer rows pandas raises (its own decimal gap)."""
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    df = month.to_pandas("rollup")
+    top = df.nlargest(len(df), "cost")
+    assert top["cost"].tolist() == sorted(df["cost"].tolist(), reverse=True)
+    assert top["cost"].sum() == month.rollup.total
+
+
+def test_unknown_or_absent_audit_tables_say_what_is_needed(month):
+    pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match="tables: charges, rollup"):
+        month.to_pandas("nope")
+    with pytest.raises(ValueError, match="period="):
+        month.to_pandas("periods")
+    plain = at.run_audit([], by=("team",))
+    with pytest.raises(ValueError, match="with invoices"):
+        plain.to_arrow("reconciliation")
+    assert plain._repr_html_().startswith("<div")
+    assert repr(plain).startswith("<AuditReport by=team, 0 records read")

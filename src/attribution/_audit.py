@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from . import _notebook
 from ._allocate import Allocation, Policy, apply_policy, invoice_pool_amounts
 from ._change import Anomaly, ChangeRow, explain_change, find_anomalies
 from ._coverage import BudgetLine, Coverage, CoverageCounter, budget_lines, budget_spend
@@ -198,6 +199,29 @@ class AuditReport:
     @property
     def quarantined_records(self) -> int:
         return sum(self.quarantined.values())
+
+    # -- notebooks ---------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """One line (the whole report is in its tables): records, total, coverage, invoice lines."""
+        return _notebook.audit_repr(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: KPI lines and the first rows of each table, every value escaped, size bounded."""
+        return _notebook.audit_html(self)
+
+    def to_pandas(self, table: str = "charges") -> Any:
+        """One table of the audit as a ``pandas.DataFrame`` (extra ``pandas``); money is an exact Arrow decimal.
+
+        ``table`` is one of ``charges`` (the charge lines), ``rollup``,
+        ``periods``, ``allocation``, ``coverage`` (unowned spend by reason and
+        source), ``reconciliation``, ``true_up`` or ``budgets``.
+        """
+        return _notebook.to_pandas(_notebook.audit_table(self, table), f"AuditReport.to_pandas({table!r})")
+
+    def to_arrow(self, table: str = "charges") -> Any:
+        """One table of the audit as a ``pyarrow.Table`` (extra ``arrow``); money is ``decimal128(38, 15)``."""
+        return _notebook.to_arrow(_notebook.audit_table(self, table), f"AuditReport.to_arrow({table!r})")
 
 
 def _day(p: PricedRecord | UsageRecord) -> date | None:

@@ -93,6 +93,29 @@ class Coverage:
         """Retry plus fallback cost."""
         return self.retry_cost + self.fallback_cost
 
+    def __repr__(self) -> str:
+        return (f"<Coverage {present(self.coverage * 100, Decimal('0.1'))}% of {self.total} {self.currency or ''}"
+                f" owned, unattributed {self.unattributed} ({'PASS' if self.passed else 'FAIL'}), "
+                f"{len(self.by_reason)} reasons, {len(self.by_source)} sources>").replace(" , ", ", ")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the summary lines and the largest unowned sources, every value escaped."""
+        from ._notebook import coverage_html
+
+        return coverage_html(self)
+
+    def to_pandas(self) -> Any:
+        """Unowned spend by reason and source as a ``pandas.DataFrame`` (extra ``pandas``)."""
+        from . import _notebook
+
+        return _notebook.to_pandas(_notebook.coverage_table(self), "Coverage.to_pandas()")
+
+    def to_arrow(self) -> Any:
+        """Unowned spend by reason and source as a ``pyarrow.Table`` (extra ``arrow``)."""
+        from . import _notebook
+
+        return _notebook.to_arrow(_notebook.coverage_table(self), "Coverage.to_arrow()")
+
     def summary(self) -> str:
         """A few lines for a terminal or a weekly report."""
         pct = present(self.coverage * 100, Decimal("0.1"))

@@ -369,6 +369,14 @@ class Reconciliation:
             })
         return rows
 
+    def __repr__(self) -> str:
+        """One line per reconciliation (the lines themselves are in :meth:`to_records`)."""
+        totals = "; ".join(f"{cur} invoiced {t.invoiced} priced {t.priced} variance {t.variance}"
+                           for cur, t in self.totals.items())
+        return (f"<Reconciliation {len(self.lines)} invoice lines, {len(self.other_charges)} other charges, "
+                f"{len(self.unmatched)} unmatched usage groups; {totals or 'nothing invoiced'}; "
+                f"{'passed' if self.passed else 'not passed'}>")
+
     def _repr_html_(self) -> str:
         """Jupyter's view: the summary and one row per invoice line, every value escaped."""
         return _notebook.html(_notebook.reconciliation_table(self))
@@ -909,6 +917,23 @@ class TrueUp:
     def to_records(self) -> list[dict[str, Any]]:
         return [{"owner": r.owner, "attributed": r.attributed, "true_up": r.true_up, "total": r.total}
                 for r in self.rows]
+
+    def __repr__(self) -> str:
+        cur = f" {self.currency}" if self.currency else ""
+        return (f"<TrueUp {len(self.rows)} owners, attributed {self.attributed}{cur} + variance {self.variance}{cur}"
+                f" = invoiced {self.invoiced}{cur}>")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: one row per owner, every value escaped."""
+        return _notebook.html(_notebook.true_up_table(self))
+
+    def to_pandas(self) -> Any:
+        """:meth:`to_records` as a ``pandas.DataFrame``; money is an exact Arrow decimal (extra ``pandas``)."""
+        return _notebook.to_pandas(_notebook.true_up_table(self), "TrueUp.to_pandas()")
+
+    def to_arrow(self) -> Any:
+        """:meth:`to_records` as a ``pyarrow.Table``; money is ``decimal128(38, 15)`` (extra ``arrow``)."""
+        return _notebook.to_arrow(_notebook.true_up_table(self), "TrueUp.to_arrow()")
 
 
 @exact
