@@ -169,7 +169,7 @@ def count_kinds(items: Iterable[tuple[PricePeriod, CardFile]]) -> Mapping[str, i
     >>> sorted(counts) == sorted(KINDS)
     True
     """
-    counts = Counter({kind: 0 for kind in KINDS})
+    counts = Counter(dict.fromkeys(KINDS, 0))
     for period, card in items:
         counts[provenance(period, card).kind] += 1
     return dict(counts)
