@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 
 import attribution as at
-from attribution._provenance import provenance
 from attribution import cli
 from attribution._cards import PricePeriod, ServiceTier, _Meters
+from attribution._provenance import provenance
 from attribution._registry import load_registry
 
 UTC = timezone.utc
@@ -58,6 +58,11 @@ def _period(period: PricePeriod) -> dict[str, Any]:
         "context": [{"above": c.above, **_meters(c)} for c in period.context],
         "tiers": {name: _tier(t) for name, t in sorted(period.tiers.items())},
         "regions": {r: str(m.normalize()) for r, m in sorted(period.regions.items())},
+        "regional": {r: {"prices": _meters(t), "tiers": {n: _tier(x) for n, x in sorted(t.tiers.items())}}
+                     for r, t in sorted(period.regional.items())},
+        "time_windows": [{"days": list(w.days), "hours": list(w.hours), "prices": _meters(w),
+                          "multiplier": None if w.multiplier is None else str(w.multiplier.normalize())}
+                         for w in period.time_windows],
     }
 
 
@@ -84,6 +89,10 @@ def _load_snapshot() -> dict[str, dict[str, list[dict[str, Any]]]]:
     return data
 
 
+#: What a key absent from an older snapshot means (periods recorded before the key existed).
+_EMPTY: dict[str, Any] = {"prices": {}, "context": [], "tiers": {}, "regions": {}, "regional": {}, "time_windows": []}
+
+
 def history_problems(old: dict[str, dict[str, list[dict[str, Any]]]],
                      now: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
     """Every way ``now`` rewrites a period of ``old`` (adding periods or models is fine)."""
@@ -104,7 +113,8 @@ def history_problems(old: dict[str, dict[str, list[dict[str, Any]]]],
                                     f"was {before['until']}")
                 problems.extend(f"{prov}/{model}: period from {before['from']}: {key} changed "
                                 f"{before[key]} -> {after[key]}"
-                                for key in ("prices", "context", "tiers", "regions") if after[key] != before[key])
+                                for key in ("prices", "context", "tiers", "regions", "regional", "time_windows")
+                                if after.get(key, _EMPTY[key]) != before.get(key, _EMPTY[key]))
     return problems
 
 
@@ -196,7 +206,9 @@ def _input_price(provider: str, model: str, when: datetime, meter: str = "input"
     ("deepseek", "deepseek-chat", datetime(2025, 2, 8, 15, 59, tzinfo=UTC), "0.14",
      datetime(2025, 2, 8, 16, 0, tzinfo=UTC), "0.27"),
     # DeepSeek: reasoner's unified price from 2025-09-05 16:00 UTC.
-    ("deepseek", "deepseek-reasoner", datetime(2025, 9, 1, tzinfo=UTC), "0.55", datetime(2025, 9, 6, tzinfo=UTC), "0.56"),
+    # 12:00 UTC: outside the 2025 off-peak window (16:30-00:30), which tests/test_card_structures.py covers.
+    ("deepseek", "deepseek-reasoner", datetime(2025, 9, 1, 12, tzinfo=UTC), "0.55", datetime(2025, 9, 6, tzinfo=UTC),
+     "0.56"),
     # xAI: Grok 4.20 cut of 2026-04-30.
     ("xai", "grok-4.20-0309-reasoning", datetime(2026, 4, 1, tzinfo=UTC), "2", datetime(2026, 5, 1, tzinfo=UTC), "1.25"),
     # Mistral: NeMo cut of 2024-09-17; mistral-medium-latest moved to Medium 3.5 on 2026-06-16.

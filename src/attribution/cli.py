@@ -86,6 +86,14 @@ def _cmd_cards_list(args: argparse.Namespace) -> int:
     print(_table(["provider", "model", "input/1M", "cached/1M", "output/1M", "since", "card"], rows,
                  right=(2, 3, 4)))
     print(f"\n{len(rows)} models across {len({r[0] for r in rows})} providers (current prices, USD per 1M tokens)")
+    excluded = reg.excluded(args.provider)
+    if excluded:
+        if args.excluded:
+            print(f"\nLeft out on purpose ({len(excluded)}):")
+            for prov, entry in excluded:
+                print(f"  {prov}/{_safe(entry.id)}: {_safe(entry.reason)}")
+        else:
+            print(f"{len(excluded)} models left out on purpose, with reasons: attribution cards list --excluded")
     return 0
 
 
@@ -129,6 +137,12 @@ def _cmd_cards_show(args: argparse.Namespace) -> int:
             matches = [m for m in reg.models(prov) if m.id == canonical]
             break
     if not matches:
+        left_out = [(prov, e) for prov, e in reg.excluded(args.provider)
+                    if args.model.lower() in (e.id.lower(), *(a.lower() for a in e.aliases))]
+        for prov, entry in left_out:
+            _say(f"{prov}/{entry.id}: not priced (excluded by the card): {entry.reason}")
+        if left_out:
+            return 1
         raise _UsageError(f"no model {args.model!r} on any card" + (f" of {args.provider}" if args.provider else ""))
     for info in matches:
         _say(f"{info.provider}/{info.id}" + (f"  ({info.name})" if info.name else ""))
@@ -150,7 +164,25 @@ def _cmd_cards_show(args: argparse.Namespace) -> int:
                 _say(f"    tier {name}: {body}")
             for region, mult in sorted(period.regions.items()):
                 _say(f"    region {region}: x{mult}")
+            _show_structures(period)
     return 0
+
+
+def _show_structures(period: Any) -> None:
+    """Regional prices, time windows and stated assumptions of one period (``cards show``)."""
+    def prices(table: Any) -> str:
+        return ", ".join(f"{m} {v.normalize():f}" for m, v in table.meter_prices().items())
+
+    for region, table in sorted(period.regional.items()):
+        _say(f"    region {region}: {prices(table)}" + (f"  ({table.note})" if table.note else ""))
+        for name, st in sorted(table.tiers.items()):
+            _say(f"      tier {name}: " + (f"x{st.multiplier}" if st.multiplier is not None else prices(st)))
+    for window in period.time_windows:
+        days = ", ".join(window.days) if window.days else "every day"
+        body = f"x{window.multiplier}" if window.multiplier is not None else prices(window)
+        _say(f"    {window.name or 'time window'} (UTC {', '.join(window.hours)}; {days}): {body}")
+    for a in period.assumptions:
+        _say(f"    assumed ({a.tier} {a.meter}): {a.assumed}")
 
 
 def _cmd_cards_validate(args: argparse.Namespace) -> int:
@@ -389,6 +421,8 @@ def _parser() -> argparse.ArgumentParser:
     csub = cards.add_subparsers(dest="cards_command", required=True)
     p = csub.add_parser("list", help="list known models and their current prices")
     p.add_argument("--provider")
+    p.add_argument("--excluded", action="store_true",
+                   help="also list the models the cards leave out on purpose, with the reason")
     p.add_argument("--provenance", action="store_true",
                    help="count price periods by provenance: verified on a provider page, peer data only...")
     cards_opt(p)
