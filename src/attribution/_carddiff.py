@@ -99,6 +99,13 @@ class PeerModel:
     to the unit price per 1M tokens (per 1K calls for ``web_search``);
     ``context`` holds whole-request tiers as ``(above, prices)``, ascending,
     each listing only the meters whose price changes.
+
+    What a card needs beyond the comparison (``attribution cards sync``):
+    ``tiers`` the service tiers the peer prices (``batch``, ``flex``,
+    ``priority``: ``(prices, context)`` each); ``since`` the day the peer says
+    these prices took effect (``None`` when it states none); ``history`` the
+    peer's dated price list, oldest first, as ``(start or None, prices,
+    context)``; ``cites`` the page the peer names as its own source.
     """
 
     provider: str
@@ -107,6 +114,10 @@ class PeerModel:
     context: _Context = ()
     deprecated: bool = False
     note: str | None = None
+    tiers: Mapping[str, tuple[_Prices, _Context]] = attrs.field(factory=dict)
+    since: date | None = None
+    history: tuple[tuple[date | None, _Prices, _Context], ...] = ()
+    cites: str | None = None
 
 
 class Peer(Protocol):
@@ -143,6 +154,9 @@ class CardDiff:
     context_above: int | None = None
     source: str | None = None
     note: str | None = None
+    ours_from: datetime | None = None       # the card period compared: in force from ...
+    ours_until: datetime | None = None      # ... until (None: still in force)
+    theirs_since: date | None = None        # the day the peer says its price took effect, if it says
 
     @property
     def kind(self) -> str:
@@ -171,6 +185,7 @@ class MissingModel:
     prices: _Prices
     deprecated: bool = False
     note: str | None = None
+    model: PeerModel | None = None   # the peer's whole entry: tiers, dates, history
 
 
 @attrs.frozen(kw_only=True)
@@ -225,7 +240,7 @@ def _default_at(registry: Registry) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def _our_prices(registry: Registry, info: ModelInfo, at: datetime) -> tuple[_Prices, _Context, str]:
+def _our_prices(registry: Registry, info: ModelInfo, at: datetime) -> tuple[_Prices, _Context, Any]:
     try:
         rate = registry.resolve(info.provider, info.id, at)
     except PriceNotInForce:
@@ -235,7 +250,7 @@ def _our_prices(registry: Registry, info: ModelInfo, at: datetime) -> tuple[_Pri
         (above, {m: _clean(to_decimal(p * per_unit(m)))
                  for m, p in zip(BILLED_METERS, vector, strict=True) if p >= 0})
         for above, vector in rate.context)
-    return base, context, rate.source
+    return base, context, rate
 
 
 def _effective(base: _Prices, context: _Context, prompt: int) -> dict[str, Decimal]:
@@ -278,7 +293,7 @@ def compare_cards(registry: Registry, against: str, *, at: datetime | date | Non
             unmatched.append((info.provider, info.id))
             continue
         compared.append((info.provider, info.id, theirs.id))
-        base, context, source = _our_prices(registry, info, when)
+        base, context, rate = _our_prices(registry, info, when)
         thresholds = sorted({0, *(a for a, _ in context), *(a for a, _ in theirs.context)})
         for threshold in thresholds:
             ours_at = _effective(base, context, threshold + 1 if threshold else 0)
@@ -297,7 +312,8 @@ def compare_cards(registry: Registry, against: str, *, at: datetime | date | Non
                 diffs.append(CardDiff(
                     peer=peer.name, provider=info.provider, model=info.id, peer_model=theirs.id, meter=meter,
                     ours=a, theirs=b, per="1K calls" if per_unit(meter) == 1_000 else "1M tokens",
-                    context_above=threshold or None, source=source, note=theirs.note))
+                    context_above=threshold or None, source=rate.source, note=theirs.note,
+                    ours_from=rate.effective_from, ours_until=rate.effective_until, theirs_since=theirs.since))
     return CrossCheck(peer=peer.name, peer_version=peer.version, at=when, compared=tuple(compared),
                       unmatched=tuple(unmatched), diffs=tuple(diffs))
 
@@ -344,7 +360,7 @@ def missing_models(registry: Registry, against: str, *, providers: Sequence[str]
             if model.id in paired or _known(registry, prov, model.id):
                 continue
             out.append(MissingModel(peer=peer.name, provider=prov, peer_model=model.id, prices=model.prices,
-                                    deprecated=model.deprecated, note=model.note))
+                                    deprecated=model.deprecated, note=model.note, model=model))
     return sorted(out, key=lambda m: (m.provider, m.peer_model))
 
 
@@ -370,8 +386,10 @@ def _at(at: datetime | date) -> datetime:
 class StaticPeer:
     """A peer from a plain mapping: ``{provider: {model id: {meter: price}}}``.
 
-    Names match case-insensitively. A model's table may hold a ``"context"``
-    key: a list of ``(above, {meter: price})``.
+    Names match case-insensitively. A model's table may also hold
+    ``"context"`` (a list of ``(above, {meter: price})``), ``"tiers"``
+    (``{"batch": {meter: price, "context": [...]}}``), ``"since"`` (an ISO
+    date), ``"deprecated"`` and ``"cites"`` (the peer's own source URL).
 
     >>> peer = StaticPeer("fake", {"openai": {"GPT-4o": {"input": Decimal("2.5")}}})
     >>> peer.find("openai", "gpt-4o").prices
@@ -382,20 +400,31 @@ class StaticPeer:
         self.name = name
         self.version = version
         self._models: dict[str, dict[str, PeerModel]] = {}
+        def split(prices: Mapping[str, Any]) -> tuple[dict[str, Decimal], _Context]:
+            context = tuple((int(a), {m: _clean(Decimal(v)) for m, v in p.items()})
+                            for a, p in prices.get("context", ()))
+            return {m: _clean(Decimal(v)) for m, v in prices.items() if m not in _STATIC_KEYS}, context
+
         for provider, models in table.items():
             prov = canonical_provider(provider)
             for model_id, prices in models.items():
-                context = tuple((int(a), {m: Decimal(v) for m, v in p.items()})
-                                for a, p in prices.get("context", ()))
-                flat = {m: _clean(Decimal(v)) for m, v in prices.items() if m != "context"}
+                flat, context = split(prices)
+                since = prices.get("since")
                 self._models.setdefault(prov, {})[model_id.lower()] = PeerModel(
-                    provider=prov, id=model_id, prices=flat, context=context)
+                    provider=prov, id=model_id, prices=flat, context=context,
+                    tiers={name: split(t) for name, t in prices.get("tiers", {}).items()},
+                    since=date.fromisoformat(since) if since else None,
+                    deprecated=bool(prices.get("deprecated", False)), cites=prices.get("cites"))
 
     def find(self, provider: str, name: str) -> PeerModel | None:
         return self._models.get(canonical_provider(provider), {}).get(name.lower())
 
     def models(self, provider: str) -> Iterable[PeerModel]:
         return list(self._models.get(canonical_provider(provider), {}).values())
+
+
+#: Keys of a StaticPeer model table that are not meter prices.
+_STATIC_KEYS = frozenset({"context", "tiers", "since", "deprecated", "cites"})
 
 
 # --- genai-prices ----------------------------------------------------------------------
@@ -456,28 +485,62 @@ class _GenaiPeer:
 
     def _convert(self, provider: str, model: Any) -> PeerModel:
         prices, timed = _genai_model_prices(model, self.at)
-        base: dict[str, Decimal] = {}
-        tiers: dict[int, dict[str, Decimal]] = {}
-        for meter, keys in _GENAI_KEYS:
-            for key in keys:
-                value = getattr(prices, key, None)
-                if value is None:
-                    continue
-                if hasattr(value, "tiers"):
-                    base[meter] = _clean(Decimal(value.base))
-                    for tier in value.tiers:
-                        tiers.setdefault(int(tier.start), {})[meter] = _clean(Decimal(tier.price))
-                else:
-                    base[meter] = _clean(Decimal(value))
-                break
+        base, context = _genai_prices(prices)
         notes = []
         if timed:
             notes.append("peer prices vary by time of day; compared at its highest (standard) rate")
         if getattr(model, "price_comments", None):
             notes.append(str(model.price_comments))
-        return PeerModel(provider=provider, id=str(model.id), prices=base,
-                         context=tuple(sorted(tiers.items())), deprecated=bool(model.deprecated),
-                         note=" | ".join(notes) or None)
+        history: list[tuple[date | None, _Prices, _Context]] = []
+        since = None
+        if isinstance(model.prices, list) and not timed:
+            for cp in model.prices:
+                start = getattr(cp.constraint, "start_date", None)
+                history.append((start, *_genai_prices(cp.prices)))
+                if start is not None and start <= self.at.date():
+                    since = start
+        return PeerModel(provider=provider, id=str(model.id), prices=base, context=context,
+                         deprecated=bool(model.deprecated), note=" | ".join(notes) or None,
+                         tiers=_genai_variants(model, self.at), since=since, history=tuple(history))
+
+
+def _genai_prices(prices: Any) -> tuple[dict[str, Decimal], _Context]:
+    """A genai-prices ``ModelPrice`` as card meters: base prices and whole-request tiers."""
+    base: dict[str, Decimal] = {}
+    tiers: dict[int, dict[str, Decimal]] = {}
+    for meter, keys in _GENAI_KEYS:
+        for key in keys:
+            value = getattr(prices, key, None)
+            if value is None:
+                continue
+            if hasattr(value, "tiers"):
+                base[meter] = _clean(Decimal(value.base))
+                for tier in value.tiers:
+                    tiers.setdefault(int(tier.start), {})[meter] = _clean(Decimal(tier.price))
+            else:
+                base[meter] = _clean(Decimal(value))
+            break
+    return base, tuple(sorted(tiers.items()))
+
+
+def _genai_variants(model: Any, at: datetime) -> dict[str, tuple[_Prices, _Context]]:
+    """Service tiers from genai-prices' price variants (batch processing, flex / priority tiers) in force at ``at``."""
+    found: dict[str, tuple[date, tuple[_Prices, _Context]]] = {}
+    for variant in getattr(model, "price_variants", None) or ():
+        when = dict(getattr(variant, "when", None) or {})
+        if when == {"processing": "batch"}:
+            name = "batch"
+        elif set(when) == {"service_tier"} and when["service_tier"] not in ("default", "standard", "auto"):
+            name = str(when["service_tier"])
+        else:
+            continue
+        start = getattr(getattr(variant, "constraint", None), "start_date", None) or date.min
+        if start > at.date() or (name in found and found[name][0] > start):
+            continue
+        base, context = _genai_prices(variant.prices)
+        if base:
+            found[name] = (start, (base, context))
+    return {name: value for name, (_, value) in sorted(found.items())}
 
 
 def _genai_model_prices(model: Any, at: datetime) -> tuple[Any, bool]:
@@ -595,30 +658,45 @@ class _LitellmPeer:
                 if entry.get("litellm_provider") in owners and entry.get("mode") in _MODES]
 
     def _convert(self, provider: str, key: str, entry: Mapping[str, Any]) -> PeerModel:
-        base: dict[str, Decimal] = {}
-        for meter, keys in _LITELLM_KEYS:
-            for k in keys:
-                value = _per_million(entry.get(k))
-                if value is not None:
-                    base[meter] = value
-                    break
+        base, context = _litellm_prices(entry, "")
         search = entry.get("search_context_cost_per_query")
         if isinstance(search, Mapping):
             search = search.get("search_context_size_medium", search.get("search_context_size_low"))
         per_query = _per_million(search)
         if per_query is not None:
             base["web_search"] = _clean(per_query / 1000)   # per call -> per 1K calls
-        tiers: dict[int, dict[str, Decimal]] = {}
-        for k, v in entry.items():
-            m = _LITELLM_TIER.match(k)
-            if not m:
-                continue
-            tier_meter = next((name for name, keys in _LITELLM_KEYS if m.group("key") in keys), None)
-            value = _per_million(v)
-            if tier_meter is not None and value is not None:
-                tiers.setdefault(int(m.group("n")) * 1000, {})[tier_meter] = value
-        return PeerModel(provider=provider, id=key, prices=base, context=tuple(sorted(tiers.items())),
-                         deprecated=False, note=None)
+        tiers = {name: found for name, suffix in _LITELLM_TIERS
+                 if (found := _litellm_prices(entry, suffix))[0]}
+        cites = entry.get("source")
+        return PeerModel(provider=provider, id=key, prices=base, context=context, deprecated=False, note=None,
+                         tiers=tiers, cites=cites if isinstance(cites, str) else None)
+
+
+#: litellm key suffixes of service tiers -> card tier names.
+_LITELLM_TIERS = (("batch", "_batches"), ("flex", "_flex"), ("priority", "_priority"))
+
+
+def _litellm_prices(entry: Mapping[str, Any], suffix: str) -> tuple[dict[str, Decimal], _Context]:
+    """Base prices and whole-request tiers of one litellm entry, for the keys ending in ``suffix``."""
+    base: dict[str, Decimal] = {}
+    for meter, keys in _LITELLM_KEYS:
+        for k in keys:
+            value = _per_million(entry.get(k + suffix))
+            if value is not None:
+                base[meter] = value
+                break
+    tiers: dict[int, dict[str, Decimal]] = {}
+    for k, v in entry.items():
+        if suffix and not k.endswith(suffix):
+            continue
+        m = _LITELLM_TIER.match(k[: len(k) - len(suffix)] if suffix else k)
+        if not m:
+            continue
+        tier_meter = next((name for name, keys in _LITELLM_KEYS if m.group("key") in keys), None)
+        value = _per_million(v)
+        if tier_meter is not None and value is not None:
+            tiers.setdefault(int(m.group("n")) * 1000, {})[tier_meter] = value
+    return base, tuple(sorted(tiers.items()))
 
 
 def rows(diffs: Iterable[CardDiff]) -> Iterator[list[str]]:
