@@ -51,9 +51,10 @@ def test_openai_style_cached_tokens_beside_hit_and_miss_are_not_counted_twice():
     assert dict(rec.tags) == {"team": "search"}
 
 
-def test_reference_example_without_cache_fields_needs_provider_deepseek_and_is_all_misses():
+def test_reference_example_without_cache_fields_is_deepseek_by_its_model_and_id_and_is_all_misses():
     payload = load("chat_reference_example.json")
-    assert detect_schema(payload).id == "openai.chat"
+    assert detect_schema(payload).id == "deepseek.chat"   # DeepSeek's own model id and a UUID id (issue 18)
+    assert at.normalize(payload).provider == "deepseek"
     rec = at.normalize(payload, provider="deepseek")
     assert rec.usage.as_dict() == {"input": 16, "output": 10}
     assert (rec.provider, rec.model, rec.schema) == ("deepseek", "deepseek-v4-pro", "deepseek.chat")

@@ -26,6 +26,7 @@ from . import (
     azure,
     bedrock,
     cohere,
+    compat,
     deepseek,
     gateway,
     google,
@@ -67,6 +68,7 @@ SCHEMAS: tuple[Schema, ...] = _collect(
     deepseek,
     xai,
     mistral,
+    compat,
     otel,
     litellm,
 )
@@ -161,7 +163,9 @@ def _hints(provider: str | None, tags: Mapping[str, str] | None, source: SourceL
     if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
         raise InvalidTimestamp(f"at= must be a timezone-aware datetime, got {at!r}")
     tag_map = dict(tags or {})
-    prov = canonical_provider(provider) if provider is not None and provider not in _BY_ID else None
+    # A schema id (provider="openai.chat") names its provider too: a hint, whichever form it takes.
+    prov = (None if provider is None else _BY_ID[provider].provider if provider in _BY_ID
+            else canonical_provider(provider))
     fields = dict(extra)
     if "hash_tags" in fields or "hash_key" in fields:
         fields["hash_tags"], fields["hash_key"] = _hashing(fields.get("hash_tags"), fields.get("hash_key"))

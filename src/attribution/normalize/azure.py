@@ -31,9 +31,19 @@ from typing import Any
 
 from .._records import UsageRecord
 from ._common import Hints, Schema, is_mapping
-from .openai import chat_record, chat_usage, is_chat_completion, require_usage
+from .compat import openai_shaped_schemas
+from .openai import (
+    chat_record,
+    chat_usage,
+    is_chat_completion,
+    is_response,
+    normalize_response_with,
+    require_usage,
+    response_of,
+)
 
-__all__ = ["SCHEMAS", "is_azure_chat_completion", "normalize_azure_chat_completion"]
+__all__ = ["SCHEMAS", "is_azure_chat_completion", "is_azure_response", "normalize_azure_chat_completion",
+           "normalize_azure_response"]
 
 PROVIDER = "azure"
 
@@ -68,7 +78,39 @@ def normalize_azure_chat_completion(payload: Mapping[str, Any], hints: Hints) ->
     return [chat_record(payload, hints, chat_usage(usage, "usage"), provider=PROVIDER, schema="azure.chat")]
 
 
+def is_azure_response(payload: Mapping[str, Any]) -> bool:
+    """A Responses body (or terminal stream event) with Azure's ``content_filters`` annotations and a ``resp_`` id.
+
+    (DeepSeek's Responses bodies carry ``content_filters`` too, with UUID ids.)
+    """
+    if not is_response(payload):
+        return False
+    body = response_of(payload)
+    body = payload if body is None else body
+    ident = body.get("id")
+    return "content_filters" in body and isinstance(ident, str) and ident.startswith("resp_")
+
+
+def normalize_azure_response(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from an Azure OpenAI / Azure AI Foundry Responses API body.
+
+    The usage is OpenAI's Responses usage (cached and cache-write tokens
+    inside ``input_tokens``, reasoning inside ``output_tokens``; each
+    ``web_search_call`` item one web search). As for chat, ``model=`` (the
+    deployment) becomes ``model`` and the response's model ``model_billed``.
+    Source: Microsoft Learn, "Azure OpenAI Responses API" (response object,
+    ``content_filters``).
+    """
+    return [normalize_response_with(payload, hints, provider=PROVIDER, schema="azure.responses")]
+
+
 SCHEMAS = (
+    Schema("azure.responses", PROVIDER, is_azure_response, normalize_azure_response,
+           "Azure OpenAI Responses body (object response with content_filters)", specificity=20,
+           keys=frozenset({"object", "type"})),
+    # Responses without content_filters, embeddings, legacy completions and bare {"model", "usage"}
+    # bodies: only with provider="azure".
+    *openai_shaped_schemas(PROVIDER, "Azure OpenAI", reader=chat_usage, chat=False),
     Schema("azure.chat", PROVIDER, is_azure_chat_completion, normalize_azure_chat_completion,
            "Azure OpenAI chat completion (chat.completion[.chunk] with prompt_filter_results / "
            "content_filter_results)", specificity=20, keys=frozenset({"object"})),

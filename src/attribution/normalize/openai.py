@@ -10,8 +10,11 @@ disjoint meters:
   output tokens.
 * **Responses** (``object: "response"``, or the terminal stream event
   ``response.completed`` / ``response.incomplete`` / ``response.failed`` that
-  carries the whole response): ``input_tokens`` *includes*
-  ``input_tokens_details.cached_tokens``; ``output_tokens`` *includes*
+  carries the whole response), and compactions (``object:
+  "response.compaction"`` from ``/responses/compact``, schema
+  ``openai.compaction``; it may carry no model: pass ``model=``):
+  ``input_tokens`` *includes* ``input_tokens_details.cached_tokens`` (and
+  ``cache_write_tokens``); ``output_tokens`` *includes*
   ``output_tokens_details.reasoning_tokens``. Each ``web_search_call`` item in
   ``output`` is one billed web-search tool call (the ``web_search`` meter,
   priced per 1,000 calls); the search-content tokens are already inside
@@ -45,6 +48,7 @@ completion chunk object", "The response object", "response.completed",
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -60,18 +64,26 @@ __all__ = [
     "chat_record",
     "chat_usage",
     "embeddings_usage",
+    "is_bare_openai_usage",
     "is_batch_output",
     "is_chat_completion",
     "is_embeddings",
+    "is_openai_model",
     "is_response",
+    "is_text_completion",
     "is_usage_report",
     "make_usage",
+    "normalize_bare_usage",
     "normalize_batch_output",
     "normalize_chat_completion",
     "normalize_embeddings",
     "normalize_response",
+    "normalize_response_with",
+    "normalize_text_completion",
     "normalize_usage_report",
+    "openai_evidence",
     "require_usage",
+    "response_of",
     "responses_usage",
     "split_output",
 ]
@@ -87,6 +99,57 @@ _USAGE_RESULTS = ("organization.usage.completions.result", "organization.usage.e
 
 def _at(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+# --- is it OpenAI's? ------------------------------------------------------------------------------
+# OpenAI's shapes are served by many hosts (see compat.py). Without provider=, a body is read as
+# OpenAI's only on evidence: an id in OpenAI's own format, or a model id only OpenAI serves.
+
+#: OpenAI's ids: ``chatcmpl-``/``cmpl-`` and 29 base-62 characters; ``resp_`` and 40+ hex digits.
+_OPENAI_ID = re.compile(r"(?:chatcmpl|cmpl)-[A-Za-z0-9]{29}|resp_[0-9a-f]{40,}")
+#: Model ids only OpenAI's API serves (bare: hosts prefix theirs, e.g. ``openai/gpt-4o``);
+#: ``gpt-oss`` is an open-weights family that other hosts serve, so it is not evidence.
+_OPENAI_MODEL = re.compile(
+    r"(?:ft:)?(?:gpt-(?!oss)|o[1-9](?:-|$)|chatgpt-|text-embedding-|text-davinci-|davinci-|babbage-|codex-|"
+    r"computer-use-|omni-moderation-|text-moderation-|gpt-image-|dall-e-|whisper-|tts-)[A-Za-z0-9.:_-]*")
+
+
+def is_openai_model(model: object) -> bool:
+    """A model id that only OpenAI's own API serves (``gpt-4o``, ``o3-mini``, ``ft:gpt-4.1:acme::x1``).
+
+    >>> is_openai_model("gpt-5.4"), is_openai_model("openai/gpt-4o"), is_openai_model("gpt-oss-120b")
+    (True, False, False)
+    """
+    return isinstance(model, str) and _OPENAI_MODEL.fullmatch(model) is not None
+
+
+def openai_evidence(body: Mapping[str, Any], model: str | None = None) -> bool:
+    """Whether an OpenAI-shaped body shows it came from OpenAI: its id's format or an OpenAI model id.
+
+    ``model`` is the caller's ``model=`` hint, which counts as the body's model.
+
+    >>> openai_evidence({"id": "chatcmpl-BAeyRj9gU9aCNSSAskAFbupBWYMIT", "model": "ft:my-model"})
+    True
+    >>> openai_evidence({"id": "chatcmpl-69930f13-fe23-4584-9d09-c1e1612a2183", "model": "llama3-8b-8192"})
+    False
+    """
+    ident = body.get("id")
+    if isinstance(ident, str) and _OPENAI_ID.fullmatch(ident):
+        return True
+    return is_openai_model(model or body.get("model"))
+
+
+def _require_openai(body: Mapping[str, Any], hints: Hints, what: str, path: str = "") -> None:
+    """Refuse to label a body OpenAI's without a hint or evidence (``unknown_provider``)."""
+    if hints.provider is not None or openai_evidence(body, hints.model):
+        return
+    ident, model = body.get("id"), body.get("model")
+    raise NormalizeError(
+        "unknown_provider",
+        f"an OpenAI-compatible {what} with no sign of who served it (id {str(ident)[:48]!r}, model "
+        f"{str(model)[:60]!r}): OpenAI, Azure and many hosts (Together, Fireworks, Hugging Face, vLLM...) send "
+        "this shape; pass provider= (e.g. provider=\"together\") to read and price it on that host's card",
+        path=_at(path, "model"))
 
 
 # --- shared building blocks (also used by the Azure, DeepSeek, xAI and Mistral modules) ---------
@@ -146,27 +209,37 @@ def split_output(completion: int, reasoning: int, *, prompt: int, total: int | N
 
 
 def chat_usage(usage: Mapping[str, Any], path: str) -> Usage:
-    """Disjoint meters from a Chat Completions ``usage`` object."""
+    """Disjoint meters from a Chat Completions ``usage`` object.
+
+    ``prompt_tokens`` includes ``prompt_tokens_details.cached_tokens`` (cache
+    reads), ``cache_write_tokens`` (prompt-cache writes, priced apart on models
+    with a cache-write rate) and ``audio_tokens``.
+
+    >>> chat_usage({"prompt_tokens": 4020, "completion_tokens": 4,
+    ...             "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 4012}}, "usage").as_dict()
+    {'input': 8, 'cache_write': 4012, 'output': 4}
+    """
     prompt = count(usage, "prompt_tokens", path, required=True)
     completion = count(usage, "completion_tokens", path, required=True)
     pd = mapping(usage, "prompt_tokens_details", path)
     cd = mapping(usage, "completion_tokens_details", path)
     cached = count(pd, "cached_tokens", f"{path}.prompt_tokens_details")
+    writes = count(pd, "cache_write_tokens", f"{path}.prompt_tokens_details")
     audio_in = count(pd, "audio_tokens", f"{path}.prompt_tokens_details")
     reasoning = count(cd, "reasoning_tokens", f"{path}.completion_tokens_details")
     audio_out = count(cd, "audio_tokens", f"{path}.completion_tokens_details")
-    text_in = prompt - cached - audio_in
+    text_in = prompt - cached - writes - audio_in
     text_out = completion - audio_out
     if text_in < 0:
         raise NormalizeError("inconsistent_usage",
-                             f"cached ({cached}) and audio ({audio_in}) tokens exceed prompt_tokens ({prompt})",
-                             path=f"{path}.prompt_tokens")
+                             f"cached ({cached}), cache-write ({writes}) and audio ({audio_in}) tokens exceed "
+                             f"prompt_tokens ({prompt})", path=f"{path}.prompt_tokens")
     if text_out < 0 or reasoning > text_out:
         raise NormalizeError("inconsistent_usage",
                              f"reasoning ({reasoning}) and audio ({audio_out}) tokens exceed completion_tokens "
                              f"({completion})", path=f"{path}.completion_tokens")
-    return Usage(input=text_in, cached_input=cached, output=text_out, reasoning=reasoning,
-                 input_audio=audio_in, output_audio=audio_out)
+    return make_usage(path, input=text_in, cached_input=cached, cache_write=writes, output=text_out,
+                      reasoning=reasoning, input_audio=audio_in, output_audio=audio_out)
 
 
 def _outcome(status: str | None) -> str:
@@ -229,37 +302,78 @@ def _chat(payload: Mapping[str, Any], hints: Hints, path: str = "", service_tier
 def normalize_chat_completion(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
     """One record from a Chat Completions response or its final stream chunk.
 
-    Source: OpenAI API reference, "The chat completion object" (``usage``,
-    ``service_tier``) and "The chat completion chunk object".
+    Without ``provider=``, the body must show it is OpenAI's (see
+    :func:`openai_evidence`), else ``unknown_provider``. Source: OpenAI API
+    reference, "The chat completion object" (``usage``, ``service_tier``) and
+    "The chat completion chunk object".
     """
+    _require_openai(payload, hints, "chat completion")
     return [_chat(payload, hints)]
+
+
+# --- legacy Completions ----------------------------------------------------------------------------
+
+
+def is_text_completion(payload: Mapping[str, Any]) -> bool:
+    """A legacy Completions response (``object: "text_completion"``; Together writes ``"text.completion"``)."""
+    return payload.get("object") in ("text_completion", "text.completion")
+
+
+def normalize_text_completion(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a legacy Completions response (``gpt-3.5-turbo-instruct``, ``davinci-002``).
+
+    ``usage`` has the chat fields: ``prompt_tokens`` (input) and
+    ``completion_tokens`` (output). Source: OpenAI API reference, "The
+    completion object" (legacy).
+    """
+    _require_openai(payload, hints, "text completion")
+    usage = require_usage(payload, "")
+    return [chat_record(payload, hints, chat_usage(usage, "usage"), provider=PROVIDER, schema="openai.completions")]
 
 
 # --- Responses -------------------------------------------------------------------------------------
 
 
+#: Responses API objects with a Responses ``usage``: a response and a compaction (``/responses/compact``).
+RESPONSE_OBJECTS = ("response", "response.compaction")
+
+
 def is_response(payload: Mapping[str, Any]) -> bool:
-    """A Responses API response, or a terminal stream event carrying one."""
-    if payload.get("object") == "response":
+    """A Responses API response or compaction, or a terminal stream event carrying one."""
+    if payload.get("object") in RESPONSE_OBJECTS:
         return True
     return payload.get("type") in RESPONSE_EVENTS and is_mapping(payload.get("response"))
 
 
+def response_of(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The response a terminal Responses stream event carries (``None`` for a bare response)."""
+    if payload.get("object") in RESPONSE_OBJECTS:
+        return None
+    inner = payload.get("response")
+    return inner if payload.get("type") in RESPONSE_EVENTS and is_mapping(inner) else None
+
+
 def responses_usage(usage: Mapping[str, Any], path: str, web_search: int = 0) -> Usage:
-    """Disjoint meters from a Responses ``usage`` object (cached inside input, reasoning inside output)."""
+    """Disjoint meters from a Responses ``usage`` object (cached inside input, reasoning inside output).
+
+    ``input_tokens`` includes ``input_tokens_details.cached_tokens`` and
+    ``cache_write_tokens``; ``output_tokens`` includes reasoning.
+    """
     inp = count(usage, "input_tokens", path, required=True)
     out = count(usage, "output_tokens", path, required=True)
-    cached = count(mapping(usage, "input_tokens_details", path), "cached_tokens", f"{path}.input_tokens_details")
+    details = mapping(usage, "input_tokens_details", path)
+    cached = count(details, "cached_tokens", f"{path}.input_tokens_details")
+    writes = count(details, "cache_write_tokens", f"{path}.input_tokens_details")
     reasoning = count(mapping(usage, "output_tokens_details", path), "reasoning_tokens",
                       f"{path}.output_tokens_details")
-    if cached > inp:
-        raise NormalizeError("inconsistent_usage", f"cached_tokens ({cached}) exceed input_tokens ({inp})",
-                             path=f"{path}.input_tokens")
+    if cached + writes > inp:
+        raise NormalizeError("inconsistent_usage", f"cached_tokens ({cached}) and cache_write_tokens ({writes}) "
+                             f"exceed input_tokens ({inp})", path=f"{path}.input_tokens")
     if reasoning > out:
         raise NormalizeError("inconsistent_usage", f"reasoning_tokens ({reasoning}) exceed output_tokens ({out})",
                              path=f"{path}.output_tokens")
-    return make_usage(path, input=inp - cached, cached_input=cached, output=out, reasoning=reasoning,
-                      web_search=web_search)
+    return make_usage(path, input=inp - cached - writes, cached_input=cached, cache_write=writes, output=out,
+                      reasoning=reasoning, web_search=web_search)
 
 
 def _web_search_calls(response: Mapping[str, Any], path: str) -> int:
@@ -278,6 +392,8 @@ def _response(response: Mapping[str, Any], hints: Hints, path: str = "", service
     usage = require_usage(response, path, "for streams, keep the final response.completed event")
     meters = responses_usage(usage, _at(path, "usage"), _web_search_calls(response, path))
     status = optional_str(response, "status", path)
+    if response.get("object") == "response.compaction":
+        schema = schema.replace("responses", "compaction")
     return chat_record(response, hints, meters, provider=provider, schema=schema, path=path,
                        service_tier=service_tier, outcome=_outcome(status), created_key="created_at",
                        extra_tags=extra_tags)
@@ -292,11 +408,22 @@ def normalize_response(payload: Mapping[str, Any], hints: Hints) -> list[UsageRe
     ``created_at``, ``output``, ``service_tier``) and the streaming events
     ``response.completed``, ``response.incomplete``, ``response.failed``.
     """
-    if payload.get("object") != "response":
-        response = mapping(payload, "response", "", required=True)
-        assert response is not None
-        return [_response(response, hints, "response")]
-    return [_response(payload, hints)]
+    return [normalize_response_with(payload, hints)]
+
+
+def normalize_response_with(payload: Mapping[str, Any], hints: Hints, *, provider: str = PROVIDER,
+                            schema: str = "openai.responses") -> UsageRecord:
+    """The record of a Responses body (or its terminal stream event) for ``provider``.
+
+    Used by the modules of hosts that serve the Responses API (Azure, DeepSeek,
+    OpenRouter...). For OpenAI itself, a body without ``provider=`` must show
+    it is OpenAI's (:func:`openai_evidence`), else ``unknown_provider``.
+    """
+    inner = response_of(payload)
+    body, path = (payload, "") if inner is None else (inner, "response")
+    if provider == PROVIDER:
+        _require_openai(body, hints, "Responses body", path)
+    return _response(body, hints, path, provider=provider, schema=schema)
 
 
 # --- Embeddings ------------------------------------------------------------------------------------
@@ -332,10 +459,60 @@ def _embeddings(payload: Mapping[str, Any], hints: Hints, path: str = "", servic
 def normalize_embeddings(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
     """One record from an Embeddings response (no id, no timestamp: use ``request_id=``, ``at=``).
 
+    Without ``provider=`` the model must be one of OpenAI's (``text-embedding-*``).
     Source: OpenAI API reference, "Create embeddings" response and "The
     embedding object".
     """
+    _require_openai(payload, hints, "embeddings response")
     return [_embeddings(payload, hints)]
+
+
+# --- bare {"model", "usage"} log bodies --------------------------------------------------------------
+
+#: Keys a log line may keep beside ``model`` and ``usage`` and still be a "bare" body.
+_BARE_KEYS = frozenset({"model", "usage", "id", "created", "created_at", "timestamp", "request_id", "provider",
+                        "service_tier", "system_fingerprint"})
+
+
+def is_bare_usage(payload: Mapping[str, Any]) -> bool:
+    """A log line that kept only ``{"model", "usage"}`` of a response (perhaps with an id and a time).
+
+    The usage is Chat Completions' (``prompt_tokens``) or Responses' (``input_tokens``).
+    """
+    usage = payload.get("usage")
+    return (is_mapping(usage) and isinstance(payload.get("model"), str) and payload.keys() <= _BARE_KEYS
+            and ("prompt_tokens" in usage or "input_tokens" in usage))
+
+
+def is_bare_openai_usage(payload: Mapping[str, Any]) -> bool:
+    """A bare ``{"model", "usage"}`` body: claimed here, read as OpenAI's only on evidence (else ``unknown_provider``).
+
+    The hosts' own bare schemas (``provider="groq"``...) rank below this one, so
+    without a hint this schema answers for every bare body.
+    """
+    return is_bare_usage(payload)
+
+
+def normalize_bare_usage(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a bare ``{"model": ..., "usage": {...}}`` body, a common log shape.
+
+    ``usage`` is read as Chat Completions' (``prompt_tokens``...) or Responses'
+    (``input_tokens``...), with their usual inclusive semantics; ``created``,
+    ``created_at`` or ``timestamp`` gives the time when present (else ``at=``).
+    Without ``provider=``, the model must be one of OpenAI's, else
+    ``unknown_provider``.
+
+    >>> from attribution import normalize
+    >>> rec = normalize({"model": "gpt-4.1-mini", "usage": {"prompt_tokens": 1200, "completion_tokens": 80,
+    ...                  "prompt_tokens_details": {"cached_tokens": 1000}}})
+    >>> rec.provider, rec.usage.input, rec.usage.cached_input, rec.schema
+    ('openai', 200, 1000, 'openai.bare')
+    """
+    _require_openai(payload, hints, 'log body {"model", "usage"}')
+    usage = require_usage(payload, "")
+    meters = chat_usage(usage, "usage") if "prompt_tokens" in usage else responses_usage(usage, "usage")
+    created = next((k for k in ("created", "created_at", "timestamp") if payload.get(k) is not None), "created")
+    return [chat_record(payload, hints, meters, provider=PROVIDER, schema="openai.bare", created_key=created)]
 
 
 # --- Batch API output lines ------------------------------------------------------------------------
@@ -441,8 +618,77 @@ def is_usage_report(payload: Mapping[str, Any]) -> bool:
     return True
 
 
+#: Fields only the current (2026) completions results carry: counts given explicitly by cache state.
+_EXPLICIT = ("input_uncached_tokens", "input_cache_write_tokens", "input_cached_text_tokens",
+             "input_cached_audio_tokens", "input_cached_image_tokens")
+
+
+def _explicit_bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
+    """Meters from a current completions result, which states every count by cache state.
+
+    ``input_tokens`` = ``input_uncached_tokens`` + ``input_cached_tokens`` +
+    ``input_cache_write_tokens``, over text, audio and image; the per-modality
+    ``input_text_tokens`` / ``input_audio_tokens`` / ``input_image_tokens``
+    count *uncached* tokens (they add up to ``input_uncached_tokens``) and
+    ``input_cached_*_tokens`` the cached ones. The explicit fields are used
+    when present and checked against the totals. (A result whose per-modality
+    counts instead add up to ``input_tokens`` counts them cached included, as
+    an intermediate form did; that is read too.)
+    """
+    def n(key: str) -> int:
+        return count(result, key, path)
+
+    def has(key: str) -> bool:
+        return result.get(key) is not None
+
+    def bad(message: str, key: str) -> NormalizeError:
+        return NormalizeError("inconsistent_usage", message, path=f"{path}.{key}")
+
+    inp = count(result, "input_tokens", path, required=True)
+    out = count(result, "output_tokens", path, required=True)
+    writes = n("input_cache_write_tokens")
+    per_cached = n("input_cached_text_tokens") + n("input_cached_audio_tokens") + n("input_cached_image_tokens")
+    cached = n("input_cached_tokens") if has("input_cached_tokens") else per_cached
+    if has("input_cached_tokens") and per_cached and per_cached != cached:
+        raise bad(f"input_cached_text/audio/image_tokens ({per_cached}) differ from input_cached_tokens ({cached})",
+                  "input_cached_tokens")
+    uncached = n("input_uncached_tokens") if has("input_uncached_tokens") else inp - cached - writes
+    if uncached + cached + writes != inp:
+        raise bad(f"input_uncached_tokens ({uncached}) + input_cached_tokens ({cached}) + input_cache_write_tokens "
+                  f"({writes}) differ from input_tokens ({inp})", "input_tokens")
+    audio, audio_cached = n("input_audio_tokens"), n("input_cached_audio_tokens")
+    if has("input_text_tokens"):
+        modal = n("input_text_tokens") + audio + n("input_image_tokens")
+        if modal == uncached:
+            audio_uncached = audio
+        elif modal == inp and audio_cached <= audio:
+            audio_uncached = audio - audio_cached   # per-modality counts with the cached tokens inside
+        else:
+            raise bad(f"input_text_tokens + input_audio_tokens + input_image_tokens ({modal}) are neither "
+                      f"input_uncached_tokens ({uncached}) nor input_tokens ({inp})", "input_text_tokens")
+    else:
+        audio_uncached = audio
+    if audio_uncached > uncached:
+        raise bad(f"uncached audio tokens ({audio_uncached}) exceed input_uncached_tokens ({uncached})",
+                  "input_audio_tokens")
+    audio_out, image_out = n("output_audio_tokens"), n("output_image_tokens")
+    if has("output_text_tokens"):
+        if out != n("output_text_tokens") + audio_out + image_out:
+            raise bad(f"output_tokens ({out}) is not the sum of text ({n('output_text_tokens')}), audio "
+                      f"({audio_out}) and image ({image_out}) output tokens", "output_tokens")
+        out = n("output_text_tokens")
+    elif audio_out or image_out:
+        raise NormalizeError("ambiguous_usage", "a per-modality result with audio or image output but no "
+                             "output_text_tokens: cannot tell whether output_tokens includes them",
+                             path=f"{path}.output_text_tokens")
+    return make_usage(path, input=uncached - audio_uncached, cached_input=cached, cache_write=writes,
+                      input_audio=audio_uncached, output=out, output_audio=audio_out, output_image=image_out)
+
+
 def _bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
     """Meters from one completions result, older (text-only ``input_tokens``) or newer (all modalities)."""
+    if any(result.get(key) is not None for key in _EXPLICIT):
+        return _explicit_bucket_usage(result, path)
     def n(key: str) -> int:
         return count(result, key, path)
 
@@ -460,14 +706,12 @@ def _bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
     if audio_in_cached > audio_in:
         raise bad(f"input_cached_audio_tokens ({audio_in_cached}) exceed input_audio_tokens ({audio_in})",
                   "input_cached_audio_tokens")
-    if has("input_text_tokens") or has("input_uncached_tokens"):
-        # Newer results: input_tokens, input_cached_tokens and output_tokens span every modality.
+    if has("input_text_tokens"):
+        # Newer results without the explicit fields: input_tokens, input_cached_tokens and output_tokens
+        # span every modality, the per-modality counts include their cached tokens.
         if has("input_text_tokens") and inp != n("input_text_tokens") + audio_in + n("input_image_tokens"):
             raise bad(f"input_tokens ({inp}) is not the sum of text ({n('input_text_tokens')}), audio ({audio_in}) "
                       f"and image ({n('input_image_tokens')}) input tokens", "input_tokens")
-        if has("input_uncached_tokens") and n("input_uncached_tokens") + cached != inp:
-            raise bad(f"input_uncached_tokens ({n('input_uncached_tokens')}) + input_cached_tokens ({cached}) "
-                      f"differ from input_tokens ({inp})", "input_uncached_tokens")
         all_in, all_cached = inp, cached
         if has("output_text_tokens"):
             if out != n("output_text_tokens") + audio_out + image_out:
@@ -571,9 +815,14 @@ def normalize_usage_report(payload: Mapping[str, Any], hints: Hints) -> list[Usa
 SCHEMAS = (
     Schema("openai.chat", "openai", is_chat_completion, normalize_chat_completion,
            'OpenAI Chat Completions response or final stream chunk (object "chat.completion[.chunk]")', keys=frozenset({"object"})),
+    Schema("openai.completions", "openai", is_text_completion, normalize_text_completion,
+           'OpenAI legacy Completions response (object "text_completion")', keys=frozenset({"object"})),
+    Schema("openai.bare", "openai", is_bare_openai_usage, normalize_bare_usage,
+           'a bare {"model", "usage"} log body with OpenAI chat or Responses usage', specificity=3,
+           keys=frozenset({"usage"})),
     Schema("openai.responses", "openai", is_response, normalize_response,
-           'OpenAI Responses API response (object "response") or its terminal stream event '
-           '("response.completed")', keys=frozenset({"object", "type"})),
+           'OpenAI Responses API response (object "response" or "response.compaction") or its terminal '
+           'stream event ("response.completed")', keys=frozenset({"object", "type"})),
     Schema("openai.embeddings", "openai", is_embeddings, normalize_embeddings,
            'OpenAI Embeddings response (object "list" of "embedding" objects with usage)', keys=frozenset({"object"})),
     Schema("openai.batch", "openai", is_batch_output, normalize_batch_output,

@@ -1,0 +1,319 @@
+"""OpenAI-compatible hosts and gateways: Groq, Cerebras, Together, Fireworks, OpenRouter and the rest.
+
+Many hosts answer with OpenAI's body shapes (``chat.completion``,
+``text_completion``, Responses ``response``, embeddings ``list``, and logs
+that keep only ``{"model", "usage"}``). The shape says nothing about who
+served and billed the call, so this module reads those shapes *for a named
+host*:
+
+* **With a hint** (``provider="groq"``, ``"together"``, ...; see
+  :data:`HOSTS`), every OpenAI-shaped body is read as that host's and priced
+  on that host's card (a hint always wins).
+* **Without a hint**, a body is given to a host only on a signal that host
+  alone sends: Groq's ``x_groq`` object, Cerebras' ``time_info``, OpenRouter's
+  ``gen-<unix time>-<20 characters>`` ids and its ``usage.cost`` /
+  ``usage.is_byok`` fields, Ollama's ``system_fingerprint: "fp_ollama"``,
+  z.ai's own ``glm-*`` model ids with its ``request_id`` (or date-stamped
+  ids), Writer's ``palmyra-*`` models. (Mistral, DeepSeek and Azure have
+  their own modules with their own signals.) A body with no such signal and no
+  sign of OpenAI either is rejected with ``unknown_provider`` by the OpenAI
+  module rather than labelled OpenAI: Hugging Face's router, Snowflake
+  Cortex, Crusoe and any vLLM server relay the same bodies (Hugging Face
+  passes Together's bodies through unchanged), so nothing in the body can say
+  who billed it.
+
+Usage semantics are OpenAI's, with the variants real hosts send:
+``prompt_tokens`` *includes* ``prompt_tokens_details.cached_tokens`` (Together
+and Hugging Face put ``cached_tokens`` directly in ``usage``) and
+``prompt_tokens_details.cache_write_tokens`` (OpenRouter), and audio input;
+``completion_tokens`` includes reasoning and audio output unless
+``total_tokens`` shows reasoning counted beside it; Writer spells the details
+``prompt_token_details`` / ``completion_token_details``; Groq's older stream
+chunks carry the usage in ``x_groq.usage``.
+
+**OpenRouter** bills what it states: ``usage.cost`` (USD credits, including
+the web-search fee) becomes the record's ``stated_cost`` (source
+``openrouter usage.cost``), ``usage.server_tool_use_details.web_search_requests``
+the ``web_search`` meter, the upstream that served the call (``provider``
+field) the tag ``upstream_provider``, and ``usage.is_byok: true`` the tag
+``openrouter_byok`` (with your own key, ``usage.cost`` is OpenRouter's fee and
+``cost_details.upstream_inference_cost`` what the upstream billed your key).
+No bundled card prices OpenRouter (its prices follow each upstream and
+change often), so an OpenRouter record is quarantined at pricing as
+``unknown_model`` with its stated cost quoted in the reason, unless a card
+layer of your own prices ``openrouter`` models; when one does, a stated cost
+that differs from it by more than 1% raises the ``stated_cost_drift`` flag.
+
+Sources: Groq API reference ("Chat - Create", ``x_groq``, ``usage``
+timings); Cerebras Inference API ("Chat Completions", ``time_info``);
+OpenRouter API reference ("Usage Accounting": ``usage.cost``,
+``cost_details``, ``is_byok``, ``prompt_tokens_details.cache_write_tokens``,
+``server_tool_use_details``); Together AI "Chat Completions" (``usage``,
+``cached_tokens``); Writer "Chat completion" (``prompt_token_details``);
+Ollama "OpenAI compatibility" (``fp_ollama``); Z.ai "Chat Completion"
+(``request_id``); the recorded bodies of tests/fixtures/real (pydantic-ai and
+openllmetry cassettes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from .._records import UsageRecord
+from .._usage import Usage
+from ..exceptions import NormalizeError
+from ._common import Hints, Schema, count, is_mapping, mapping, money
+from .openai import (
+    chat_record,
+    is_bare_usage,
+    is_chat_completion,
+    is_embeddings,
+    is_response,
+    is_text_completion,
+    make_usage,
+    normalize_response_with,
+    response_of,
+    responses_usage,
+)
+
+__all__ = [
+    "HOSTS",
+    "SCHEMAS",
+    "compat_usage",
+    "is_bare_usage",
+    "is_openai_shaped",
+    "openai_shaped_schemas",
+]
+
+UsageReader = Callable[[Mapping[str, Any], str], Usage]
+
+#: OpenAI-compatible hosts readable with ``provider=`` (card ids; synonyms such as ``together_ai`` fold).
+HOSTS: Mapping[str, str] = {
+    "groq": "Groq",
+    "cerebras": "Cerebras",
+    "together": "Together AI",
+    "fireworks": "Fireworks AI",
+    "huggingface": "Hugging Face Inference Providers (router)",
+    "zai": "Z.ai (Zhipu GLM)",
+    "snowflake": "Snowflake Cortex (OpenAI-compatible REST)",
+    "writer": "Writer (Palmyra)",
+    "crusoe": "Crusoe Cloud",
+    "ollama": "Ollama (OpenAI-compatible endpoint)",
+    "openrouter": "OpenRouter",
+    "perplexity": "Perplexity",
+    "moonshot": "Moonshot AI (Kimi)",
+    "nebius": "Nebius AI Studio",
+    "sambanova": "SambaNova Cloud",
+    "deepinfra": "DeepInfra",
+    "novita": "Novita AI",
+    "vllm": "a vLLM server",
+    "lmstudio": "LM Studio",
+}
+
+
+def _at(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _details(usage: Mapping[str, Any], key: str, path: str) -> tuple[Mapping[str, Any] | None, str]:
+    """``prompt_tokens_details`` (or Writer's ``prompt_token_details``) and its path."""
+    found = mapping(usage, key, path)
+    if found is None:
+        alt = key.replace("tokens_details", "token_details")
+        found = mapping(usage, alt, path)
+        if found is not None:
+            return found, _at(path, alt)
+    return found, _at(path, key)
+
+
+def compat_usage(usage: Mapping[str, Any], path: str) -> Usage:
+    """Disjoint meters from an OpenAI-compatible chat ``usage``, whatever host variant it is.
+
+    >>> compat_usage({"prompt_tokens": 900, "completion_tokens": 60, "total_tokens": 960, "cached_tokens": 100,
+    ...               "prompt_tokens_details": {"cache_write_tokens": 300}}, "usage").as_dict()
+    {'input': 500, 'cached_input': 100, 'cache_write': 300, 'output': 60}
+    """
+    prompt = count(usage, "prompt_tokens", path, required=True)
+    completion = count(usage, "completion_tokens", path, required=True)
+    pd, pdp = _details(usage, "prompt_tokens_details", path)
+    cd, cdp = _details(usage, "completion_tokens_details", path)
+    cached = count(pd, "cached_tokens", pdp) or count(usage, "cached_tokens", path)
+    writes = count(pd, "cache_write_tokens", pdp)
+    audio_in = count(pd, "audio_tokens", pdp)
+    audio_out = count(cd, "audio_tokens", cdp)
+    reasoning = count(cd, "reasoning_tokens", cdp)
+    text_in = prompt - cached - writes - audio_in
+    if text_in < 0:
+        raise NormalizeError("inconsistent_usage", f"cached ({cached}), cache-write ({writes}) and audio ({audio_in}) "
+                             f"tokens exceed prompt_tokens ({prompt})", path=_at(path, "prompt_tokens"))
+    total = count(usage, "total_tokens", path) if usage.get("total_tokens") is not None else None
+    if reasoning and total is not None and total != prompt + completion and total == prompt + completion + reasoning:
+        completion += reasoning   # reasoning counted beside completion_tokens (total_tokens says so)
+    text_out = completion - audio_out
+    if text_out < 0 or reasoning > text_out:
+        raise NormalizeError("inconsistent_usage", f"reasoning ({reasoning}) and audio ({audio_out}) tokens exceed "
+                             f"completion_tokens ({completion})", path=_at(path, "completion_tokens"))
+    searches = 0
+    tools = mapping(usage, "server_tool_use_details", path)
+    if tools is not None:
+        searches = count(tools, "web_search_requests", _at(path, "server_tool_use_details"))
+    return make_usage(path, input=text_in, cached_input=cached, cache_write=writes, output=text_out,
+                      reasoning=reasoning, input_audio=audio_in, output_audio=audio_out, web_search=searches)
+
+
+def _usage_object(payload: Mapping[str, Any], path: str) -> tuple[Mapping[str, Any], str]:
+    usage = mapping(payload, "usage", path)
+    if usage is not None:
+        return usage, _at(path, "usage")
+    groq = mapping(payload, "x_groq", path)
+    inner = mapping(groq, "usage", _at(path, "x_groq")) if groq is not None else None
+    if inner is not None:   # Groq's older stream chunks: usage only inside x_groq
+        return inner, _at(path, "x_groq.usage")
+    raise NormalizeError("missing_usage", "response has no usage (for streams, request "
+                         "stream_options.include_usage and keep the final chunk)", path=_at(path, "usage"))
+
+
+def _stated(record: UsageRecord, payload: Mapping[str, Any], usage: Mapping[str, Any], path: str) -> UsageRecord:
+    """OpenRouter's stated cost and tags on a record read from one of its bodies."""
+    cost = money(usage.get("cost"), _at(path, "cost")) if usage.get("cost") is not None else None
+    tags = dict(record.tags)
+    upstream = payload.get("provider")
+    if isinstance(upstream, str) and upstream:
+        tags.setdefault("upstream_provider", upstream)
+    if usage.get("is_byok") is True:
+        tags.setdefault("openrouter_byok", "true")
+    if cost is None and tags == dict(record.tags):
+        return record
+    return attrs.evolve(record, tags=tags, stated_cost=cost, stated_cost_currency="USD" if cost is not None else None,
+                        stated_cost_source="openrouter usage.cost" if cost is not None else None)
+
+
+# --- detection signals ------------------------------------------------------------------------------
+
+_OPENROUTER_ID = re.compile(r"gen-\d{9,11}-[A-Za-z0-9]{16,24}")
+_ZAI_MODEL = re.compile(r"glm-\d[\w.-]*")
+_ZAI_ID = re.compile(r"\d{14}[0-9a-f]*")
+
+
+def _body(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    inner = response_of(payload)
+    return inner if inner is not None else payload
+
+
+def _signal_of(payload: Mapping[str, Any]) -> str | None:
+    """The host whose own signal the body carries, or ``None``."""
+    body = _body(payload)
+    if is_mapping(body.get("x_groq")):
+        return "groq"
+    if is_mapping(body.get("time_info")):
+        return "cerebras"
+    usage = body.get("usage")
+    ident = body.get("id")
+    if (isinstance(ident, str) and _OPENROUTER_ID.fullmatch(ident)) or (
+            is_mapping(usage) and ("is_byok" in usage or "cost_details" in usage)):
+        return "openrouter"
+    if body.get("system_fingerprint") == "fp_ollama":
+        return "ollama"
+    model = body.get("model")
+    if isinstance(model, str):
+        if _ZAI_MODEL.fullmatch(model) and ("request_id" in body or (isinstance(ident, str) and _ZAI_ID.fullmatch(ident))):
+            return "zai"
+        if model.startswith("palmyra-"):
+            return "writer"
+    return None
+
+
+def is_openai_shaped(payload: Mapping[str, Any]) -> bool:
+    """A chat completion (or chunk), legacy text completion, Responses response or embeddings list."""
+    return (is_chat_completion(payload) or is_text_completion(payload) or is_response(payload)
+            or is_embeddings(payload))
+
+
+# --- normalizers ----------------------------------------------------------------------------------
+
+
+def _record(payload: Mapping[str, Any], hints: Hints, provider: str, reader: UsageReader) -> UsageRecord:
+    created = payload.get("created")
+    if isinstance(created, str) and created.isascii() and created.isdigit() and len(created) <= 12:
+        payload = {**payload, "created": int(created)}   # Writer writes Unix seconds as text
+    body = _body(payload)
+    if body is not payload:   # a Responses stream event carrying the response
+        return _response(payload, hints, provider)
+    if is_response(payload):
+        return _response(payload, hints, provider)
+    if is_embeddings(payload):
+        usage, upath = _usage_object(payload, "")
+        prompt = count(usage, "prompt_tokens", upath, required=True)
+        rec = chat_record(payload, hints, Usage(input=prompt), provider=provider, schema=f"{provider}.embeddings")
+        return _stated(rec, payload, usage, upath)
+    usage, upath = _usage_object(payload, "")
+    meters = responses_usage(usage, upath) if "prompt_tokens" not in usage and "input_tokens" in usage \
+        else reader(usage, upath)
+    kind = "completions" if is_text_completion(payload) else ("usage" if is_bare_usage(payload) else "chat")
+    rec = chat_record(payload, hints, meters, provider=provider, schema=f"{provider}.{kind}",
+                      created_key="created" if "created" in payload else "created_at")
+    return _stated(rec, payload, usage, upath)
+
+
+def _response(payload: Mapping[str, Any], hints: Hints, provider: str) -> UsageRecord:
+    rec = normalize_response_with(payload, hints, provider=provider, schema=f"{provider}.responses")
+    body = _body(payload)
+    usage = body.get("usage")
+    path = "response.usage" if body is not payload else "usage"
+    return _stated(rec, body, usage, path) if is_mapping(usage) else rec
+
+
+def _normalizer(provider: str, reader: UsageReader) -> Callable[[Mapping[str, Any], Hints], list[UsageRecord]]:
+    def normalize(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+        return [_record(payload, hints, provider, reader)]
+
+    normalize.__doc__ = f"One record from an OpenAI-shaped body served by {HOSTS.get(provider, provider)}."
+    return normalize
+
+
+def openai_shaped_schemas(provider: str, name: str, *, reader: UsageReader = compat_usage,
+                          chat: bool = True) -> tuple[Schema, ...]:
+    """The hinted schemas that read OpenAI-shaped bodies as ``provider``'s (only with ``provider=``).
+
+    ``chat=False`` leaves chat completions to the provider's own module (DeepSeek,
+    Azure, Mistral read their chat usage themselves). Specificity 5 (2 for bare
+    ``{model, usage}`` bodies): never chosen when no provider is given, since
+    OpenAI's own schemas (10, and 3 for bare bodies) claim these shapes first.
+    """
+    def shaped(payload: Mapping[str, Any]) -> bool:
+        if is_chat_completion(payload):
+            return chat
+        return is_text_completion(payload) or is_response(payload) or is_embeddings(payload)
+
+    read = _normalizer(provider, reader)
+    return (
+        Schema(f"{provider}.openai_compatible", provider, shaped, read,
+               f'{name}: OpenAI-shaped chat/completions/responses/embeddings body (only with provider="{provider}")',
+               specificity=5, keys=frozenset({"object", "type"})),
+        Schema(f"{provider}.usage", provider, is_bare_usage, read,
+               f'{name}: a bare {{"model", "usage"}} log body (only with provider="{provider}")',
+               specificity=2, keys=frozenset({"usage"})),
+    )
+
+
+def _signalled(host: str) -> Callable[[Mapping[str, Any]], bool]:
+    def detect(payload: Mapping[str, Any]) -> bool:
+        return (is_chat_completion(payload) or is_response(payload) or is_text_completion(payload)
+                or is_embeddings(payload)) and _signal_of(payload) == host
+    return detect
+
+
+#: Hosts with a signal of their own in the body (detected without a hint).
+SIGNALLED = ("groq", "cerebras", "openrouter", "ollama", "zai", "writer")
+
+SCHEMAS: tuple[Schema, ...] = (
+    *(Schema(f"{host}.chat", host, _signalled(host), _normalizer(host, compat_usage),
+             f"{HOSTS[host]}: OpenAI-shaped body with {host}'s own fields", specificity=20,
+             keys=frozenset({"object", "type"}))
+      for host in SIGNALLED),
+    *(schema for host, name in HOSTS.items() for schema in openai_shaped_schemas(host, name)),
+)
