@@ -507,3 +507,54 @@ def test_validate_command_reports_a_bad_window(tmp_path: Path) -> None:
     text = out.getvalue()
     assert "models[0].prices[0].time_windows[0].hours" in text
     assert "acme.toml" in text
+
+
+# -- price history and regional premiums on the bundled cards ------------------------------------
+
+
+@pytest.mark.parametrize(("model", "before", "after"), [
+    # 300K prompt + 10K output: 2x input and 1.5x output on the whole request until 2026-03-13.
+    ("claude-opus-4-6", Decimal("3.375"), Decimal("1.75")),
+    ("claude-sonnet-4-6", Decimal("2.025"), Decimal("1.05")),
+])
+def test_anthropic_4_6_long_context_premium_ended_on_2026_03_13(model: str, before: Decimal, after: Decimal) -> None:
+    u = at.Usage(input=300_000, output=10_000)
+    assert at.cost("anthropic", model, u, at=datetime(2026, 3, 12, 23, 59, tzinfo=UTC)) == before
+    assert at.cost("anthropic", model, u, at=datetime(2026, 3, 13, tzinfo=UTC)) == after
+    small = at.Usage(input=100_000, output=10_000)   # under 200K: the same price either side
+    assert (at.cost("anthropic", model, small, at=datetime(2026, 3, 1, tzinfo=UTC))
+            == at.cost("anthropic", model, small, at=datetime(2026, 3, 20, tzinfo=UTC)))
+
+
+def test_claude_3_5_haiku_launch_price_then_the_cut() -> None:
+    u = at.Usage(input=1_000_000, cached_input=1_000_000, output=1_000_000)
+    assert at.cost("anthropic", "claude-3-5-haiku-20241022", u, at=datetime(2024, 11, 5, tzinfo=UTC)) == Decimal("6.10")
+    assert at.cost("anthropic", "claude-3-5-haiku-latest", u, at=datetime(2025, 1, 5, tzinfo=UTC)) == Decimal("4.88")
+    with pytest.raises(at.UnknownModel):   # launched 2024-11-04: nothing before
+        at.cost("anthropic", "claude-3-5-haiku-20241022", u, at=datetime(2024, 11, 1, tzinfo=UTC))
+
+
+def test_xai_us_regional_endpoint_costs_ten_percent_more() -> None:
+    u = at.Usage(input=100_000, cached_input=50_000, output=10_000)
+    rec = at.UsageRecord(provider="xai", model="grok-4.6", at=datetime(2026, 11, 30, tzinfo=UTC), usage=u,
+                         region="us")
+    glob = at.UsageRecord(provider="xai", model="grok-4.6", at=datetime(2026, 11, 30, tzinfo=UTC), usage=u)
+    assert at.price(glob).cost == Decimal("0.285")
+    assert at.price(rec).cost == Decimal("0.3135")
+    assert any("region us: x1.1" in n for n in at.price(rec).rate.notes)
+
+
+def test_vertex_embedding_batch_discount_differs_from_the_gemini_api() -> None:
+    u = at.Usage(input=10_000_000)
+    assert at.cost("vertex", "gemini-embedding-001", u, service_tier="batch") == Decimal("1.20")   # 20% off
+    assert at.cost("google", "gemini-embedding-001", u, service_tier="batch") == Decimal("0.75")   # 50% off
+    assert at.cost("vertex", "gemini-embedding-2-preview", at.Usage(input=1_000_000, input_image=1_000_000),
+                   service_tier="batch") == Decimal("0.325")
+
+
+def test_grok_build_priced_and_grok_4_7_left_out_with_a_reason() -> None:
+    assert at.cost("xai", "grok-build-0.1", at.Usage(input=100_000, output=100_000)) == Decimal("0.30")
+    reasons = {e.id: e.reason for p, e in at.load_registry().excluded("xai")}
+    assert "no launch date" in reasons["grok-4.7"]
+    with pytest.raises(at.UnknownModel):
+        at.cost("xai", "grok-4.7", at.Usage(input=1))
