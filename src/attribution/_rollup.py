@@ -279,7 +279,11 @@ def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Itera
     Items may be priced records, request trees (their calls, with inherited
     owners, are rolled up) and ``Quarantined`` items, which are counted by reason (``Rollup.quarantined``), so a
     stream straight from :func:`price_many` keeps its conservation:
-    ``records in == r.records + sum(r.quarantined.values())``. Time buckets use
+    ``records in == r.records + sum(r.quarantined.values())``. Records that
+    ``normalize_many`` marked as copies of a call counted already (flags
+    ``duplicate_span``, ``rollup_span``: another span of the same provider
+    call) are not summed again; they are counted under their flag in
+    ``r.quarantined``. Time buckets use
     UTC unless ``tz`` is given.
 
     Raises:
@@ -315,7 +319,12 @@ def rollup(priced: Iterable[PricedRecord | Quarantined | RequestTree], by: Itera
                 continue
             if not isinstance(p, PricedRecord):
                 raise TypeError(f"rollup() takes PricedRecord or Quarantined items, got {type(p).__name__}")
-        rec, units, rate, _ = p
+        rec, units, rate, flags = p
+        if flags and ("duplicate_span" in flags or "rollup_span" in flags):
+            # A copy of a call counted already (marked by normalize_many): counted by its flag, like a
+            # quarantined item, so records in == records + quarantined still holds.
+            quarantined["duplicate_span" if "duplicate_span" in flags else "rollup_span"] += 1
+            continue
         if rate is not last_rate:   # records from one rate arrive in runs: check its currency once per run
             currency = _merge_currency(currency, rate.currency)
             last_rate = rate

@@ -42,8 +42,25 @@ from ._registry import canonical_provider
 from ._usage import METERS
 from .normalize._common import OWNER_DIMENSIONS
 
-__all__ = ["DEDUPE_LIMIT", "ROLES", "DuplicateFilter", "RequestTree", "attempt_key", "build_forest", "call_role",
-           "dedupe", "duplicate_key"]
+__all__ = ["COPY_FLAGS", "DEDUPE_LIMIT", "ROLES", "DuplicateFilter", "RequestTree", "attempt_key", "build_forest",
+           "call_role", "dedupe", "duplicate_key", "is_marked_copy"]
+
+#: Record flags that mark a copy of a call counted already: ``normalize_many`` sets them on span
+#: records that repeat a ``gen_ai.response.id`` (``duplicate_span``) or sum model-call spans seen
+#: before them (``rollup_span``). Every stage that sums leaves such records out.
+COPY_FLAGS = ("duplicate_span", "rollup_span")
+
+
+def is_marked_copy(p: PricedRecord) -> bool:
+    """Whether ``p`` carries a :data:`COPY_FLAGS` flag (a copy of a call counted already).
+
+    >>> import attribution as at
+    >>> rec = at.UsageRecord(provider="openai", model="gpt-4o", usage=at.Usage(input=10), flags=("duplicate_span",))
+    >>> is_marked_copy(at.price(rec))
+    True
+    """
+    flags = p.flags
+    return bool(flags) and ("duplicate_span" in flags or "rollup_span" in flags)
 
 #: Roles of a call inside its tree.
 ROLES = ("first", "retry", "fallback")
@@ -228,7 +245,14 @@ class DuplicateFilter:
         return to_decimal(self.duplicate_units)
 
     def is_repeat(self, p: PricedRecord) -> bool:
-        """Whether ``p`` repeats a call seen before (counted in ``duplicates``); remembers it if not."""
+        """Whether ``p`` repeats a call seen before (counted in ``duplicates``); remembers it if not.
+
+        A record marked as a copy on ingest (:data:`COPY_FLAGS`) is a repeat by definition.
+        """
+        if p.flags and is_marked_copy(p):
+            self.duplicates += 1
+            self.duplicate_units += p.units
+            return True
         h = _digest(p)
         if not h:
             return False
@@ -277,6 +301,7 @@ def dedupe(priced: Iterable[PricedRecord | Quarantined], seen: DuplicateFilter |
            ) -> Iterator[PricedRecord | Quarantined]:
     """``priced`` without repeats of one provider call (:func:`duplicate_key`); ``Quarantined`` items pass.
 
+    Records marked as copies on ingest (:data:`COPY_FLAGS`) are dropped too.
     Pass a :class:`DuplicateFilter` to read how many were dropped (and their
     cost) afterwards, or to share one filter across several streams. Use it
     before :func:`rollup` when two instrumentations (a gateway and an SDK)
@@ -343,8 +368,12 @@ def build_forest(priced: Iterable[PricedRecord | Quarantined], *,
     calls: list[PricedRecord] = []
     duplicates: dict[int, list[PricedRecord]] = {}
     seen: dict[tuple[Any, ...], int] = {}
+    marked: list[PricedRecord] = []
     for p in priced:
         if isinstance(p, Quarantined):
+            continue
+        if p.flags and is_marked_copy(p):
+            marked.append(p)
             continue
         key = _dedupe_key(p)
         if key is not None:
@@ -355,6 +384,8 @@ def build_forest(priced: Iterable[PricedRecord | Quarantined], *,
             seen[key] = len(calls)
         calls.append(p)
 
+    if marked:
+        _place_marked(calls, marked, duplicates)
     uf = _Union(len(calls))
     by_trace: dict[str, int] = {}
     by_id: dict[str, int] = {}
@@ -405,6 +436,37 @@ def build_forest(priced: Iterable[PricedRecord | Quarantined], *,
         trees.append(RequestTree(id=tree_id, calls=enriched, owner=MappingProxyType(owner),
                                  duplicates=dups, flags=tuple(flags)))
     return trees
+
+
+def _place_marked(calls: list[PricedRecord], marked: list[PricedRecord],
+                  duplicates: dict[int, list[PricedRecord]]) -> None:
+    """Put each marked copy with the call it repeats (same request id, a child span, else its trace).
+
+    A marked record whose call is not in the input is kept as a call: it is
+    then the only report of that call, and dropping it would lose its cost.
+    """
+    by_id: dict[str, int] = {}
+    by_parent: dict[str, int] = {}
+    by_trace: dict[str, int] = {}
+    for i, c in enumerate(calls):
+        rec = c.record
+        if rec.request_id:
+            by_id.setdefault(rec.request_id, i)
+        if rec.parent_id:
+            by_parent.setdefault(rec.parent_id, i)
+        if rec.trace_id:
+            by_trace.setdefault(rec.trace_id, i)
+    for p in marked:
+        rec = p.record
+        home = by_id.get(rec.request_id) if rec.request_id else None
+        if home is None and rec.span_id:
+            home = by_parent.get(rec.span_id)
+        if home is None and rec.trace_id:
+            home = by_trace.get(rec.trace_id)
+        if home is None:
+            calls.append(p)
+        else:
+            duplicates.setdefault(home, []).append(p)
 
 
 def _owner(root: PricedRecord, calls: Sequence[PricedRecord], fields: Sequence[str]) -> dict[str, str]:

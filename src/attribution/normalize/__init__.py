@@ -36,15 +36,26 @@ from . import (
     otel,
     xai,
 )
-from ._common import DEFAULT_TAG_ALIASES, OWNER_DIMENSIONS, Hints, Schema, is_mapping, tag_name, with_source
+from ._common import (
+    DEFAULT_TAG_ALIASES,
+    OWNER_DIMENSIONS,
+    Hints,
+    Schema,
+    as_payload,
+    is_mapping,
+    tag_name,
+    with_source,
+)
 
 __all__ = [
     "DEFAULT_TAG_ALIASES",
     "OWNER_DIMENSIONS",
     "SCHEMAS",
+    "SPAN_COPY_FLAGS",
     "Hints",
     "Raw",
     "Schema",
+    "as_payload",
     "detect_schema",
     "keyed_hash",
     "normalize",
@@ -230,7 +241,10 @@ def _protect(rec: UsageRecord, hints: Hints) -> UsageRecord:
 
 def _run(payload: Any, hints: Hints, provider: str | None) -> list[UsageRecord]:
     if not is_mapping(payload):
-        raise NormalizeError("bad_type", f"payload must be a JSON object, got {type(payload).__name__}")
+        payload = as_payload(payload)   # an SDK object (pydantic, protobuf...), read without importing the SDK
+    if not is_mapping(payload):
+        raise NormalizeError("bad_type", f"payload must be a JSON object or an SDK object with model_dump() or "
+                             f"to_dict(), got {type(payload).__name__}")
     schema = detect_schema(payload, provider)
     return [_protect(rec, hints) for rec in schema.normalize(payload, hints)]
 
@@ -241,10 +255,15 @@ def _located(exc: NormalizeError, source: SourceLocation | None) -> NormalizeErr
     return NormalizeError(exc.code, exc.message, path=exc.path or source.path, file=source.file, line=source.line)
 
 
-def normalize(payload: Mapping[str, Any], provider: str | None = None, tags: Mapping[str, str] | None = None,
+def normalize(payload: Any, provider: str | None = None, tags: Mapping[str, str] | None = None,
               source: SourceLocation | None = None, **hints: Any) -> UsageRecord:
     """Normalize one provider payload into a :class:`UsageRecord`.
 
+    ``payload`` is a JSON object (a dict or any mapping) or what an SDK
+    returned: an object with ``model_dump()`` (OpenAI ``ChatCompletion`` and
+    ``Response``, Anthropic ``Message``, google-genai responses), ``to_dict()``,
+    a protobuf message (xAI SDK), or an OpenTelemetry ``ReadableSpan``; it is
+    read through :func:`as_payload`, without importing the SDK.
     ``provider=None`` detects the schema from the payload's shape. ``tags`` are
     owner tags to attach (they win over the payload's own). Hints fill what a
     payload lacks: ``model=`` (Bedrock Converse, Cohere), ``at=`` (Anthropic
@@ -275,21 +294,87 @@ def normalize(payload: Mapping[str, Any], provider: str | None = None, tags: Map
     return records[0]
 
 
+#: Flags that mark a span record as a copy of a call counted already (see ``normalize_many``).
+SPAN_COPY_FLAGS = ("duplicate_span", "rollup_span")
+
+
+class _SpanCopies:
+    """Which span records repeat a call already seen: bounded memory of response ids and span parents.
+
+    Keeps the last ``max_ids`` response ids and the parent links of the last
+    ``max_traces`` traces (spans of one trace are exported close together).
+    """
+
+    __slots__ = ("_ancestors", "_ids", "_parents", "max_ids", "max_traces")
+
+    def __init__(self, max_ids: int = 200_000, max_traces: int = 20_000) -> None:
+        self.max_ids, self.max_traces = max_ids, max_traces
+        self._ids: dict[tuple[str, int], None] = {}
+        self._parents: dict[str, dict[str, str | None]] = {}
+        self._ancestors: dict[str, set[str]] = {}
+
+    def flag(self, rec: UsageRecord) -> str | None:
+        """``duplicate_span``, ``rollup_span`` or ``None``; remembers ``rec`` when it is a call of its own."""
+        if rec.span_id is None or (rec.flags and any(f in SPAN_COPY_FLAGS for f in rec.flags)):
+            return None
+        trace = rec.trace_id or ""
+        key = (rec.request_id, rec.attempt) if rec.request_id else None
+        if key is not None and key in self._ids:
+            return "duplicate_span"
+        if trace in self._ancestors and rec.span_id in self._ancestors[trace]:
+            return "rollup_span"   # a span above model-call spans counted already: it sums them
+        if key is not None:
+            self._ids[key] = None
+            if len(self._ids) > self.max_ids:
+                del self._ids[next(iter(self._ids))]
+        parents = self._parents.get(trace)
+        if parents is None:
+            parents = self._parents[trace] = {}
+            self._ancestors[trace] = set()
+            if len(self._parents) > self.max_traces:
+                old = next(iter(self._parents))
+                del self._parents[old], self._ancestors[old]
+        parents[rec.span_id] = rec.parent_id
+        up, ancestors = rec.parent_id, self._ancestors[trace]
+        while up is not None and up not in ancestors:
+            ancestors.add(up)
+            up = parents.get(up)
+        return None
+
+
+def _marked(rec: UsageRecord, flag: str | None) -> UsageRecord:
+    return rec if flag is None else attrs.evolve(rec, flags=(*rec.flags, flag))
+
+
 def normalize_many(items: Iterable[Any], provider: str | None = None, tags: Mapping[str, str] | None = None,
-                   source: SourceLocation | None = None, **hints: Any) -> Iterator[UsageRecord | Quarantined]:
+                   source: SourceLocation | None = None, *, mark_copies: bool = True,
+                   **hints: Any) -> Iterator[UsageRecord | Quarantined]:
     """Normalize a stream lazily, quarantining what cannot be normalized.
 
-    Items may be payload dicts, :class:`Raw` payloads with their source
-    location (as the file readers yield), or ``Quarantined`` items from a
-    reader (passed through). A payload that holds several provider calls (a
-    trace) yields one record per call. Nothing is dropped: every input yields
-    at least one item.
+    Items may be payload dicts, SDK objects (see :func:`normalize`), :class:`Raw`
+    payloads with their source location (as the file readers yield), or
+    ``Quarantined`` items from a reader (passed through). A payload that holds
+    several provider calls (a trace, or an Anthropic response whose
+    ``usage.iterations`` bill compaction or an advisor model) yields one record
+    per call. Nothing is dropped: every input yields at least one item.
+
+    Copies of one call reported by several spans (an SDK's own span and an
+    instrumentation's or a framework's, each exported on its own) are marked,
+    not dropped: a span record that reports a ``gen_ai.response.id`` seen
+    before (same attempt) gets the flag ``duplicate_span``, and one whose span
+    is an ancestor of a span record seen before (an agent or workflow span
+    summing its model calls, exported after them) gets ``rollup_span``. The
+    first report counts; :func:`attribution.rollup`, :func:`attribution.build_forest`
+    and :func:`attribution.dedupe` leave the marked ones out. Within one OTLP
+    export the same rules pick one span per call directly (the copy that says
+    most about its usage). ``mark_copies=False`` turns the marking off.
 
     >>> out = list(normalize_many([{"object": "chat.completion", "model": "gpt-4o"}, "junk"]))
     >>> [q.code for q in out]
     ['missing_usage', 'bad_type']
     """
     base = _hints(provider, tags, source, hints)
+    copies = _SpanCopies() if mark_copies else None
     for item in items:
         if isinstance(item, Quarantined):
             yield item
@@ -303,6 +388,8 @@ def normalize_many(items: Iterable[Any], provider: str | None = None, tags: Mapp
             records = _run(payload, h, provider)
             if not records:  # a normalizer that found nothing must not make the input vanish
                 raise NormalizeError("no_records", "the payload holds no provider calls to price")
+            if copies is not None and records[0].span_id is not None:
+                records = [_marked(r, copies.flag(r)) for r in records]
             yield from records
         except AttributionError as exc:
             code = exc.code if isinstance(exc, NormalizeError) else "bad_value"

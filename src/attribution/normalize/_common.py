@@ -7,6 +7,7 @@ on. Unknown extra fields are ignored by design: providers add fields often.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
@@ -26,6 +27,7 @@ __all__ = [
     "OWNER_DIMENSIONS",
     "Hints",
     "Schema",
+    "as_payload",
     "count",
     "mapping",
     "money",
@@ -137,6 +139,103 @@ def is_mapping(value: object) -> TypeGuard[Mapping[Any, Any]]:
     Detectors run on every payload; the ABC check costs four times a type test.
     """
     return type(value) is dict or isinstance(value, Mapping)
+
+
+#: How deep ``as_payload`` converts nested SDK objects (an SDK object is a tree of a few levels).
+_MAX_OBJECT_DEPTH = 64
+
+
+def as_payload(obj: Any) -> Any:
+    """The plain JSON-like value of what an SDK returned, without importing the SDK.
+
+    A mapping is returned as it is. An object with ``model_dump()`` (pydantic
+    v2: OpenAI's ``ChatCompletion`` and ``Response``, Anthropic's ``Message``,
+    google-genai's ``GenerateContentResponse``, LiteLLM's ``ModelResponse``)
+    is dumped in JSON mode (enums as their values, times as ISO text); ``dict()``
+    for pydantic v1 models; ``to_dict()`` (proto-plus and many SDK models) is
+    called on the object or its class; a protobuf message (``DESCRIPTOR`` and
+    ``SerializeToString``, as the xAI SDK returns) is read with protobuf's own
+    ``json_format.MessageToDict`` (field names as in the ``.proto``, 64-bit
+    integers as text, which the count readers accept); a wrapper that holds
+    its message in ``.proto`` or ``._pb`` (xai-sdk ``Response``, proto-plus)
+    gives that message; dataclasses become dicts; an OpenTelemetry SDK
+    ``ReadableSpan`` becomes the JSON its ``to_json()`` prints. Anything else is returned
+    unchanged for the caller to reject. boto3 responses are dicts already.
+
+    Raises:
+        NormalizeError: ``bad_type`` when the object's own conversion fails.
+
+    >>> class Message:   # what an SDK's pydantic model offers
+    ...     def model_dump(self, mode="python"):
+    ...         return {"type": "message", "model": "claude-haiku-4-5", "usage": {"input_tokens": 12}}
+    >>> as_payload(Message())["usage"]
+    {'input_tokens': 12}
+    """
+    return _plain(obj, 0)
+
+
+def _plain(obj: Any, depth: int) -> Any:
+    if obj is None or type(obj) in (dict, list, str, int, float, bool) or is_mapping(obj):
+        return obj
+    if depth > _MAX_OBJECT_DEPTH:
+        raise _fail("bad_type", f"SDK object nested deeper than {_MAX_OBJECT_DEPTH} levels", "")
+    kind = type(obj).__name__
+    try:
+        if hasattr(obj, "get_span_context") and hasattr(obj, "attributes"):
+            # An OpenTelemetry ReadableSpan (imported late: otel imports this module).
+            from .otel import span_dict
+
+            return span_dict(obj)
+        dump = getattr(obj, "model_dump", None)
+        if callable(dump):
+            try:
+                value = dump(mode="json")
+            except TypeError:   # a model_dump() without pydantic's keywords
+                value = dump()
+            return _plain_tree(value, depth)
+        if hasattr(obj, "DESCRIPTOR") and callable(getattr(obj, "SerializeToString", None)):
+            return _protobuf_dict(obj)
+        for attr in ("_pb", "proto"):   # proto-plus messages; xai-sdk wrappers keep the protobuf here
+            inner = getattr(obj, attr, None)
+            if inner is not None and hasattr(inner, "DESCRIPTOR") and not callable(inner):
+                return _protobuf_dict(inner)
+        to_dict = getattr(obj, "to_dict", None)
+        if callable(to_dict):
+            return _plain_tree(to_dict(), depth)
+        cls_to_dict = getattr(type(obj), "to_dict", None)
+        if callable(cls_to_dict):
+            return _plain_tree(cls_to_dict(obj), depth)
+        v1 = getattr(obj, "dict", None)
+        if callable(v1) and hasattr(obj, "__fields__"):   # pydantic v1
+            return _plain_tree(v1(), depth)
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            return _plain_tree(dataclasses.asdict(obj), depth)
+    except NormalizeError:
+        raise
+    except Exception as exc:  # an SDK's own conversion failed: say so, as a typed error
+        raise _fail("bad_type", f"could not read the {kind} object as a payload: "
+                    f"{type(exc).__name__}: {exc}"[:300], "") from None
+    return obj
+
+
+def _plain_tree(value: Any, depth: int) -> Any:
+    """``value`` with any SDK objects left inside it (``model_dump()`` of a v1 model, ``to_dict()``) made plain."""
+    if is_mapping(value):
+        return {k: _plain_tree(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_tree(v, depth + 1) for v in value]
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    return _plain(value, depth + 1)
+
+
+def _protobuf_dict(message: Any) -> Any:
+    try:
+        from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:   # a protobuf object without protobuf installed cannot happen; say what is missing
+        raise _fail("bad_type", f"{type(message).__name__} looks like a protobuf message but the protobuf "
+                    "package is not importable", "") from None
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)  # type: ignore[no-any-return,unused-ignore]
 
 
 def _fail(code: str, message: str, path: str) -> NormalizeError:

@@ -67,11 +67,21 @@ import attrs
 
 from .._records import UsageRecord
 from .._registry import canonical_provider
-from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, is_mapping, tag_name
+from ._common import Hints, Schema, count, is_mapping, tag_name, timestamp, usage_of
 
-__all__ = ["SCHEMAS", "attribute_map", "is_otlp_traces", "normalize_otlp_traces", "otel_provider"]
+__all__ = [
+    "SCHEMAS",
+    "attribute_map",
+    "is_console_span",
+    "is_otlp_span",
+    "is_otlp_traces",
+    "normalize_console_span",
+    "normalize_otlp_span",
+    "normalize_otlp_traces",
+    "otel_provider",
+    "span_dict",
+]
 
 UTC = timezone.utc
 
@@ -100,13 +110,43 @@ _PROVIDERS = {
     "ibm.watsonx.ai": "watsonx",
 }
 
-# Current attribute names first, then the deprecated or pre-standard ones.
-_INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-_OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-_CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
-_CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens")
-_REASONING = ("gen_ai.usage.reasoning.output_tokens",)
-_TIER = ("openai.response.service_tier", "gen_ai.openai.response.service_tier")
+# Every released spelling, current first. Sources: semantic-conventions model/gen-ai/registry.yaml and
+# its deprecated registry (prompt/completion_tokens renamed to input/output_tokens in v1.27.0;
+# cache_read/cache_creation.input_tokens and reasoning.output_tokens added later); the Anthropic SDK's
+# own tracing (anthropic 2.x, _tracing.py: cache_write.input_tokens, anthropic.usage.cache_creation.*,
+# anthropic.usage.compaction.*); opentelemetry-util-genai (cache_write, per-modality counts);
+# openllmetry's opentelemetry-semantic-conventions-ai (gen_ai.usage.cache_read_input_tokens,
+# cache_creation_input_tokens, reasoning_tokens; llm.usage.* in its early releases); pydantic-ai
+# (gen_ai.usage.details.*); OpenInference (llm.token_count.*, as Arize Phoenix and LlamaIndex write).
+_INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens",
+          "llm.token_count.prompt")
+_OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
+           "llm.token_count.completion")
+_CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+               "llm.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read")
+_CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens",
+                "gen_ai.usage.cache_creation_input_tokens", "llm.usage.cache_creation_input_tokens",
+                "llm.token_count.prompt_details.cache_write")
+#: The Anthropic SDK's TTL split of the cache writes (1-hour writes cost more than 5-minute ones).
+_CACHE_WRITE_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+_CACHE_WRITE_5M = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+_REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens",
+              "gen_ai.usage.details.reasoning_tokens", "llm.token_count.completion_details.reasoning")
+# Modality breakdowns of the input and output counts (opentelemetry-util-genai; OpenInference audio).
+_AUDIO_IN = ("gen_ai.usage.audio.input_tokens", "llm.token_count.prompt_details.audio")
+_IMAGE_IN = ("gen_ai.usage.image.input_tokens",)
+_AUDIO_CACHED = ("gen_ai.usage.audio.cache_read.input_tokens",)
+_IMAGE_CACHED = ("gen_ai.usage.image.cache_read.input_tokens",)
+_AUDIO_OUT = ("gen_ai.usage.audio.output_tokens", "llm.token_count.completion_details.audio")
+_IMAGE_OUT = ("gen_ai.usage.image.output_tokens",)
+#: The Anthropic SDK's sums over compaction iterations, which its other usage attributes leave out.
+_COMPACTION_IN = "anthropic.usage.compaction.input_tokens"
+_COMPACTION_OUT = "anthropic.usage.compaction.output_tokens"
+_TIER = ("openai.response.service_tier", "gen_ai.openai.response.service_tier", "anthropic.response.service_tier")
+_PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+_REQUEST_MODEL = ("gen_ai.request.model", "llm.request.model")
+_RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model", "llm.model_name")
+_USAGE_PREFIXES = ("gen_ai.usage.", "llm.usage.", "llm.token_count.", "anthropic.usage.")
 _USAGE_PREFIX = "gen_ai.usage."
 
 #: Resource/span attributes with a fixed owner dimension (OTel's own names).
@@ -118,8 +158,8 @@ _FIXED_TAGS = {
 }
 #: Operations whose INTERNAL spans sum their children's model calls.
 _ROLLUP_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow"})
-_SPAN_KIND_INTERNAL = (1, "SPAN_KIND_INTERNAL")
-_STATUS_ERROR = (2, "STATUS_CODE_ERROR")
+_SPAN_KIND_INTERNAL = (1, "SPAN_KIND_INTERNAL", "SpanKind.INTERNAL", "INTERNAL")
+_STATUS_ERROR = (2, "STATUS_CODE_ERROR", "ERROR", "StatusCode.ERROR")
 _HEX = re.compile(r"\A[0-9a-fA-F]+\Z")
 _INT_TEXT = re.compile(r"\A-?\d+\Z")
 #: Unix time in nanoseconds for the year 3000: anything above is a unit mix-up.
@@ -274,7 +314,7 @@ def _tag_key(key: str, aliases: Mapping[str, str]) -> str | None:
     fixed = _FIXED_TAGS.get(key)
     if fixed is not None:
         return fixed
-    if key.startswith(_USAGE_PREFIX):
+    if key.startswith(_USAGE_PREFIXES):
         return None
     low = key.lower()
     for candidate in (key, low, low.replace(".", "_"), low.rsplit(".", 1)[-1]):
@@ -300,12 +340,14 @@ def _tags_from(attrs_: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[st
 @attrs.frozen(slots=True)
 class _Span:
     path: str
-    span: Mapping[str, Any]
     attrs: dict[str, Any]
     resource_tags: dict[str, str]
     trace_id: str | None
     span_id: str | None
     parent_id: str | None
+    internal: bool = False
+    failed: bool = False
+    at: datetime | None = None
 
 
 def _spans(payload: Mapping[str, Any], hints: Hints) -> Iterator[_Span]:
@@ -321,61 +363,132 @@ def _spans(payload: Mapping[str, Any], hints: Hints) -> Iterator[_Span]:
             spath = f"{rpath}.{skey}[{j}]"
             _, spans = _list(_object(ss, spath), ("spans",), spath)
             for k, span in enumerate(spans):
-                path = f"{spath}.spans[{k}]"
-                obj = _object(span, path)
-                yield _Span(
-                    path=path,
-                    span=obj,
-                    attrs=attribute_map(obj.get("attributes"), f"{path}.attributes"),
-                    resource_tags=res_tags,
-                    trace_id=_span_id(obj.get("traceId"), 16, f"{path}.traceId"),
-                    span_id=_span_id(obj.get("spanId"), 8, f"{path}.spanId"),
-                    parent_id=_span_id(obj.get("parentSpanId"), 8, f"{path}.parentSpanId"),
-                )
+                yield _otlp_span(_object(span, f"{spath}.spans[{k}]"), f"{spath}.spans[{k}]", res_tags)
+
+
+def _otlp_span(obj: Mapping[str, Any], path: str, res_tags: dict[str, str]) -> _Span:
+    status = obj.get("status")
+    attributes = attribute_map(obj.get("attributes"), f"{path}.attributes")
+    return _Span(
+        path=path,
+        attrs=attributes,
+        resource_tags=res_tags,
+        trace_id=_span_id(obj.get("traceId"), 16, f"{path}.traceId"),
+        span_id=_span_id(obj.get("spanId"), 8, f"{path}.spanId"),
+        parent_id=_span_id(obj.get("parentSpanId"), 8, f"{path}.parentSpanId"),
+        internal=obj.get("kind") in _SPAN_KIND_INTERNAL,
+        failed=bool((is_mapping(status) and status.get("code") in _STATUS_ERROR) or attributes.get("error.type")),
+        at=_nanos(obj.get("startTimeUnixNano"), f"{path}.startTimeUnixNano"),
+    )
+
+
+def _console_span(obj: Mapping[str, Any], hints: Hints) -> _Span:
+    """A span as the SDK's ``ReadableSpan.to_json()`` (and so ``ConsoleSpanExporter``) writes it."""
+    context = _object(obj.get("context"), "context")
+    resource = obj.get("resource")
+    res_attrs = attribute_map(_object(resource, "resource").get("attributes"), "resource.attributes") \
+        if resource is not None else {}
+    attributes = attribute_map(obj.get("attributes"), "attributes")
+    status = obj.get("status")
+    start = obj.get("start_time")
+    return _Span(
+        path="",
+        attrs=attributes,
+        resource_tags=_tags_from(res_attrs, hints.tag_aliases),
+        trace_id=_span_id(_unprefixed(context.get("trace_id")), 16, "context.trace_id"),
+        span_id=_span_id(_unprefixed(context.get("span_id")), 8, "context.span_id"),
+        parent_id=_span_id(_unprefixed(obj.get("parent_id")), 8, "parent_id"),
+        internal=obj.get("kind") in _SPAN_KIND_INTERNAL,
+        failed=bool((is_mapping(status) and status.get("status_code") in _STATUS_ERROR) or attributes.get("error.type")),
+        at=timestamp(start, "start_time") if isinstance(start, str) else _nanos(start, "start_time"),
+    )
+
+
+def _unprefixed(value: Any) -> Any:
+    return value[2:] if isinstance(value, str) and value[:2] in ("0x", "0X") else value
 
 
 def _has_usage(span: _Span) -> bool:
-    return any(key.startswith(_USAGE_PREFIX) for key in span.attrs)
+    return any(key.startswith(_USAGE_PREFIXES) for key in span.attrs)
 
 
-def _rollups(spans: list[_Span]) -> set[tuple[str | None, str]]:
-    """``(trace id, span id)`` of usage spans that sum the usage of spans beneath them."""
-    parent = {(s.trace_id, s.span_id): s.parent_id for s in spans if s.span_id}
-    usage = {(s.trace_id, s.span_id) for s in spans if s.span_id and _has_usage(s)}
-    out: set[tuple[str | None, str]] = set()
-    for s in spans:
+def _detail(span: _Span) -> int:
+    """How much a span says about its usage: the number of non-zero usage attributes (to pick among copies)."""
+    return sum(1 for key, value in span.attrs.items() if key.startswith(_USAGE_PREFIXES) and value not in (0, "0"))
+
+
+def _response_id(span: _Span) -> str | None:
+    value = span.attrs.get("gen_ai.response.id")
+    return value if isinstance(value, str) and value else None
+
+
+def _skipped(spans: list[_Span]) -> set[int]:
+    """Indexes of usage spans that are not provider calls of their own.
+
+    Copies first: spans that report the same ``gen_ai.response.id`` (an SDK's
+    span and a framework's, or two instrumentations of one client) are one
+    call; the copy that says most about its usage is kept (the first of
+    equals). Then roll-ups: a usage span above another usage span (in-process
+    agents and workflows, or any span summing its children's model calls) is
+    skipped, as is an INTERNAL ``invoke_agent``/``invoke_workflow`` span.
+    """
+    out: set[int] = set()
+    kept: dict[str, int] = {}
+    for i, s in enumerate(spans):
+        rid = _response_id(s)
+        if rid is None or not _has_usage(s):
+            continue
+        j = kept.get(rid)
+        if j is None:
+            kept[rid] = i
+        elif _detail(s) > _detail(spans[j]):
+            out.add(j)
+            kept[rid] = i
+        else:
+            out.add(i)
+    live = [(i, s) for i, s in enumerate(spans) if i not in out]
+    parent = {(s.trace_id, s.span_id): s.parent_id for _, s in live if s.span_id}
+    usage = {(s.trace_id, s.span_id): i for i, s in live if s.span_id and _has_usage(s)}
+    for i, s in live:
         if not _has_usage(s):
             continue
         seen: set[str] = set()
         up = s.parent_id
         while up is not None and up not in seen:
             seen.add(up)
-            if (s.trace_id, up) in usage:
-                out.add((s.trace_id, up))
+            j = usage.get((s.trace_id, up))
+            if j is not None:
+                out.add(j)
             up = parent.get((s.trace_id, up))
         op = s.attrs.get("gen_ai.operation.name")
-        internal = s.span.get("kind") in _SPAN_KIND_INTERNAL
-        if s.span_id and internal and isinstance(op, str) and op in _ROLLUP_OPERATIONS:
-            out.add((s.trace_id, s.span_id))
+        if s.span_id and s.internal and isinstance(op, str) and op in _ROLLUP_OPERATIONS:
+            out.add(i)
     return out
 
 
-def _record(s: _Span, hints: Hints) -> UsageRecord:
-    a, path = s.attrs, f"{s.path}.attributes"
+def _records(s: _Span, hints: Hints) -> list[UsageRecord]:
+    a, path = s.attrs, f"{s.path}.attributes" if s.path else "attributes"
     inp = _first_count(a, _INPUT, path)
     out = _first_count(a, _OUTPUT, path)
     operation = _text(a, ("gen_ai.operation.name",), path)
+    compaction_in = _first_count(a, (_COMPACTION_IN,), path) or 0
+    compaction_out = _first_count(a, (_COMPACTION_OUT,), path) or 0
     if inp is None:
-        raise NormalizeError("missing_usage", "span has gen_ai.usage.* attributes but no "
-                             "gen_ai.usage.input_tokens", path=f"{path}.{_INPUT[0]}")
+        raise NormalizeError("missing_usage", "span has usage attributes but no gen_ai.usage.input_tokens "
+                             "(nor an older spelling)", path=f"{path}.{_INPUT[0]}")
     if out is None:
         if operation != "embeddings":  # embeddings produce no output tokens
-            raise NormalizeError("missing_usage", "span has gen_ai.usage.* attributes but no "
-                                 "gen_ai.usage.output_tokens", path=f"{path}.{_OUTPUT[0]}")
+            raise NormalizeError("missing_usage", "span has usage attributes but no gen_ai.usage.output_tokens "
+                                 "(nor an older spelling)", path=f"{path}.{_OUTPUT[0]}")
         out = 0
     reads = _first_count(a, _CACHE_READ, path) or 0
     writes = _first_count(a, _CACHE_WRITE, path) or 0
     reasoning = _first_count(a, _REASONING, path) or 0
+    w1h = _first_count(a, (_CACHE_WRITE_1H,), path) or 0
+    w5m = _first_count(a, (_CACHE_WRITE_5M,), path)
+    if w1h > writes or (w5m is not None and w5m + w1h > writes):
+        raise NormalizeError("inconsistent_usage", f"the 1-hour/5-minute split of the cache writes ({w1h}, {w5m}) "
+                             f"exceeds the cache writes ({writes})", path=f"{path}.{_CACHE_WRITE_1H}")
     if hints.cached_in_input is not False:
         if reads + writes > inp:
             raise NormalizeError(
@@ -384,71 +497,174 @@ def _record(s: _Span, hints: Hints) -> UsageRecord:
                 "the GenAI conventions say includes them; pass cached_in_input=False if this "
                 "instrumentation reports them apart", path=f"{path}.{_INPUT[0]}")
         inp -= reads + writes
-    if reasoning > out:
+    audio_in = _modality(a, _AUDIO_IN, _AUDIO_CACHED, path)
+    image_in = _modality(a, _IMAGE_IN, _IMAGE_CACHED, path)
+    if audio_in + image_in > inp:
+        raise NormalizeError("inconsistent_usage", f"uncached audio ({audio_in}) and image ({image_in}) input tokens "
+                             f"exceed the uncached input ({inp})", path=f"{path}.{_AUDIO_IN[0]}")
+    audio_out = _first_count(a, _AUDIO_OUT, path) or 0
+    image_out = _first_count(a, _IMAGE_OUT, path) or 0
+    if audio_out + image_out > out:
+        raise NormalizeError("inconsistent_usage", f"audio ({audio_out}) and image ({image_out}) output tokens "
+                             f"exceed gen_ai.usage.output_tokens ({out})", path=f"{path}.{_AUDIO_OUT[0]}")
+    if reasoning > out - audio_out - image_out:
         raise NormalizeError("inconsistent_usage", f"reasoning tokens ({reasoning}) exceed "
                              f"gen_ai.usage.output_tokens ({out})", path=f"{path}.{_REASONING[0]}")
-    provider_name = _text(a, ("gen_ai.provider.name", "gen_ai.system"), path)
-    provider = otel_provider(provider_name) if provider_name else hints.provider
+    provider_name = _text(a, _PROVIDER_KEYS, path)
+    provider = hints.provider or (otel_provider(provider_name) if provider_name else None)
     if not provider:
         raise NormalizeError("missing_field", "span has no gen_ai.provider.name (or gen_ai.system) and no "
                              "provider= hint", path=f"{path}.gen_ai.provider.name")
-    requested = _text(a, ("gen_ai.request.model",), path)
-    served = _text(a, ("gen_ai.response.model",), path)
+    requested = _text(a, _REQUEST_MODEL, path)
+    served = _text(a, _RESPONSE_MODEL, path)
     model = hints.model or requested or served
     if not model:
         raise NormalizeError("missing_field", "span has no gen_ai.request.model or gen_ai.response.model "
                              "and no model= hint", path=f"{path}.gen_ai.request.model")
-    status = s.span.get("status")
-    failed = (is_mapping(status) and status.get("code") in _STATUS_ERROR) or a.get("error.type")
     tags = {**s.resource_tags, **_tags_from(a, hints.tag_aliases)}
     for key, value in hints.tags.items():
         tags[tag_name(key, hints.tag_aliases)] = value
-    return UsageRecord(
+    request_id = _text(a, ("gen_ai.response.id",), path) or hints.request_id
+    record = UsageRecord(
         provider=provider,
         model=model,
         model_billed=served if served and served != model else None,
-        usage=Usage(input=inp, cached_input=reads, cache_write=writes, output=out, reasoning=reasoning),
-        at=_nanos(s.span.get("startTimeUnixNano"), f"{s.path}.startTimeUnixNano") or hints.at,
-        request_id=_text(a, ("gen_ai.response.id",), path) or hints.request_id,
+        usage=usage_of(path, input=inp - audio_in - image_in, cached_input=reads, cache_write=writes - w1h,
+                       cache_write_1h=w1h, output=out - audio_out - image_out, reasoning=reasoning,
+                       input_audio=audio_in, input_image=image_in, output_audio=audio_out, output_image=image_out),
+        at=s.at or hints.at,
+        request_id=request_id,
         trace_id=s.trace_id,
         span_id=s.span_id,
         parent_id=s.parent_id,
-        outcome="error" if failed else "ok",
+        outcome="error" if s.failed else "ok",
         service_tier=_text(a, _TIER, path) or hints.service_tier,
         region=hints.region,
         tags=tags,
         schema="otel",
-        source=hints.source.with_path(s.path) if hints.source else None,
+        source=hints.source.with_path(s.path) if hints.source and s.path else hints.source,
     )
+    if not (compaction_in or compaction_out):
+        return [record]
+    # The Anthropic SDK reports compaction iterations apart (its other usage attributes leave them
+    # out) and as one input sum, cache reads and writes included: billed as uncached input, which
+    # is an upper bound, and flagged so. A record of its own, priced on its own prompt size.
+    return [record, attrs.evolve(
+        record, usage=usage_of(path, input=compaction_in, output=compaction_out),
+        request_id=f"{request_id}:compaction" if request_id else None, span_id=None,
+        parent_id=s.span_id or request_id, schema="otel.anthropic_compaction",
+        flags=(*record.flags, "compaction_cache_unknown"))]
+
+
+def _modality(a: Mapping[str, Any], total: Sequence[str], cached: Sequence[str], path: str) -> int:
+    n = _first_count(a, total, path) or 0
+    c = _first_count(a, cached, path) or 0
+    if c > n:
+        raise NormalizeError("inconsistent_usage", f"cached tokens ({c}) exceed the tokens ({n}) of {total[0]}",
+                             path=f"{path}.{cached[0]}")
+    return n - c
+
+
+def _span_records(spans: list[_Span], hints: Hints, what: str) -> list[UsageRecord]:
+    usage_spans = [s for s in spans if _has_usage(s)]
+    if not usage_spans:
+        genai = any(key.startswith(("gen_ai.", "llm.")) for s in spans for key in s.attrs)
+        found = "GenAI spans, but none carries gen_ai.usage.* (or llm.*) usage attributes" if genai else "no GenAI spans"
+        raise NormalizeError("missing_usage", f"{what} with {len(spans)} span(s) holds {found}; "
+                             "nothing to attribute", path="resourceSpans" if what == "trace export" else "attributes")
+    skipped = _skipped(spans)
+    records = [r for i, s in enumerate(spans) if _has_usage(s) and i not in skipped for r in _records(s, hints)]
+    if not records:
+        raise NormalizeError("missing_usage", "every span with GenAI usage is an agent/workflow roll-up whose "
+                             "model-call spans are not in this export; nothing to attribute",
+                             path="resourceSpans" if what == "trace export" else "attributes")
+    return records
 
 
 def normalize_otlp_traces(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
-    """One record per GenAI span with usage; roll-up (agent/workflow) spans are skipped.
+    """One record per GenAI span with usage; copies and roll-up (agent/workflow) spans are skipped.
 
     Source: OpenTelemetry GenAI semantic conventions (attribute registry and
     inference spans); OTLP/JSON encoding. See the module docstring for the
-    meter semantics and the roll-up rule.
+    meter semantics, the spellings read and the copy and roll-up rules.
 
     Raises:
         NormalizeError: ``missing_usage`` when no span carries GenAI usage;
             ``inconsistent_usage``, ``missing_field``, ``bad_type``... for a bad span.
     """
-    spans = list(_spans(payload, hints))
-    usage_spans = [s for s in spans if _has_usage(s)]
-    if not usage_spans:
-        genai = any(key.startswith("gen_ai.") for s in spans for key in s.attrs)
-        what = "GenAI spans, but none carries gen_ai.usage.* attributes" if genai else "no GenAI spans"
-        raise NormalizeError("missing_usage", f"trace export with {len(spans)} span(s) holds {what}; "
-                             "nothing to attribute", path="resourceSpans")
-    skipped = _rollups(spans)
-    records = [_record(s, hints) for s in usage_spans if s.span_id is None or (s.trace_id, s.span_id) not in skipped]
-    if not records:
-        raise NormalizeError("missing_usage", "every span with GenAI usage is an agent/workflow roll-up whose "
-                             "model-call spans are not in this export; nothing to attribute", path="resourceSpans")
-    return records
+    return _span_records(list(_spans(payload, hints)), hints, "trace export")
+
+
+def is_console_span(payload: Mapping[str, Any]) -> bool:
+    """One span as ``ReadableSpan.to_json()`` / ``ConsoleSpanExporter`` prints it (``context.span_id``, ``attributes``)."""
+    context = payload.get("context")
+    return is_mapping(context) and "span_id" in context and "attributes" in payload
+
+
+def is_otlp_span(payload: Mapping[str, Any]) -> bool:
+    """One OTLP/JSON span on its own (``spanId`` and a key/value ``attributes`` list), as some pipelines log it."""
+    return "spanId" in payload and isinstance(payload.get("attributes"), list)
+
+
+def normalize_console_span(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """The record of one span printed by the OpenTelemetry SDK (``span.to_json()``, ``ConsoleSpanExporter``).
+
+    The shape: ``{"name", "context": {"trace_id": "0x...", "span_id": "0x..."},
+    "kind": "SpanKind.CLIENT", "parent_id", "start_time" (ISO 8601), "status":
+    {"status_code"}, "attributes": {...}, "resource": {"attributes": {...}}}``.
+    A ``ReadableSpan`` object is read the same way (see :func:`span_dict`).
+    Meters and owner tags as for OTLP exports. Spans of one call spread over
+    several payloads are matched by :func:`attribution.normalize.normalize_many`.
+
+    Raises:
+        NormalizeError: ``missing_usage`` for a span without GenAI usage (an
+            HTTP, tool or agent span), as for an OTLP export.
+    """
+    return _span_records([_console_span(payload, hints)], hints, "span")
+
+
+def normalize_otlp_span(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """The record of one OTLP/JSON span logged on its own (no resource: owner tags from the span and ``tags=``)."""
+    return _span_records([_otlp_span(payload, "", {})], hints, "span")
+
+
+def span_dict(span: Any) -> dict[str, Any]:
+    """A ``ReadableSpan`` (duck-typed: OpenTelemetry is not imported) as the dict its ``to_json()`` prints.
+
+    >>> class Ctx:
+    ...     trace_id, span_id = 0x5B8EFFF798038103D269B633813FC60C, 0xEEE19B7EC3C1B174
+    >>> class Span:
+    ...     name, parent, kind, status, start_time = "chat gpt-4o", None, "SpanKind.CLIENT", None, 1748779200000000000
+    ...     attributes = {"gen_ai.usage.input_tokens": 10}
+    ...     def get_span_context(self): return Ctx()
+    >>> span_dict(Span())["context"]["span_id"]
+    '0xeee19b7ec3c1b174'
+    """
+    ctx = span.get_span_context()
+    parent = getattr(span, "parent", None)
+    status = getattr(span, "status", None)
+    code = getattr(getattr(status, "status_code", None), "name", None)
+    resource = getattr(span, "resource", None)
+    res_attrs = getattr(resource, "attributes", None)
+    start = getattr(span, "start_time", None)
+    return {
+        "name": getattr(span, "name", None),
+        "context": {"trace_id": f"0x{ctx.trace_id:032x}", "span_id": f"0x{ctx.span_id:016x}"},
+        "kind": str(getattr(span, "kind", "")),
+        "parent_id": f"0x{parent.span_id:016x}" if parent is not None else None,
+        "start_time": start if isinstance(start, int) and not isinstance(start, bool) else None,
+        "status": {"status_code": code} if code else {},
+        "attributes": dict(span.attributes or {}),
+        "resource": {"attributes": dict(res_attrs or {})},
+    }
 
 
 SCHEMAS = (
     Schema("otel", None, is_otlp_traces, normalize_otlp_traces,
            "OTLP/JSON trace export with OpenTelemetry GenAI spans (resourceSpans)", keys=frozenset({"resourceSpans"})),
+    Schema("otel.span", None, is_console_span, normalize_console_span,
+           "one OpenTelemetry span as the SDK's to_json()/ConsoleSpanExporter prints it (context.span_id, "
+           "attributes)", keys=frozenset({"context"})),
+    Schema("otel.otlp_span", None, is_otlp_span, normalize_otlp_span,
+           "one OTLP/JSON span (spanId and a key/value attributes list)", keys=frozenset({"spanId"})),
 )
