@@ -634,7 +634,7 @@ HEADER = "provider,period_start,period_end,amount,currency,charge_category,meter
      "currency: currency is missing (amounts are never assumed to be USD)"),
     ("openai,2026-06-01,2026-07-01,12.50,USD,rebate,input",
      ("charge_category: must be one of usage, tax, credit, discount, fee, commitment, refund, adjustment, "
-     "got 'rebate'")),
+     "out_of_scope, got 'rebate'")),
     ("openai,2026-06-01,2026-07-01,12.50,USD,usage,cache_read", "meter: unknown meter 'cache_read'"),
     ("openai,2026-07-01,2026-06-01,12.50,USD,usage,input", "period_end: period_end 2026-06-01 must be after"),
     ("openai,2026-06-01,2026-06-01,12.50,USD,usage,input", "period_end: period_end 2026-06-01 must be after"),

@@ -25,7 +25,11 @@ __all__ = ["CHARGE_CATEGORIES", "InvoiceLine"]
 
 #: What kind of charge a line is. Only ``usage`` lines are matched against
 #: attributed usage; the others are reported beside it, never silently netted.
-CHARGE_CATEGORIES = ("usage", "tax", "credit", "discount", "fee", "commitment", "refund", "adjustment")
+#: ``out_of_scope`` lines sum the rows of a whole-cloud export (a FOCUS file)
+#: that are not AI services: counted and shown, never reconciled or totalled
+#: with the invoice.
+CHARGE_CATEGORIES = ("usage", "tax", "credit", "discount", "fee", "commitment", "refund", "adjustment",
+                     "out_of_scope")
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 

@@ -229,6 +229,9 @@ class Reconciliation:
     unmatched: tuple[UnmatchedUsage, ...]
     quarantined: Mapping[str, int]
     tolerance: Decimal
+    #: Lines of a whole-cloud export that are not AI services (``charge_category == "out_of_scope"``):
+    #: shown with their row counts and amounts, never part of any total above.
+    out_of_scope: tuple[InvoiceLine, ...] = ()
 
     @property
     def totals(self) -> dict[str, CurrencyTotals]:
@@ -345,6 +348,7 @@ class Reconciliation:
                          f"(no FX rate): {present(amount)} {cur}")
         if len(self.totals) > 1:
             lines.append("Currencies are reported separately and never summed; pass an FX table to convert")
+        lines.extend(out_of_scope_summary(self.out_of_scope))
         unreadable = {k: v for k, v in self.quarantined.items() if k not in _PRICING_CODES}
         if unreadable:
             lines.append("Records that could not be read or normalized (provider unknown, so not on any line): "
@@ -604,8 +608,12 @@ def reconcile_cells(cells: Mapping[_Cell, _Acc], quarantined: Sequence[Quarantin
 
     usage_lines: list[InvoiceLine] = []
     other: list[InvoiceLine] = []
+    out_of_scope: list[InvoiceLine] = []
     for line in invoice_lines:
-        (usage_lines if line.charge_category == "usage" else other).append(line)
+        if line.charge_category == "out_of_scope":
+            out_of_scope.append(line)
+        else:
+            (usage_lines if line.charge_category == "usage" else other).append(line)
     models = [_line_model(line, reg) for line in usage_lines]
     order = sorted(range(len(usage_lines)), key=lambda i: _specificity(usage_lines[i]), reverse=True)
 
@@ -673,7 +681,33 @@ def reconcile_cells(cells: Mapping[_Cell, _Acc], quarantined: Sequence[Quarantin
                         for k, v in sorted(unmatched.items(), key=lambda kv: -kv[1][0])),
         quarantined=dict(Counter(q.code for q in quarantined)),
         tolerance=tolerance,
+        out_of_scope=tuple(out_of_scope),
     )
+
+
+def out_of_scope_summary(lines: Sequence[InvoiceLine]) -> list[str]:
+    """One line per currency: how many export rows were not AI services, and what they cost.
+
+    >>> from datetime import date
+    >>> line = InvoiceLine(provider="aws", period_start=date(2026, 6, 1), period_end=date(2026, 7, 1),
+    ...                    amount=Decimal("1200.50"), currency="USD", charge_category="out_of_scope",
+    ...                    sku="Amazon EC2", quantity=Decimal(340))
+    >>> out_of_scope_summary([line])
+    ['Out of scope (not AI services, not reconciled): 340 export rows, 1,200.50 USD (Amazon EC2)']
+    """
+    by_currency: dict[str, list[InvoiceLine]] = defaultdict(list)
+    for line in lines:
+        by_currency[line.currency].append(line)
+    out = []
+    for cur, group in sorted(by_currency.items()):
+        rows = sum(int(line.quantity or 1) for line in group)
+        amount = sum((line.amount for line in group), Decimal(0))
+        ranked = sorted(group, key=lambda line: -abs(line.amount))
+        names = list(dict.fromkeys(line.sku or line.description or line.provider for line in ranked))
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        out.append(f"Out of scope (not AI services, not reconciled): {rows:,} export rows, {present(amount):,} {cur} "
+                   f"({shown})")
+    return out
 
 
 def _keep_quarantined(items: Iterable[PricedRecord | Quarantined | RequestTree],

@@ -14,6 +14,9 @@ format                   reader                                       export
 ``aws-cur-parquet``      :func:`read_cur_parquet`                     CUR 2.0 (Parquet, ``arrow`` extra)
 ``gcp``                  :func:`read_gcp_billing`                     BigQuery billing export (JSON/CSV)
 ``azure``                :func:`read_azure_costs`                     Cost Management export (CSV)
+``focus``                :func:`read_focus`                           FOCUS 1.0-1.3 (CSV or Parquet): AWS,
+                                                                      Azure, GCP, OCI; AI rows only, the
+                                                                      rest counted as out of scope
 ``csv``                  :func:`read_invoice_csv`                     the plain documented CSV
 =======================  ===========================================  ==========================
 
@@ -32,11 +35,12 @@ from typing import Any
 
 from .._invoice import InvoiceLine
 from ..exceptions import InvoiceError
-from . import anthropic, aws, azure, gcp, openai, plain
+from . import anthropic, aws, azure, focus, gcp, openai, plain
 from ._common import PathLike, base_suffix, csv_header, json_documents
 from .anthropic import anthropic_cost_lines, read_anthropic_cost_report
 from .aws import parse_usage_type, read_cur_csv, read_cur_parquet
 from .azure import parse_meter_name, read_azure_costs
+from .focus import read_focus
 from .gcp import parse_sku, read_gcp_billing
 from .openai import openai_costs_lines, parse_line_item, read_openai_costs
 from .plain import read_invoice_csv
@@ -56,6 +60,7 @@ __all__ = [
     "read_azure_costs",
     "read_cur_csv",
     "read_cur_parquet",
+    "read_focus",
     "read_gcp_billing",
     "read_invoice",
     "read_invoice_csv",
@@ -74,6 +79,7 @@ READERS: dict[str, InvoiceReader] = {
     "aws-cur-parquet": read_cur_parquet,
     "gcp": read_gcp_billing,
     "azure": read_azure_costs,
+    "focus": read_focus,
     "csv": read_invoice_csv,
 }
 #: The format names :func:`read_invoice` accepts (aliases are listed in ``_ALIASES``).
@@ -83,6 +89,7 @@ _ALIASES = {
     "openai-costs": "openai", "anthropic-cost-report": "anthropic", "cur": "aws-cur", "aws": "aws-cur",
     "bedrock": "aws-cur", "cur-parquet": "aws-cur-parquet", "parquet": "aws-cur-parquet", "vertex": "gcp",
     "google": "gcp", "gemini": "gcp", "gcp-billing": "gcp", "azure-openai": "azure", "plain": "csv",
+    "focus-csv": "focus", "focus-parquet": "focus",
 }
 
 
@@ -102,7 +109,7 @@ def detect_format(path: PathLike) -> str:
     """
     suffix = base_suffix(path)
     if suffix == ".parquet":
-        return "aws-cur-parquet"
+        return "focus" if focus.is_focus_header(focus.parquet_columns(path)) else "aws-cur-parquet"
     if suffix in (".json", ".jsonl", ".ndjson"):
         docs = json_documents(path)
         try:
@@ -118,6 +125,8 @@ def detect_format(path: PathLike) -> str:
             return "gcp"
     elif suffix in (".csv", ".txt", ".tsv"):
         header = csv_header(path)
+        if focus.is_focus_header(header):
+            return "focus"
         cur = {aws.cur_key(h) for h in header}
         if "line_item_usage_type" in cur or "line_item_unblended_cost" in cur:
             return "aws-cur"
@@ -139,7 +148,7 @@ def read_invoice(path: PathLike, format: str | None = None, *, max_line_bytes: i
     """Read any supported cost export; ``format=None`` sniffs it (see :func:`detect_format`).
 
     ``options`` go to the reader (``bedrock_only=``, ``cost=``, ``models=`` for the CUR,
-    ``services=`` for GCP, ``meter_categories=`` for Azure). The caps (longest
+    ``services=`` for GCP, ``meter_categories=`` for Azure, ``cost=`` ``"billed"``/``"effective"`` for FOCUS). The caps (longest
     line or CSV row, largest JSON file read whole, deepest JSON nesting;
     ``None``: :data:`~attribution.io.MAX_LINE_BYTES` and the other defaults,
     or what :func:`~attribution.io.limits` set) apply to every reader.

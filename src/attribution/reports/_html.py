@@ -665,6 +665,13 @@ def _reconciliation_in(report: AuditReport, rep: Reconciliation, suffix: str, an
               f"{len(cs):,}", _m(sum((c.amount for c in cs), Decimal(0)), currency)]
              for (provider, category, currency), cs in sorted(charges.items())],
             numeric=(3, 4))
+    if rep.out_of_scope:
+        extra += "<h3>Out of scope: not AI services, never reconciled</h3>" + _table(
+            ["provider", "service", "rows", "amount"],
+            [[_e(x.provider), _e(x.sku or ""), f"{int(x.quantity or 0):,}", _m(x.amount, x.currency)]
+             for x in rep.out_of_scope[:20]], numeric=(2, 3))
+        if len(rep.out_of_scope) > 20:
+            extra += f'<p class="empty">and {len(rep.out_of_scope) - 20:,} more services.</p>'
     lead = (f"Invoiced usage {_m(rep.invoiced, cur)} splits into attributed {_m(rep.attributed, cur)}, unowned "
             f"{_m(unowned, cur)} and variance {_m(rep.variance, cur)} (invoiced minus priced); coverage "
             f"{_e(_share_text(rep.coverage))}. "

@@ -117,6 +117,10 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
                            "cost": u.cost, "records": u.records, "currency": u.currency} for u in rep.unmatched],
             "other_charges": single["other_charges"] if single is not None else None,
             "unconverted": rep.unconverted,
+            # Rows of a whole-cloud export (FOCUS) that are not AI services: counted, never reconciled.
+            "out_of_scope": [{"provider": x.provider, "service": x.sku, "rows": int(x.quantity or 0),
+                              "amount": x.amount, "currency": x.currency, "period_start": x.period_start,
+                              "period_end": x.period_end} for x in rep.out_of_scope],
         }
     return _plain(doc)  # type: ignore[no-any-return]
 
