@@ -558,3 +558,43 @@ def test_grok_build_priced_and_grok_4_7_left_out_with_a_reason() -> None:
     assert "no launch date" in reasons["grok-4.7"]
     with pytest.raises(at.UnknownModel):
         at.cost("xai", "grok-4.7", at.Usage(input=1))
+
+
+# -- resolver: documented Vertex and Bedrock spellings only -------------------------------------
+
+
+@pytest.mark.parametrize(("provider", "model", "canonical", "region"), [
+    ("vertex", "claude-sonnet-4-5@20250929", "claude-sonnet-4-5", None),
+    ("vertex", "publishers/anthropic/models/claude-haiku-4-5@20251001", "claude-haiku-4-5", None),
+    ("vertex_ai", "vertex_ai/claude-opus-4-5@20251101", "claude-opus-4-5", None),
+    ("vertex", "claude-opus-4-6@default", "claude-opus-4-6", None),
+    ("vertex", "projects/p/locations/global/publishers/anthropic/models/claude-opus-4-6@default", "claude-opus-4-6",
+     None),
+    # genai-prices' Bedrock spellings: :0 revision, -v1 on ids AWS gives without a version, India profiles
+    ("bedrock", "global.anthropic.claude-opus-4-6-v1:0", "anthropic.claude-opus-4-6-v1", "global"),
+    ("bedrock", "global.anthropic.claude-sonnet-4-6-v1:0", "anthropic.claude-sonnet-4-6", "global"),
+    ("bedrock", "us.anthropic.claude-opus-5-v1", "anthropic.claude-opus-5", "us"),
+    ("bedrock", "in.anthropic.claude-opus-5", "anthropic.claude-opus-5", "in"),
+    ("bedrock", "amazon.nova-pro-v1", "amazon.nova-pro-v1:0", None),
+    ("bedrock", "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-4-6-v1:0",
+     "anthropic.claude-opus-4-6-v1", None),
+])
+def test_documented_vertex_and_bedrock_spellings_resolve(provider: str, model: str, canonical: str,
+                                                         region: str | None) -> None:
+    expected = ({"vertex_ai": "vertex"}.get(provider, provider), canonical, region)
+    assert at.load_registry().canonical_model(provider, model) == expected
+
+
+@pytest.mark.parametrize(("provider", "model"), [
+    ("vertex", "claude-sonnet-4-5@20240101"),                 # a version Google never published
+    ("vertex", "claude-sonnet-4-5@latest"),                   # not a Vertex version alias for Claude
+    ("anthropic", "claude-opus-4-6@default"),                 # @default is Vertex's, not Anthropic's
+    ("bedrock", "anthropic.claude-3-5-sonnet-20240620-v2:0"),  # another major version is another model
+    ("bedrock", "anthropic.claude-opus-5-v2"),
+    ("bedrock", "regional.anthropic.claude-opus-5"),          # genai-prices' own label, not an AWS id
+    ("bedrock", "xx.anthropic.claude-opus-5"),
+    ("bedrock", "evil/anthropic.claude-opus-5"),
+])
+def test_undocumented_spellings_stay_unknown(provider: str, model: str) -> None:
+    with pytest.raises(at.UnknownModel):
+        at.load_registry().canonical_model(provider, model)

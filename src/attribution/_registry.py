@@ -94,8 +94,45 @@ PROVIDER_SYNONYMS = {
 #: Names providers and gateways use for the standard (default) service tier.
 _STANDARD_NAMES = frozenset({"", "standard", "default", "auto", "on_demand", "on-demand", "ondemand"})
 
-#: Bedrock cross-region inference profile prefixes (``us.anthropic.claude-...``).
-_BEDROCK_GEOS = ("global", "us-gov", "us", "eu", "apac", "jp", "au", "ca")
+#: Bedrock cross-region inference profile prefixes (``us.anthropic.claude-...``); ``in`` is the
+#: India geography genai-prices matches (``in.anthropic.claude-opus-5``).
+_BEDROCK_GEOS = ("global", "us-gov", "us", "eu", "apac", "jp", "au", "ca", "in")
+
+#: A Bedrock model id's version suffix: ``-v1``, ``-v1:0``, ``-v2:1`` (AWS's ``vendor.model-vMAJOR:MINOR``).
+_BEDROCK_VERSION = re.compile(r"^(.+?)(-v\d+)?(:\d+)?$")
+
+#: Vertex AI's version forms of a publisher model id: ``claude-sonnet-4-5@20250929`` (dated ids are
+#: aliases on the vertex card, as Google lists them) and the ``@default`` version alias.
+_VERTEX_DEFAULT = "@default"
+
+
+def _bedrock_version(low: str, names: dict[str, str]) -> str | None:
+    """The card name a Bedrock id spelt with another version suffix stands for, or ``None``.
+
+    Two equivalences of AWS's id grammar, nothing looser: minor revision ``:0``
+    is the version itself (``anthropic.claude-opus-4-6-v1:0`` is the card's
+    ``anthropic.claude-opus-4-6-v1``, and back), and an id the card carries
+    with no version suffix at all (``anthropic.claude-sonnet-4-6``, the form
+    AWS gives newer models) matches that id with ``-v1`` or ``-v1:0`` appended,
+    as genai-prices spells it. A different major version (``-v2``) never
+    matches ``-v1``.
+
+    >>> _bedrock_version("anthropic.claude-opus-4-6-v1:0", {"anthropic.claude-opus-4-6-v1": "x"})
+    'anthropic.claude-opus-4-6-v1'
+    >>> _bedrock_version("anthropic.claude-sonnet-4-6-v1:0", {"anthropic.claude-sonnet-4-6": "x"})
+    'anthropic.claude-sonnet-4-6'
+    >>> _bedrock_version("anthropic.claude-3-5-sonnet-20240620-v2:0", {"anthropic.claude-3-5-sonnet-20240620-v1:0": "x"})
+    """
+    if low.endswith(":0") and low[:-2] in names:
+        return low[:-2]
+    if low + ":0" in names:
+        return low + ":0"
+    m = _BEDROCK_VERSION.match(low)
+    if m is not None and m.group(2) == "-v1" and m.group(1) in names:
+        base = _BEDROCK_VERSION.match(m.group(1))
+        if base is not None and base.group(2) is None and base.group(3) is None:
+            return m.group(1)
+    return None
 
 
 #: The routing forms a logged model id may be wrapped in, per provider: the id is group 1.
@@ -631,8 +668,12 @@ class Registry:
                     return prov, self._models[prov][names[low]][0].id, None
         if prov == "bedrock":
             geo, dot, rest = low.partition(".")
-            if dot and geo in _BEDROCK_GEOS and rest in names:
+            if dot and geo in _BEDROCK_GEOS and rest.partition(".")[1]:
                 low, region = rest, geo
+            if low not in names:
+                low = _bedrock_version(low, names) or low
+        elif prov in ("vertex", "google") and low.endswith(_VERTEX_DEFAULT):
+            low = low[: -len(_VERTEX_DEFAULT)]
         if low in names:
             return prov, self._models[prov][names[low]][0].id, region
         # Scans over every id are costly and an unknown alias repeats all month: a miss is remembered.
