@@ -28,11 +28,12 @@ def load(name: str) -> Any:
 
 def test_mistral_payloads_are_read_as_mistral_only_when_the_caller_says_so():
     payload = load("chat_reference_example.json")
-    assert detect_schema(payload).id == "openai.chat"   # a cmpl- id: not Mistral's own form
-    assert detect_schema(payload, "mistral").id == "mistral.chat.hinted"
-    assert detect_schema(payload, "mistralai").id == "mistral.chat.hinted"
-    with pytest.raises(at.NormalizeError) as err:   # nor is it OpenAI's (issue 18): never labelled openai
-        at.normalize(payload)
+    assert detect_schema(payload).id == "mistral.chat"   # Mistral's id form and model family (issue 18)
+    assert detect_schema(payload, "mistralai").id == "mistral.chat"
+    other = {**payload, "id": "chatcmpl-1"}   # another id form: Mistral's only when the caller says so
+    assert detect_schema(other, "mistral").id == "mistral.chat.hinted"
+    with pytest.raises(at.NormalizeError) as err:   # and never labelled OpenAI's
+        at.normalize(other)
     assert err.value.code == "unknown_provider"
 
 

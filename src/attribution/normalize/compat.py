@@ -85,7 +85,9 @@ __all__ = [
     "SCHEMAS",
     "compat_usage",
     "is_bare_usage",
+    "is_ollama_native",
     "is_openai_shaped",
+    "normalize_ollama_native",
     "openai_shaped_schemas",
 ]
 
@@ -300,6 +302,40 @@ def openai_shaped_schemas(provider: str, name: str, *, reader: UsageReader = com
     )
 
 
+# --- Ollama's own API (/api/chat, /api/generate) ---------------------------------------------------
+
+
+def is_ollama_native(payload: Mapping[str, Any]) -> bool:
+    """A response (or stream chunk) of Ollama's own ``/api/chat`` or ``/api/generate``."""
+    return (isinstance(payload.get("done"), bool) and isinstance(payload.get("model"), str)
+            and "created_at" in payload and "object" not in payload
+            and any(k in payload for k in ("message", "response", "eval_count", "prompt_eval_count")))
+
+
+def normalize_ollama_native(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a final (``done: true``) Ollama ``/api/chat`` or ``/api/generate`` response.
+
+    ``prompt_eval_count`` is the prompt tokens evaluated (input) and
+    ``eval_count`` the tokens generated (output). Ollama leaves
+    ``prompt_eval_count`` out when the whole prompt came from its own KV cache
+    (nothing was evaluated): input is then 0. A chunk with ``done: false``
+    carries no counts and is rejected (``missing_usage``). No bundled card
+    prices a local model: the record is quarantined at pricing unless a card
+    of your own prices ``ollama`` models (a GPU's cost per token, say).
+
+    Source: Ollama API docs, "Generate a completion" and "Generate a chat
+    completion" (response fields ``prompt_eval_count``, ``eval_count``,
+    ``done``, ``created_at``).
+    """
+    if payload.get("done") is not True or "eval_count" not in payload:
+        raise NormalizeError("missing_usage", "an Ollama stream chunk before the last (done: false) carries no "
+                             "token counts; keep the final chunk (done: true)", path="done")
+    meters = make_usage("", input=count(payload, "prompt_eval_count", ""),
+                        output=count(payload, "eval_count", "", required=True))
+    return [chat_record(payload, hints, meters, provider=hints.provider or "ollama", schema="ollama.native",
+                        created_key="created_at")]
+
+
 def _signalled(host: str) -> Callable[[Mapping[str, Any]], bool]:
     def detect(payload: Mapping[str, Any]) -> bool:
         return (is_chat_completion(payload) or is_response(payload) or is_text_completion(payload)
@@ -311,6 +347,9 @@ def _signalled(host: str) -> Callable[[Mapping[str, Any]], bool]:
 SIGNALLED = ("groq", "cerebras", "openrouter", "ollama", "zai", "writer")
 
 SCHEMAS: tuple[Schema, ...] = (
+    Schema("ollama.native", "ollama", is_ollama_native, normalize_ollama_native,
+           "Ollama /api/chat or /api/generate response (done, created_at, prompt_eval_count, eval_count)",
+           specificity=20, keys=frozenset({"done"})),
     *(Schema(f"{host}.chat", host, _signalled(host), _normalizer(host, compat_usage),
              f"{HOSTS[host]}: OpenAI-shaped body with {host}'s own fields", specificity=20,
              keys=frozenset({"object", "type"}))

@@ -15,7 +15,8 @@ billed per minute of audio, which no meter carries: a payload with audio
 input is rejected (``unsupported_usage``) rather than priced without it.
 
 Mistral's responses have no field that OpenAI's lack, but their form is
-Mistral's own: a 32-hex-digit ``id`` (no ``chatcmpl-`` prefix) with one of
+Mistral's own: a 32-hex-digit ``id`` (bare, or ``cmpl-`` and 32 hex digits as
+in the API reference; never ``chatcmpl-``) with one of
 Mistral's model ids (``mistral-*``, ``ministral-*``, ``magistral-*``,
 ``codestral-*``, ``devstral-*``, ``pixtral-*``, ``voxtral-*``,
 ``open-mistral-*``). A body with both is read as Mistral's without a hint;
@@ -76,7 +77,7 @@ def mistral_usage(usage: Mapping[str, Any], path: str) -> Usage:
 
 _MODEL = re.compile(r"(?:mistral|ministral|magistral|codestral|devstral|pixtral|voxtral|open-mistral|open-mixtral)"
                     r"-[a-z0-9][a-z0-9.-]*")
-_ID = re.compile(r"[0-9a-f]{32}")
+_ID = re.compile(r"(?:cmpl-)?[0-9a-f]{32}")   # recorded bodies: 32 hex digits; the API reference: cmpl- + 32
 
 
 def is_mistral_body(payload: Mapping[str, Any]) -> bool:
