@@ -60,6 +60,7 @@ __all__ = [
     "keyed_hash",
     "normalize",
     "normalize_many",
+    "normalize_stream",
 ]
 
 
@@ -340,6 +341,74 @@ class _SpanCopies:
             ancestors.add(up)
             up = parents.get(up)
         return None
+
+
+#: Codes of stream events that hold part of a bill (or none of it): skipped when a whole stream is read.
+_PARTIAL = frozenset({"partial_stream_event", "partial_stream_chunk", "missing_usage"})
+
+
+def normalize_stream(events: Iterable[Any], provider: str | None = None, tags: Mapping[str, str] | None = None,
+                     source: SourceLocation | None = None, **hints: Any) -> UsageRecord:
+    """One record from all the events of one streamed response.
+
+    Anthropic splits a stream's usage over its events: ``message_start`` has
+    the message id, the model and the input and cache counts,
+    ``message_delta`` the final (cumulative) output count and, since 2025,
+    the final input counts and ``usage.iterations``. Their usage is combined
+    (each ``message_delta`` replaces what it carries) and read as one Messages
+    response. For other providers the stream's one complete event is used
+    (OpenAI's final chunk with ``usage``, Gemini's last chunk, Bedrock's
+    ``metadata`` event, OpenAI Responses ``response.completed``); chunks that
+    carry no or partial usage are skipped. Events may be dicts, SDK event
+    objects or raw SSE ``data:`` payloads already parsed from JSON.
+
+    Raises:
+        NormalizeError: ``missing_usage`` when no event carries the bill;
+            ``multiple_records`` when several events each carry a whole bill
+            (they are not one response: use ``normalize_many``).
+
+    >>> rec = normalize_stream([
+    ...     {"type": "message_start", "message": {"id": "msg_01", "type": "message", "model": "claude-sonnet-4-5",
+    ...      "usage": {"input_tokens": 1200, "cache_read_input_tokens": 4000, "output_tokens": 1}}},
+    ...     {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+    ...     {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 310}},
+    ...     {"type": "message_stop"}])
+    >>> rec.request_id, rec.usage.input, rec.usage.cached_input, rec.usage.output
+    ('msg_01', 1200, 4000, 310)
+    """
+    h = _hints(provider, tags, source, hints)
+    plain = [as_payload(e) for e in events]
+    mappings = [e for e in plain if is_mapping(e)]
+    if len(mappings) != len(plain):
+        bad = next(e for e in plain if not is_mapping(e))
+        raise NormalizeError("bad_type", f"stream events must be JSON objects or SDK event objects, got "
+                             f"{type(bad).__name__}")
+    kinds = {e.get("type") for e in mappings}
+    if kinds & {"message_start", "message_delta"}:
+        message = anthropic.combine_stream(mappings)
+        if message is not None:
+            try:
+                records = _run(message, h, provider)
+            except NormalizeError as exc:
+                raise _located(exc, source) from None
+            if len(records) != 1:
+                raise NormalizeError("multiple_records", f"the stream's response holds {len(records)} billed "
+                                     "parts (usage.iterations at other models); use normalize_many([message])")
+            return attrs.evolve(records[0], schema="anthropic.stream")
+    found: list[UsageRecord] = []
+    for event in mappings:
+        try:
+            found.extend(_run(event, h, provider))
+        except NormalizeError as exc:
+            if exc.code not in _PARTIAL and exc.code != "unknown_schema":
+                raise _located(exc, source) from None
+    if not found:
+        raise NormalizeError("missing_usage", f"none of the stream's {len(mappings)} events carries its usage "
+                             "(for OpenAI chat streams, request stream_options={'include_usage': true})")
+    if len(found) > 1:
+        raise NormalizeError("multiple_records", f"{len(found)} events of the stream each carry a whole bill; "
+                             "they are not one response (use normalize_many)")
+    return found[0]
 
 
 def _marked(rec: UsageRecord, flag: str | None) -> UsageRecord:

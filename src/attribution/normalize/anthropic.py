@@ -11,6 +11,39 @@ inference is priced higher, so it becomes the record's ``region``. Responses
 carry no timestamp: pass ``at=``. Source: Anthropic API reference, Messages,
 "usage" object; prompt caching guide.
 
+Server-side iterations (``usage.iterations``: compaction, the advisor tool,
+server-side fallbacks, server-tool loops) are billed one by one, and the
+top-level counts leave some of them out: they are the executor's ``message``
+iterations only, without the ``compaction`` iterations (the summary pass,
+which can read 100x more tokens than the answer) and without the
+``advisor_message`` sub-inferences, which are billed at the advisor model's
+rates (Anthropic: compaction guide, "usage"; advisor tool guide, "Billing";
+SDK types ``BetaIterationsUsageItem``). So when ``iterations`` is present,
+the bill is read from it: every iteration at its own model (an entry's
+``model``, else the response's). Iterations at the response's model are
+summed into the response's record (``web_search`` still comes from the
+top-level ``server_tool_use``), with ``long_context=False``: each iteration is
+priced on its own prompt, and none of the summed ones exceeds the 200K-token
+long-context threshold (an iteration that does becomes a record of its own,
+priced on its own prompt). An iteration at another model (an advisor) is a
+record of its own, ``request_id`` ``"<message id>:iterations[i]"``,
+``parent_id`` the message id (so it sits in the response's request tree) and
+schema ``anthropic.messages.iteration``. A response with such iterations
+therefore gives several records: read it with ``normalize_many``. Counts that
+do not add up (a top-level count above the sum of the iterations) are
+rejected as ``inconsistent_usage``.
+
+Stream events: ``message_start`` carries the message (id, model) with the
+input counts and a placeholder output count; ``message_delta`` carries the
+final, cumulative usage (``output_tokens``; since 2025 also the input and
+cache counts, and ``iterations``). A ``message_delta`` with ``input_tokens``
+is complete and is read alone (pass ``model=``: the event has none); a
+``message_start`` or an older ``message_delta`` without ``input_tokens`` is
+half of the bill and is rejected as ``partial_stream_event``, as are the
+other events (``content_block_*``, ``ping``, ``message_stop``).
+:func:`attribution.normalize.normalize_stream` combines a whole stream's
+events into one record.
+
 Three payload shapes:
 
 * a **Messages response** (``type: "message"``), one call;
@@ -51,16 +84,32 @@ import attrs
 from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import NormalizeError
-from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, tag_name, timestamp
+from ._common import (
+    Hints,
+    Schema,
+    count,
+    is_mapping,
+    mapping,
+    optional_str,
+    owner_tags,
+    tag_name,
+    timestamp,
+    usage_of,
+)
 
 __all__ = [
+    "LONG_CONTEXT_TOKENS",
     "SCHEMAS",
+    "combine_stream",
     "is_batch_result",
     "is_message",
+    "is_stream_event",
     "is_usage_report",
+    "iteration_records",
     "message_usage",
     "normalize_batch_result",
     "normalize_message",
+    "normalize_stream_event",
     "normalize_usage_report",
     "usage_report_usage",
 ]
@@ -110,7 +159,11 @@ def _geo(obj: Mapping[str, Any] | None, path: str) -> str | None:
 
 
 def normalize_message(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
-    """One record from a Messages response (source: API reference, Messages, "usage")."""
+    """The records of a Messages response (source: API reference, Messages, "usage").
+
+    One record, or more when ``usage.iterations`` bills other models or
+    iterations above the long-context threshold (see the module docstring).
+    """
     usage = mapping(payload, "usage", "")
     if usage is None:
         raise NormalizeError("missing_usage", "message has no usage", path="usage")
@@ -118,7 +171,7 @@ def normalize_message(payload: Mapping[str, Any], hints: Hints) -> list[UsageRec
     model = hints.model or served
     if not model:
         raise NormalizeError("missing_field", "no model in the message and no model= hint", path="model")
-    return [UsageRecord(
+    record = UsageRecord(
         provider=hints.provider or "anthropic",
         model=model,
         model_billed=served if served and served != model else None,
@@ -130,7 +183,166 @@ def normalize_message(payload: Mapping[str, Any], hints: Hints) -> list[UsageRec
         tags=owner_tags(payload, "", hints, nested=("metadata",)),
         schema="anthropic.messages",
         source=hints.source,
-    )]
+    )
+    iterations = usage.get("iterations")
+    if not isinstance(iterations, list) or not iterations:
+        return [record]
+    return iteration_records(record, usage, iterations, served or model)
+
+
+#: Anthropic's long-context threshold: a request whose prompt (input and cache) exceeds it pays the
+#: long-context rates, and each iteration is judged on its own prompt (SDK ``BetaUsage.iterations``).
+LONG_CONTEXT_TOKENS = 200_000
+_USAGE_METERS = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
+
+
+def iteration_records(record: UsageRecord, usage: Mapping[str, Any], iterations: list[Any],
+                      response_model: str) -> list[UsageRecord]:
+    """The records that bill a response's ``usage.iterations`` (see the module docstring).
+
+    ``record`` is the response's record from the top-level counts: it keeps
+    its ids, tags and tier; its meters become the sum of the iterations at
+    the response's model.
+    """
+    parts: list[tuple[int, str | None, Usage, str]] = []
+    for i, entry in enumerate(iterations):
+        path = f"usage.iterations[{i}]"
+        if not is_mapping(entry):
+            raise NormalizeError("bad_type", f"{path} must be an object, got {type(entry).__name__}", path=path)
+        kind = optional_str(entry, "type", path) or "message"
+        own = optional_str(entry, "model", path)
+        model = None if own is None or own in (response_model, record.model) else own
+        parts.append((i, model, _iteration_usage(entry, path), kind))
+    top = record.usage
+    for meter in _USAGE_METERS:
+        if getattr(top, meter) > sum(getattr(u, meter) for _, _, u, _ in parts):
+            raise NormalizeError("inconsistent_usage", f"usage.{meter} ({getattr(top, meter)}) exceeds the sum of "
+                                 f"usage.iterations; the iterations do not cover the response's bill",
+                                 path="usage.iterations")
+    main = [u for _, model, u, _ in parts if model is None and u.prompt_tokens <= LONG_CONTEXT_TOKENS]
+    apart = [(i, model, u, kind) for i, model, u, kind in parts
+             if model is not None or u.prompt_tokens > LONG_CONTEXT_TOKENS]
+    out: list[UsageRecord] = []
+    rid = record.request_id
+    if main or not apart:
+        out.append(attrs.evolve(record, usage=usage_of("usage.iterations", **_summed(main, top.web_search)),
+                                long_context=False))
+    for i, model, u, kind in apart:
+        if not out:   # nothing at the response's own model: the first iteration stands for the response
+            out.append(attrs.evolve(record, model=model or record.model, model_billed=None,
+                                    usage=usage_of("usage.iterations", **_summed([u], top.web_search))))
+            continue
+        out.append(attrs.evolve(
+            record, model=model or record.model, model_billed=None if model else record.model_billed, usage=u,
+            request_id=f"{rid}:iterations[{i}]" if rid else None, parent_id=rid,
+            schema="anthropic.messages.iteration", tags={**record.tags, "anthropic_iteration": kind}))
+    return out
+
+
+def _summed(parts: list[Usage], web_search: int) -> dict[str, int]:
+    totals = {meter: sum(getattr(u, meter) for u in parts) for meter in _USAGE_METERS}
+    totals["web_search"] = web_search
+    return totals
+
+
+def _iteration_usage(entry: Mapping[str, Any], path: str) -> Usage:
+    created_total = count(entry, "cache_creation_input_tokens", path)
+    breakdown = mapping(entry, "cache_creation", path)
+    w1h = count(breakdown, "ephemeral_1h_input_tokens", f"{path}.cache_creation")
+    w5 = count(breakdown, "ephemeral_5m_input_tokens", f"{path}.cache_creation") if breakdown else created_total
+    if breakdown is not None and entry.get("cache_creation_input_tokens") is not None:
+        if w5 + w1h > created_total:
+            raise NormalizeError("inconsistent_usage", f"cache_creation breakdown ({w5 + w1h}) exceeds "
+                                 f"cache_creation_input_tokens ({created_total})", path=f"{path}.cache_creation")
+        w5 = created_total - w1h
+    return usage_of(path, input=count(entry, "input_tokens", path), cached_input=count(entry, "cache_read_input_tokens", path),
+                    cache_write=w5, cache_write_1h=w1h, output=count(entry, "output_tokens", path))
+
+
+#: Stream events that carry no usage: a stream's other events.
+_OTHER_EVENTS = frozenset({"content_block_start", "content_block_delta", "content_block_stop", "ping",
+                           "message_stop"})
+_STREAM_EVENTS = frozenset({"message_start", "message_delta"}) | _OTHER_EVENTS
+
+
+def is_stream_event(payload: Mapping[str, Any]) -> bool:
+    """A Messages stream event (``message_start``, ``message_delta``, ``content_block_*``, ``ping``...)."""
+    kind = payload.get("type")
+    return isinstance(kind, str) and kind in _STREAM_EVENTS
+
+
+def normalize_stream_event(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """The record of a complete ``message_delta`` (one that carries ``input_tokens``); other events are rejected.
+
+    A ``message_delta``'s usage is cumulative: with ``input_tokens`` it is the
+    whole bill of the stream (pass ``model=`` from the ``message_start``).
+
+    Raises:
+        NormalizeError: ``partial_stream_event`` for ``message_start``, a
+            ``message_delta`` without ``input_tokens`` and events without
+            usage (combine them with ``normalize_stream``); ``missing_field``
+            without ``model=``.
+    """
+    kind = payload.get("type")
+    if kind == "message_delta":
+        usage = mapping(payload, "usage", "")
+        if usage is not None and usage.get("input_tokens") is not None:
+            message = {"type": "message", "model": hints.model, "usage": usage}
+            if not hints.model:
+                raise NormalizeError("missing_field", "a message_delta event names no model: pass model= (the "
+                                     "message_start's message.model) or combine the stream's events with "
+                                     "normalize_stream()", path="model")
+            return [attrs.evolve(r, schema="anthropic.stream") for r in normalize_message(message, hints)]
+        raise NormalizeError("partial_stream_event", "this message_delta carries only the output count (no "
+                             "input_tokens); combine it with its message_start: normalize_stream(events)",
+                             path="usage")
+    if kind == "message_start":
+        raise NormalizeError("partial_stream_event", "a message_start event carries the input counts but not the "
+                             "final output count; keep the stream's last message_delta, or combine the events "
+                             "with normalize_stream(events)", path="message.usage")
+    raise NormalizeError("partial_stream_event", f"a {kind} stream event carries no usage; the stream's usage is "
+                         "in its message_start and message_delta events (normalize_stream(events))", path="type")
+
+
+def combine_stream(events: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """One Messages response from a stream's events: ``message_start``'s message with every ``message_delta``'s usage.
+
+    A ``message_delta``'s usage is cumulative, so its fields replace the
+    start's (``output_tokens`` always; the input and cache counts and
+    ``iterations`` when it has them). ``None`` when no ``message_start`` or
+    ``message_delta`` is among the events.
+
+    >>> combine_stream([
+    ...     {"type": "message_start", "message": {"id": "msg_1", "type": "message", "model": "claude-sonnet-4-5",
+    ...      "usage": {"input_tokens": 1200, "cache_read_input_tokens": 4000, "output_tokens": 1}}},
+    ...     {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+    ...     {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 310}},
+    ... ])["usage"]
+    {'input_tokens': 1200, 'cache_read_input_tokens': 4000, 'output_tokens': 310}
+    """
+    message: dict[str, Any] | None = None
+    usage: dict[str, Any] = {}
+    seen = False
+    for n, event in enumerate(events):
+        kind = event.get("type")
+        if kind == "message_start":
+            start = mapping(event, "message", f"events[{n}]", required=True)
+            assert start is not None
+            message = dict(start)
+            start_usage = mapping(start, "usage", f"events[{n}].message")
+            usage = {**(start_usage or {}), **usage}
+            seen = True
+        elif kind == "message_delta":
+            delta_usage = mapping(event, "usage", f"events[{n}]")
+            if delta_usage is not None:
+                usage.update({k: v for k, v in delta_usage.items() if v is not None})
+            seen = True
+    if not seen:
+        return None
+    out: dict[str, Any] = message if message is not None else {}
+    out["type"] = "message"
+    out["usage"] = usage
+    return out
 
 
 def is_batch_result(payload: Mapping[str, Any]) -> bool:
@@ -302,6 +514,9 @@ def _report_tier(result: Mapping[str, Any], path: str) -> str | None:
 SCHEMAS = (
     Schema("anthropic.messages", "anthropic", is_message, normalize_message,
            'Anthropic Messages response (type "message" with usage)', keys=frozenset({"type"})),
+    Schema("anthropic.stream", "anthropic", is_stream_event, normalize_stream_event,
+           "Anthropic Messages stream event (message_delta with input_tokens; others are partial)",
+           keys=frozenset({"type"})),
     Schema("anthropic.batch_result", "anthropic", is_batch_result, normalize_batch_result,
            "Anthropic Message Batches result line (custom_id and result.type)", keys=frozenset({"custom_id"})),
     Schema("anthropic.usage_report", "anthropic", is_usage_report, normalize_usage_report,

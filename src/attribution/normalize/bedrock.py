@@ -24,7 +24,9 @@ Three shapes:
   message ids start with ``msg_bdrk_``, which is how it is told apart from a
   first-party Anthropic response; any other Messages body is read as Bedrock
   when ``provider="bedrock"`` is passed. The body's ``model`` is Anthropic's
-  name, not the Bedrock model id, so ``model=`` is preferred.
+  name, not the Bedrock model id, so ``model=`` is preferred. Its
+  ``usage.iterations`` (compaction, which Bedrock serves on InvokeModel) are
+  billed as for Anthropic (:func:`attribution.normalize.anthropic.iteration_records`).
 * **Model invocation log** records (CloudWatch Logs / S3, ``schemaType``
   ``"ModelInvocationLog"``): ``input.inputTokenCount``,
   ``output.outputTokenCount``, ``input.cacheReadInputTokenCount`` and
@@ -53,7 +55,7 @@ from .._records import UsageRecord
 from .._usage import Usage
 from ..exceptions import InvalidUsage, NormalizeError
 from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, timestamp
-from .anthropic import message_usage
+from .anthropic import iteration_records, message_usage
 
 __all__ = [
     "SCHEMAS",
@@ -240,7 +242,7 @@ def normalize_invoke_model(payload: Mapping[str, Any], hints: Hints) -> list[Usa
     if not model:
         raise NormalizeError("missing_field", "no model in the body and no model= hint (the Bedrock modelId)",
                              path="model")
-    return [UsageRecord(
+    record = UsageRecord(
         provider="bedrock",
         model=model,
         usage=message_usage(usage, "usage"),
@@ -251,7 +253,11 @@ def normalize_invoke_model(payload: Mapping[str, Any], hints: Hints) -> list[Usa
         tags=owner_tags(payload, "", hints, nested=("requestMetadata",)),
         schema="bedrock.invoke_model",
         source=hints.source,
-    )]
+    )
+    iterations = usage.get("iterations")
+    if isinstance(iterations, list) and iterations:   # compaction on InvokeModel: bill every iteration
+        return iteration_records(record, usage, iterations, model)
+    return [record]
 
 
 def is_invocation_log(payload: Mapping[str, Any]) -> bool:

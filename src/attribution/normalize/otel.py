@@ -547,13 +547,20 @@ def _records(s: _Span, hints: Hints) -> list[UsageRecord]:
     if not (compaction_in or compaction_out):
         return [record]
     # The Anthropic SDK reports compaction iterations apart (its other usage attributes leave them
-    # out) and as one input sum, cache reads and writes included: billed as uncached input, which
-    # is an upper bound, and flagged so. A record of its own, priced on its own prompt size.
+    # out), as one input sum with their cache reads and writes in it: billed with the call as uncached
+    # input (an upper bound, flagged), each pass on its own prompt size as Anthropic bills it.
+    u = record.usage
+    flags = (*record.flags, "compaction_cache_unknown")
+    if compaction_in + compaction_out and u.prompt_tokens <= 200_000 and compaction_in <= 200_000:
+        merged = usage_of(path, input=u.input + compaction_in, cached_input=u.cached_input,
+                          cache_write=u.cache_write, cache_write_1h=u.cache_write_1h, output=u.output + compaction_out,
+                          reasoning=u.reasoning, input_audio=u.input_audio, input_image=u.input_image,
+                          output_audio=u.output_audio, output_image=u.output_image)
+        return [attrs.evolve(record, usage=merged, long_context=False, flags=flags)]
     return [record, attrs.evolve(
         record, usage=usage_of(path, input=compaction_in, output=compaction_out),
         request_id=f"{request_id}:compaction" if request_id else None, span_id=None,
-        parent_id=s.span_id or request_id, schema="otel.anthropic_compaction",
-        flags=(*record.flags, "compaction_cache_unknown"))]
+        parent_id=s.span_id or request_id, schema="otel.anthropic_compaction", flags=flags)]
 
 
 def _modality(a: Mapping[str, Any], total: Sequence[str], cached: Sequence[str], path: str) -> int:
