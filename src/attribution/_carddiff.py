@@ -344,20 +344,22 @@ def missing_models(registry: Registry, against: str, *, providers: Sequence[str]
     """Models the peer prices, for ``providers``, that no loaded card knows.
 
     A peer model counts as known when one of its names resolves on the cards
-    (card ids, aliases, provider prefixes) or when the peer pairs it with a
-    card model.
+    (card ids, aliases, provider prefixes), when the peer pairs it with a
+    card model, or when a card leaves it out on purpose (``[[excluded]]``,
+    with its reason).
     """
     when = _at(at) if at is not None else _default_at(registry)
     peer = (loader or load_peer)(against, when)
     out: list[MissingModel] = []
     for prov in dict.fromkeys(canonical_provider(p) for p in providers):
+        excluded = {name.lower() for _, e in registry.excluded(prov) for name in (e.id, *e.aliases)}
         paired = set()
         for info in registry.models(prov) if prov in registry.providers() else []:
             found = _pair(peer, info)
             if found is not None:
                 paired.add(found.id)
         for model in peer.models(prov):
-            if model.id in paired or _known(registry, prov, model.id):
+            if model.id in paired or _known(registry, prov, model.id) or model.id.lower() in excluded:
                 continue
             out.append(MissingModel(peer=peer.name, provider=prov, peer_model=model.id, prices=model.prices,
                                     deprecated=model.deprecated, note=model.note, model=model))

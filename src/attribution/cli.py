@@ -243,6 +243,58 @@ def _cmd_cards_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cards_sync(args: argparse.Namespace) -> int:
+    """``cards sync``: the monthly update report and proposed TOML; exit 0 in sync, 1 when there is work."""
+    from ._cardsync import crosscheck_section, parse_explanations, replace_section, sync_cards, write_sync
+
+    reg = _registry(args)
+    providers = [p.strip() for p in args.provider.split(",") if p.strip()] if args.provider else None
+    from ._registry import canonical_provider
+
+    for prov in providers or ():
+        if canonical_provider(prov) not in reg.providers():
+            raise _UsageError(f"no cards for provider {prov!r}; known: {', '.join(reg.providers())}")
+    read_on = args.read_on or datetime.now(UTC).date()
+    reports = [sync_cards(reg, peer, read_on=read_on, providers=providers) for peer in dict.fromkeys(args.peers)]
+    for r in reports:
+        print(f"attribution: {r.peer_label}: {r.check.models_with_differences} models with {len(r.check.diffs)} "
+              f"differing prices, {len(r.missing)} peer models no card knows", file=sys.stderr)
+    if args.crosscheck_doc:
+        from ._atomic import atomic_output
+        from ._provenance import count_kinds
+
+        path = Path(args.crosscheck_doc)
+        try:
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _UsageError(f"cannot read {path}: {exc}") from None
+        counts = count_kinds((p, m.card) for m in reg.models() for p in m.periods)
+        section, unexplained = crosscheck_section(reports, parse_explanations(text), counts)
+        try:
+            with atomic_output(path) as fh:
+                fh.write(replace_section(text, section))
+        except OSError as exc:
+            raise _UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        total = sum(len(r.check.diffs) for r in reports)
+        print(f"attribution: wrote {path}: {total - unexplained} of {total} differences explained"
+              + (f", {unexplained} unexplained (add them to its explanations table)" if unexplained else ""),
+              file=sys.stderr)
+        if not args.output:
+            return 1 if unexplained else 0
+    if args.output:
+        try:
+            files = write_sync(reports, Path(args.output))
+        except OSError as exc:
+            raise _UsageError(f"cannot write into {args.output}: {exc.strerror or exc}") from None
+        for f in files:
+            print(f"attribution: wrote {f}", file=sys.stderr)
+    elif not args.crosscheck_doc:
+        for r in reports:
+            sys.stdout.write(r.markdown())
+        print("attribution: the proposed TOML is written with -o DIR", file=sys.stderr)
+    return 0 if all(r.in_sync for r in reports) else 1
+
+
 # -- price -------------------------------------------------------------------------
 
 
@@ -438,6 +490,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", action="store_true", help="also list models the peer has that we lack")
     cards_opt(p)
     p.set_defaults(func=_cmd_cards_diff)
+    p = csub.add_parser("sync", help="what a peer's installed data prices differently or has that the cards lack: "
+                        "a report and proposed TOML for review (never edits the cards; exit 1 when there is work)")
+    p.add_argument("--from", dest="peers", action="append", required=True, choices=PEERS,
+                   help="peer whose installed package data to read (repeatable; no network)")
+    p.add_argument("--provider", help="comma-separated providers (default: every provider on the cards)")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="write <peer>-sync.md and the proposed <peer>-<provider>.toml into DIR")
+    p.add_argument("--read-on", type=_parse_day, metavar="DATE",
+                   help="the day the peer data is read: the proposed periods' read_on and the prices compared "
+                   "(default: today, UTC)")
+    p.add_argument("--crosscheck-doc", metavar="FILE",
+                   help="regenerate the generated tables of FILE (docs/price-card-crosscheck.md), explaining each "
+                   "difference from its explanations table; exit 1 if any is unexplained")
+    cards_opt(p)
+    p.set_defaults(func=_cmd_cards_sync)
     p = csub.add_parser("validate", help="validate price card files (exit 1 on any problem)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--alone", action="store_true", help="do not layer the cards over the bundled ones")
