@@ -260,14 +260,11 @@ class Rate:
         """
         if not self.windows:
             return self
-        t = when.astimezone(UTC)
+        t = when if when.tzinfo is UTC else when.astimezone(UTC)
         second = t.hour * 3600 + t.minute * 60 + t.second
-        day = 1 << t.weekday()
-        for mask, spans, rate in self.windows:
-            if mask & day:
-                for start, end in spans:
-                    if start <= second < end:
-                        return rate
+        for start, end, rate in self._by_day[t.weekday()]:
+            if start <= second < end:
+                return rate
         return self
 
     def prices_for(self, usage: Usage, *, requests: int = 1,
@@ -304,9 +301,14 @@ class Rate:
         return total
 
     _units: Callable[[Usage], int] = attrs.field(init=False, eq=False, repr=False)
+    #: ``windows`` per weekday (Monday first) as ``(start, end, rate)``, so a look-up scans one day's spans.
+    _by_day: tuple[tuple[tuple[int, int, Rate], ...], ...] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_units", _compile(self))
+        object.__setattr__(self, "_by_day", tuple(
+            tuple((start, end, rate) for mask, spans, rate in self.windows if mask & (1 << day) for start, end in spans)
+            for day in range(7)) if self.windows else ())
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The compiled pricing function does not pickle; it is rebuilt from the fields.
@@ -429,7 +431,7 @@ class _Timeline:
     and skips the search. ``open_from`` is a time never reached otherwise.
     """
 
-    __slots__ = ("open_from", "open_rate", "segments", "starts")
+    __slots__ = ("open_from", "open_rate", "segments", "starts", "windowed_from", "windowed_rate")
 
     def __init__(self, segments: list[_Segment]) -> None:
         self.segments = segments
@@ -441,6 +443,12 @@ class _Timeline:
             self.open_rate: Rate | None = last.built
         else:
             self.open_from, self.open_rate = _NEVER, None
+        # The newest open-ended segment when it has time windows: _rate_at picks the window directly.
+        if last is not None and last.end is None and isinstance(last.built, Rate) and last.built.windows:
+            self.windowed_from = last.start if last.start is not None else _ALWAYS
+            self.windowed_rate: Rate | None = last.built
+        else:
+            self.windowed_from, self.windowed_rate = _NEVER, None
 
 
 def _vector(table: _Meters, base: _Prices | None, where: str) -> _Prices:
@@ -726,6 +734,9 @@ class Registry:
         rate = line.open_rate
         if rate is not None and when >= line.open_from:
             return rate   # the newest price, open-ended: nearly every record of a month
+        rate = line.windowed_rate
+        if rate is not None and when >= line.windowed_from:
+            return rate.at_time(when)
         starts, segments = line.starts, line.segments
         i = bisect.bisect_right(starts, when) - 1
         if i >= 0:
