@@ -267,8 +267,8 @@ def test_the_generated_section_explains_each_difference_or_flags_it(reg: at.Regi
     rep = sync_cards(reg, "genai-prices", read_on=DAY, providers=["openai"], loader=loader(peer(table)))
     section, unexplained = crosscheck_section([rep], parse_explanations(DOC), {"page": 2, "peers": 1})
     assert unexplained == 1   # input has no explanation; output has
-    assert "| openai/gpt-4.1 | gpt-4.1 | output | 8 | 9 | **peer stale**: the card has the newer price |" in section
-    assert "| openai/gpt-4.1 | gpt-4.1 | input | 2 | 2.1 | **unexplained** |" in section
+    assert "| openai/gpt-4.1 | gpt-4.1 | output 8 -> 9 | **peer stale**: the card has the newer price |" in section
+    assert "| openai/gpt-4.1 | gpt-4.1 | input 2 -> 2.1 | **unexplained** |" in section
     assert "3 price periods: 2 verified against a provider page" in section
     new = replace_section(DOC, section)
     assert "stale tables" not in new

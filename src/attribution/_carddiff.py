@@ -241,10 +241,15 @@ def _default_at(registry: Registry) -> datetime:
 
 
 def _our_prices(registry: Registry, info: ModelInfo, at: datetime) -> tuple[_Prices, _Context, Any]:
+    newest = registry.resolve(info.provider, info.id, None)
     try:
         rate = registry.resolve(info.provider, info.id, at)
     except PriceNotInForce:
-        rate = registry.resolve(info.provider, info.id, None)
+        rate = newest
+    if rate.effective_from == newest.effective_from:
+        # The period's own prices, not a time-of-day window's: the peak or standard rate, as the
+        # peers are compared (a window depends on the hour of ``at``, which is not a price change).
+        rate = newest
     base = {m: _clean(v) for m, v in rate.unit_prices().items()}
     context = tuple(
         (above, {m: _clean(to_decimal(p * per_unit(m)))

@@ -399,14 +399,22 @@ def crosscheck_section(reports: Sequence[SyncReport], explanations: Sequence[Exp
         if not r.check.diffs:
             out += ["None.", ""]
             continue
-        out += ["| model | peer model | meter | cards | peer | explanation |", "|---|---|---|---:|---:|---|"]
+        # One row per model and explanation: "meter cards -> peer" for each price that differs.
+        out += ["| model | peer model | cards -> peer (per 1M tokens; web_search per 1K calls) | explanation |",
+                "|---|---|---|---|"]
+        groups: dict[tuple[str, str, str | None], list[CardDiff]] = {}
         for d in r.check.diffs:
             why = next((e.text for e in explanations if e.matches(d)), None)
             if why is None:
                 unexplained += 1
-            out.append("| " + " | ".join(_cell(x) for x in (
-                f"{d.provider}/{d.model}", d.peer_model, _meter(d), _num(d.ours), _num(d.theirs))) + " | "
-                + (why or "**unexplained**") + " |")
+            groups.setdefault((f"{d.provider}/{d.model}", d.peer_model, why), []).append(d)
+        shown: set[str] = set()
+        for (model, peer_model, why), diffs in groups.items():
+            prices = "; ".join(f"{_meter(d)} {_num(d.ours)} -> {_num(d.theirs)}" for d in diffs)
+            text = "**unexplained**" if why is None else why if why not in shown else _short(why)
+            if why is not None:
+                shown.add(why)
+            out.append(f"| {_cell(model)} | {_cell(peer_model)} | {_cell(prices)} | {text} |")
         out.append("")
     for r in reports:
         counts: dict[str, int] = {}
@@ -417,6 +425,12 @@ def crosscheck_section(reports: Sequence[SyncReport], explanations: Sequence[Exp
                 "", f"The full list, with prices: `attribution cards sync --from {r.peer} -o DIR`.", ""]
     out.append(END)
     return "\n".join(out), unexplained
+
+
+def _short(explanation: str) -> str:
+    """A repeated explanation: its bold lead (``**peer stale**``), "as above"."""
+    m = re.match(r"^(\*\*[^*]+\*\*)", explanation)
+    return f"{m.group(1)}, as above" if m else explanation
 
 
 def replace_section(document: str, section: str) -> str:
