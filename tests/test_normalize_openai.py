@@ -180,15 +180,23 @@ def test_responses_cached_above_input_is_inconsistent():
 
 def test_embeddings_prompt_tokens_are_uncached_input_and_hints_fill_id_and_time():
     at_ = datetime(2025, 6, 1, 12, tzinfo=UTC)
-    rec = at.normalize(load("embeddings.json"), at=at_, request_id="req_abc", tags={"team": "search"})
+    rec = at.normalize(load("embeddings.json"), provider="openai", at=at_, request_id="req_abc",
+                       tags={"team": "search"})
     assert meters(rec) == {"input": 8}
     assert (rec.model, rec.at, rec.request_id, rec.schema) == ("text-embedding-ada-002", at_, "req_abc",
                                                                "openai.embeddings")
     assert dict(rec.tags) == {"team": "search"}
 
 
+def test_embeddings_need_a_provider_hint_since_openai_and_azure_bodies_are_identical():
+    with pytest.raises(at.NormalizeError) as err:   # issue 18: never claim OpenAI without evidence
+        at.normalize(load("embeddings.json"))
+    assert code_of(err) == ("unknown_provider", "model")
+    assert at.normalize(load("embeddings.json"), provider="azure").provider == "azure"
+
+
 def test_embeddings_guide_example():
-    rec = at.normalize(load("embeddings_guide.json"))
+    rec = at.normalize(load("embeddings_guide.json"), provider="openai")
     assert meters(rec) == {"input": 5}
     assert (rec.at, rec.request_id) == (None, None)
 
@@ -200,7 +208,7 @@ def test_embeddings_without_usage_or_with_output_tokens_are_rejected():
     assert code_of(err) == ("missing_usage", "usage")
     payload["usage"]["total_tokens"] = 9
     with pytest.raises(at.NormalizeError) as err:
-        at.normalize(payload)
+        at.normalize(payload, provider="openai")
     assert code_of(err) == ("inconsistent_usage", "usage.total_tokens")
 
 

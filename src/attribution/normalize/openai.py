@@ -459,11 +459,15 @@ def _embeddings(payload: Mapping[str, Any], hints: Hints, path: str = "", servic
 def normalize_embeddings(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
     """One record from an Embeddings response (no id, no timestamp: use ``request_id=``, ``at=``).
 
-    Without ``provider=`` the model must be one of OpenAI's (``text-embedding-*``).
-    Source: OpenAI API reference, "Create embeddings" response and "The
-    embedding object".
+    Without ``provider=`` it is rejected (``unknown_provider``): OpenAI's and
+    Azure OpenAI's embeddings bodies are identical (no id, the same model
+    ids), so nothing in one says who billed it. Source: OpenAI API reference,
+    "Create embeddings" response and "The embedding object".
     """
-    _require_openai(payload, hints, "embeddings response")
+    if hints.provider is None:
+        raise NormalizeError("unknown_provider", "an embeddings response says nothing of who served it: OpenAI, "
+                             "Azure OpenAI and OpenAI-compatible hosts send identical bodies; pass provider= "
+                             '(e.g. provider="openai" or "azure")', path="model")
     return [_embeddings(payload, hints)]
 
 
