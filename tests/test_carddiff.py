@@ -184,3 +184,33 @@ def test_against_litellm(reg: at.Registry) -> None:
     assert len(cc.compared) >= 100
     assert ("openai", "gpt-5", "gpt-5") in cc.compared
     assert not any(d.provider == "openai" and d.model == "gpt-5" for d in cc.diffs)
+
+
+def test_a_time_of_day_card_is_compared_at_its_own_standard_rate_whatever_the_hour(reg: at.Registry) -> None:
+    """DeepSeek's off-peak window is not a price difference: the period's own (peak) prices are compared."""
+    info = next(m for m in reg.models("deepseek") if m.id == "deepseek-v4-pro")
+    assert info.periods[-1].time_windows, "the card prices DeepSeek's off-peak hours"
+    peak = {m: str(v) for m, v in info.periods[-1].meter_prices().items()}
+    saturday_midnight = datetime(2026, 12, 5, tzinfo=UTC)   # off-peak on the card
+    assert reg.resolve("deepseek", "deepseek-v4-pro", saturday_midnight).unit_prices() != {
+        m: D(v) for m, v in peak.items()}
+    loader = fake({"deepseek": {"deepseek-v4-pro": peak}})
+    assert diff_cards(reg, "fake", at=saturday_midnight, providers=["deepseek"], loader=loader) == []
+
+
+def test_litellm_service_tiers_and_cited_source_are_read() -> None:
+    from attribution._carddiff import _LitellmPeer
+
+    table = {"gpt-x": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2e-06,
+                       "output_cost_per_token": 8e-06, "input_cost_per_token_batches": 1e-06,
+                       "output_cost_per_token_batches": 4e-06, "input_cost_per_token_above_272k_tokens": 4e-06,
+                       "input_cost_per_token_above_272k_tokens_batches": 2e-06, "input_cost_per_token_priority": 3.5e-06,
+                       "source": "https://example.com/pricing"}}
+    model = _LitellmPeer(table, "1.0.0").find("openai", "gpt-x")
+    assert model is not None
+    assert model.prices == {"input": D("2"), "output": D("8")}
+    assert model.context == ((272000, {"input": D("4")}),)
+    assert model.tiers["batch"] == ({"input": D("1"), "output": D("4")}, ((272000, {"input": D("2")}),))
+    assert model.tiers["priority"] == ({"input": D("3.5")}, ())
+    assert "flex" not in model.tiers
+    assert model.cites == "https://example.com/pricing"
