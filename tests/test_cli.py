@@ -116,7 +116,8 @@ def test_cards_show_gpt_4o_shows_both_price_periods_with_their_sources(capsys):
     new = line_with(out, "2024-10-02", "now")
     assert "2024-10-02" in old                     # the old period closes where the new one opens
     assert "verified on https://" in old             # provenance: a provider page, with its read date
-    assert "verified on https://" in new and "(read 2026-11-23)" in new
+    assert "verified on https://" in new
+    assert "(read 2026-11-23)" in new
     assert "https://openai.com/index/hello-gpt-4o/" in old
     input_prices = [line.split()[1] for line in out.splitlines() if line.split()[:1] == ["input"]]
     assert input_prices == ["5", "2.5"]
