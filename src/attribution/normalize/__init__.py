@@ -30,6 +30,7 @@ from . import (
     deepseek,
     gateway,
     google,
+    langfuse,
     litellm,
     mistral,
     openai,
@@ -82,6 +83,7 @@ SCHEMAS: tuple[Schema, ...] = _collect(
     mistral,
     compat,
     otel,
+    langfuse,
     litellm,
 )
 _BY_ID = {s.id: s for s in SCHEMAS}

@@ -64,9 +64,11 @@ __all__ = [
     "is_converse",
     "is_invocation_log",
     "is_messages_body",
+    "is_native_body",
     "normalize_converse",
     "normalize_invocation_log",
     "normalize_invoke_model",
+    "normalize_native_body",
 ]
 
 _TTLS = ("5m", "1h")
@@ -366,7 +368,57 @@ def normalize_invocation_log(payload: Mapping[str, Any], hints: Hints) -> list[U
     )]
 
 
+def is_native_body(payload: Mapping[str, Any]) -> bool:
+    """An InvokeModel body of an Amazon Titan text model or a Meta Llama model (their own, not Messages, shapes)."""
+    return ("inputTextTokenCount" in payload and isinstance(payload.get("results"), list)) or (
+        "prompt_token_count" in payload and "generation_token_count" in payload)
+
+
+def normalize_native_body(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from an InvokeModel body of Amazon Titan text or Meta Llama (pass ``model=``, the modelId).
+
+    Titan: ``inputTextTokenCount`` and ``results[].tokenCount`` (one per
+    generated result, summed); Llama: ``prompt_token_count`` and
+    ``generation_token_count``. Neither reports caching. Sources: Amazon
+    Bedrock user guide, inference parameters for Amazon Titan Text and Meta
+    Llama models (response body).
+
+    Raises:
+        NormalizeError: ``missing_field`` without ``model=`` (the body names no model).
+    """
+    if not hints.model:
+        raise NormalizeError("missing_field", "an InvokeModel body names no model: pass model= (the modelId "
+                             "you invoked)", path="model")
+    if "inputTextTokenCount" in payload:
+        inp = count(payload, "inputTextTokenCount", "", required=True)
+        out = 0
+        for i, result in enumerate(payload["results"]):
+            if not is_mapping(result):
+                raise NormalizeError("bad_type", f"results[{i}] must be an object", path=f"results[{i}]")
+            out += count(result, "tokenCount", f"results[{i}]")
+        schema = "bedrock.invoke_model.titan"
+    else:
+        inp = count(payload, "prompt_token_count", "", required=True)
+        out = count(payload, "generation_token_count", "", required=True)
+        schema = "bedrock.invoke_model.llama"
+    return [UsageRecord(
+        provider="bedrock",
+        model=hints.model,
+        usage=_usage("", input=inp, output=out),
+        at=hints.at,
+        request_id=hints.request_id,
+        service_tier=hints.service_tier,
+        region=hints.region,
+        tags=owner_tags({}, "", hints),
+        schema=schema,
+        source=hints.source,
+    )]
+
+
 SCHEMAS = (
+    Schema("bedrock.native_body", "bedrock", is_native_body, normalize_native_body,
+           "Bedrock InvokeModel body of Amazon Titan text (inputTextTokenCount) or Meta Llama "
+           "(prompt_token_count); needs model=", keys=frozenset({"inputTextTokenCount", "prompt_token_count"})),
     Schema("bedrock.converse", "bedrock", is_converse, normalize_converse,
            "Bedrock Converse response or ConverseStream metadata event (usage.inputTokens; needs model=)", keys=frozenset({"usage", "metadata", "stopReason"})),
     # A Messages body with a Bedrock id wins over the first-party Anthropic schema.

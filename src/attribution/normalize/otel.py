@@ -123,7 +123,8 @@ _INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.
 _OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
            "llm.token_count.completion")
 _CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-               "llm.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read")
+               "llm.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read",
+               "gen_ai.usage.cached_prompt_text_tokens")
 _CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens",
                 "gen_ai.usage.cache_creation_input_tokens", "llm.usage.cache_creation_input_tokens",
                 "llm.token_count.prompt_details.cache_write")
@@ -142,6 +143,9 @@ _IMAGE_OUT = ("gen_ai.usage.image.output_tokens",)
 #: The Anthropic SDK's sums over compaction iterations, which its other usage attributes leave out.
 _COMPACTION_IN = "anthropic.usage.compaction.input_tokens"
 _COMPACTION_OUT = "anthropic.usage.compaction.output_tokens"
+_TOTAL = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
+#: xAI's own SDK (xai-sdk, chat.py): its cost of the call in 1e-10 USD.
+_COST_TICKS = "gen_ai.usage.cost_in_usd_ticks"
 _TIER = ("openai.response.service_tier", "gen_ai.openai.response.service_tier", "anthropic.response.service_tier")
 _PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 _REQUEST_MODEL = ("gen_ai.request.model", "llm.request.model")
@@ -481,6 +485,16 @@ def _records(s: _Span, hints: Hints) -> list[UsageRecord]:
             raise NormalizeError("missing_usage", "span has usage attributes but no gen_ai.usage.output_tokens "
                                  "(nor an older spelling)", path=f"{path}.{_OUTPUT[0]}")
         out = 0
+    reasoning_beside = False
+    if out is not None and (reasoning_n := _first_count(a, _REASONING, path)):
+        total = _first_count(a, _TOTAL, path)
+        provider_hint = _text(a, _PROVIDER_KEYS, path)
+        if total is not None and total != inp + out and total == inp + out + reasoning_n:
+            reasoning_beside = True   # the total says reasoning was counted beside the output
+        elif total is None and provider_hint and otel_provider(provider_hint) == "xai":
+            reasoning_beside = True   # xAI counts reasoning beside completion tokens (its REST and gRPC APIs)
+        if reasoning_beside:
+            out += reasoning_n
     reads = _first_count(a, _CACHE_READ, path) or 0
     writes = _first_count(a, _CACHE_WRITE, path) or 0
     reasoning = _first_count(a, _REASONING, path) or 0
@@ -544,6 +558,9 @@ def _records(s: _Span, hints: Hints) -> list[UsageRecord]:
         schema="otel",
         source=hints.source.with_path(s.path) if hints.source and s.path else hints.source,
     )
+    ticks = _first_count(a, (_COST_TICKS,), path)
+    if ticks is not None:
+        record = attrs.evolve(record, estimate=Decimal(ticks).scaleb(-10))
     if not (compaction_in or compaction_out):
         return [record]
     # The Anthropic SDK reports compaction iterations apart (its other usage attributes leave them

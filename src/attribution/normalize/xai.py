@@ -27,6 +27,20 @@ that no meter carries yet: a payload that used them is rejected
 ``num_sources_used`` or ``cost_in_usd_ticks`` in ``usage`` identify an xAI
 payload; any other chat completion is read as xAI only with ``provider="xai"``.
 
+The **xAI SDK** (``xai-sdk``, gRPC) returns protobuf messages, not JSON: a
+``chat.Response`` wraps a ``GetChatCompletionResponse`` (``id``, ``model``,
+``created``, ``outputs``, ``usage``, ``service_tier``) whose ``usage`` is a
+``SamplingUsage``: ``prompt_tokens`` (text and images, cached included),
+``prompt_text_tokens`` (uncached text), ``cached_prompt_text_tokens``,
+``prompt_image_tokens``, ``completion_tokens`` and ``reasoning_tokens``
+(beside each other, as in the REST API), ``num_sources_used``,
+``server_side_tools_used`` (one enum per call) and ``cost_in_usd_ticks``.
+Pass the ``Response`` (or its ``.proto``) to ``normalize()``: it is read with
+protobuf's ``json_format`` (field names as in the ``.proto``, 64-bit integers
+as text) and normalized as schema ``xai.grpc``; a dict from
+``MessageToDict`` is read the same way. Source: xai-sdk 1.21
+``proto/v6/usage.proto`` and ``chat.proto`` (field comments), ``chat.Response``.
+
 Sources: xAI docs, "Deferred Chat Completions" (example response: prompt 26,
 completion 168, reasoning 304, total 498), "Prompt Caching - Usage & Pricing"
 (``prompt_tokens_details.cached_tokens``), "Live Search" ("Live Search costs
@@ -49,7 +63,15 @@ from ..exceptions import NormalizeError
 from ._common import Hints, Schema, count, is_mapping, mapping
 from .openai import chat_record, is_chat_completion, make_usage, require_usage, split_output
 
-__all__ = ["SCHEMAS", "is_xai_chat_completion", "normalize_xai_chat_completion", "xai_usage"]
+__all__ = [
+    "SCHEMAS",
+    "grpc_usage",
+    "is_grpc_response",
+    "is_xai_chat_completion",
+    "normalize_grpc_response",
+    "normalize_xai_chat_completion",
+    "xai_usage",
+]
 
 PROVIDER = "xai"
 _MARKERS = ("num_sources_used", "cost_in_usd_ticks", "num_server_side_tools_used")
@@ -96,7 +118,73 @@ def normalize_xai_chat_completion(payload: Mapping[str, Any], hints: Hints) -> l
     return [record]
 
 
+#: Fields only the gRPC ``SamplingUsage`` has (the REST usage nests them under ``*_details``).
+_GRPC_USAGE = ("prompt_text_tokens", "cached_prompt_text_tokens", "prompt_image_tokens", "server_side_tools_used")
+#: gRPC ``ServiceTier`` enum names -> the cards' tier names.
+_GRPC_TIERS = {"SERVICE_TIER_DEFAULT": "standard", "SERVICE_TIER_PRIORITY": "priority"}
+
+
+def is_grpc_response(payload: Mapping[str, Any]) -> bool:
+    """An xAI SDK (gRPC) chat response as a dict: ``outputs`` and a ``SamplingUsage`` with its gRPC-only fields."""
+    usage = payload.get("usage")
+    return (isinstance(payload.get("outputs"), list) and is_mapping(usage)
+            and any(k in usage for k in _GRPC_USAGE)) or (
+        is_mapping(usage) and "choices" not in payload and "object" not in payload
+        and "cached_prompt_text_tokens" in usage)
+
+
+def grpc_usage(usage: Mapping[str, Any], path: str) -> Usage:
+    """Disjoint meters from a gRPC ``SamplingUsage`` (reasoning beside completion; cached text inside the prompt).
+
+    Raises:
+        NormalizeError: ``unsupported_usage`` when server-side tools ran (billed
+            per call at prices no meter carries yet); ``inconsistent_usage``
+            when the cached tokens exceed the prompt.
+    """
+    prompt = count(usage, "prompt_tokens", path)
+    cached = count(usage, "cached_prompt_text_tokens", path)
+    if not prompt and usage.get("prompt_tokens") is None:
+        prompt = count(usage, "prompt_text_tokens", path) + cached + count(usage, "prompt_image_tokens", path)
+    if cached > prompt:
+        raise NormalizeError("inconsistent_usage", f"cached_prompt_text_tokens ({cached}) exceed prompt_tokens "
+                             f"({prompt})", path=f"{path}.cached_prompt_text_tokens")
+    tools = usage.get("server_side_tools_used")
+    if isinstance(tools, list) and tools:
+        raise NormalizeError("unsupported_usage", f"{len(tools)} server-side tool call(s) "
+                             f"({', '.join(sorted({str(t) for t in tools}))}) are billed per call at prices no "
+                             "meter carries yet", path=f"{path}.server_side_tools_used")
+    completion = count(usage, "completion_tokens", path)
+    reasoning = count(usage, "reasoning_tokens", path)
+    # Reasoning is beside completion_tokens (the proto's comments; total_tokens is "prompt + completion"
+    # and so cannot tell), billed at the output rate.
+    return make_usage(path, input=prompt - cached, cached_input=cached, output=completion + reasoning,
+                      reasoning=reasoning,
+                      web_search=count(usage, "num_sources_used", path))
+
+
+def normalize_grpc_response(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from an xAI SDK chat response (``GetChatCompletionResponse`` as a dict).
+
+    ``cost_in_usd_ticks`` (1 USD = 10^10 ticks) becomes the record's
+    ``estimate``, so pricing flags a drift from the card.
+    """
+    usage = mapping(payload, "usage", "")
+    if usage is None:
+        raise NormalizeError("missing_usage", "xAI response has no usage", path="usage")
+    tier = payload.get("service_tier")
+    body = {k: v for k, v in payload.items() if k != "service_tier"}   # an enum name, not a card's tier
+    record = chat_record(body, hints, grpc_usage(usage, "usage"), provider=PROVIDER, schema="xai.grpc",
+                         service_tier=_GRPC_TIERS.get(tier) if isinstance(tier, str) else None)
+    if usage.get("cost_in_usd_ticks") is not None:
+        ticks = count(usage, "cost_in_usd_ticks", "usage")
+        record = attrs.evolve(record, estimate=Decimal(ticks).scaleb(-10))
+    return [record]
+
+
 SCHEMAS = (
+    Schema("xai.grpc", PROVIDER, is_grpc_response, normalize_grpc_response,
+           "xAI SDK (gRPC) chat response: outputs and usage.prompt_text_tokens / cached_prompt_text_tokens",
+           specificity=20, keys=frozenset({"usage"})),
     Schema("xai.chat", PROVIDER, is_xai_chat_completion, normalize_xai_chat_completion,
            "xAI chat completion (usage with num_sources_used / cost_in_usd_ticks)", specificity=20, keys=frozenset({"object"})),
     # A chat completion without xAI's own fields: reachable only with provider="xai".
