@@ -76,6 +76,7 @@ Three payload shapes:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,12 +102,15 @@ __all__ = [
     "LONG_CONTEXT_TOKENS",
     "SCHEMAS",
     "combine_stream",
+    "is_bare_message_usage",
+    "is_bare_message_usage_hinted",
     "is_batch_result",
     "is_message",
     "is_stream_event",
     "is_usage_report",
     "iteration_records",
     "message_usage",
+    "normalize_bare_message_usage",
     "normalize_batch_result",
     "normalize_message",
     "normalize_stream_event",
@@ -511,7 +515,67 @@ def _report_tier(result: Mapping[str, Any], path: str) -> str | None:
     return tier
 
 
+#: Keys that make a payload something other than a bare log body.
+_NOT_BARE = frozenset({"type", "object", "choices", "candidates", "usageMetadata", "output", "resourceSpans",
+                       "result", "data", "outputs"})
+#: Usage fields only Anthropic's API writes (OpenAI's Responses usage also has input/output_tokens).
+_ANTHROPIC_ONLY = ("cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation", "server_tool_use",
+                   "inference_geo")
+_FIRST_PARTY_MODEL = re.compile(r"\Aclaude-[a-z0-9.-]+\Z")
+
+
+def _bare_usage(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    usage = payload.get("usage")
+    if not is_mapping(usage) or not isinstance(payload.get("model"), str) or not _NOT_BARE.isdisjoint(payload):
+        return None
+    if "input_tokens" not in usage or "prompt_tokens" in usage or "input_tokens_details" in usage:
+        return None
+    return usage
+
+
+def is_bare_message_usage(payload: Mapping[str, Any]) -> bool:
+    """A log line that kept ``{"model", "usage"}`` of a Messages response (with Anthropic-only usage fields).
+
+    Claimed without a hint only when the usage has fields only Anthropic
+    writes and the model is a first-party ``claude-...`` id (Bedrock and
+    Vertex ids look different): see :data:`SCHEMAS` for the hinted form.
+    """
+    usage = _bare_usage(payload)
+    return (usage is not None and any(k in usage for k in _ANTHROPIC_ONLY)
+            and _FIRST_PARTY_MODEL.match(payload["model"]) is not None)
+
+
+def is_bare_message_usage_hinted(payload: Mapping[str, Any]) -> bool:
+    """Any bare ``{"model", "usage": {"input_tokens", ...}}`` body (only with ``provider="anthropic"``)."""
+    return _bare_usage(payload) is not None
+
+
+def normalize_bare_message_usage(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a bare ``{"model", "usage"}`` log body with a Messages ``usage`` (see :func:`normalize_message`).
+
+    ``created_at``/``timestamp`` give the time when present (else ``at=``).
+
+    >>> from attribution import normalize
+    >>> rec = normalize({"model": "claude-sonnet-4-5-20250929", "usage": {"input_tokens": 14,
+    ...                  "cache_read_input_tokens": 2000, "output_tokens": 65}})
+    >>> rec.provider, rec.usage.input, rec.usage.cached_input, rec.schema
+    ('anthropic', 14, 2000, 'anthropic.bare')
+    """
+    message = {"type": "message", "model": payload["model"], "usage": payload["usage"], "id": payload.get("id"),
+               "metadata": payload.get("metadata")}
+    when = next((payload[k] for k in ("created_at", "timestamp", "created") if payload.get(k) is not None), None)
+    at = timestamp(when, "created_at")
+    records = normalize_message({k: v for k, v in message.items() if v is not None}, hints)
+    return [attrs.evolve(r, schema="anthropic.bare", at=r.at or at) for r in records]
+
+
 SCHEMAS = (
+    Schema("anthropic.bare", "anthropic", is_bare_message_usage, normalize_bare_message_usage,
+           'a bare {"model", "usage"} log body with Anthropic Messages usage (cache_read_input_tokens...)',
+           specificity=4, keys=frozenset({"usage"})),
+    Schema("anthropic.bare.hinted", "anthropic", is_bare_message_usage_hinted, normalize_bare_message_usage,
+           'a bare {"model", "usage": {"input_tokens"...}} log body (only with provider="anthropic")',
+           specificity=2, keys=frozenset({"usage"})),
     Schema("anthropic.messages", "anthropic", is_message, normalize_message,
            'Anthropic Messages response (type "message" with usage)', keys=frozenset({"type"})),
     Schema("anthropic.stream", "anthropic", is_stream_event, normalize_stream_event,
