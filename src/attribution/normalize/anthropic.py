@@ -22,11 +22,11 @@ SDK types ``BetaIterationsUsageItem``). So when ``iterations`` is present,
 the bill is read from it: every iteration at its own model (an entry's
 ``model``, else the response's). Iterations at the response's model are
 summed into the response's record (``web_search`` still comes from the
-top-level ``server_tool_use``), with ``long_context=False``: each iteration is
-priced on its own prompt, and none of the summed ones exceeds the 200K-token
-long-context threshold (an iteration that does becomes a record of its own,
-priced on its own prompt). An iteration at another model (an advisor) is a
-record of its own, ``request_id`` ``"<message id>:iterations[i]"``,
+top-level ``server_tool_use``). Anthropic prices each iteration on its own
+prompt size (long-context rates), so when several of them together exceed
+:data:`SPLIT_ITERATIONS_ABOVE` (100K tokens, below every long-context
+threshold published) each becomes a record of its own, priced on its own
+prompt. An iteration at another model (an advisor) is a record of its own, ``request_id`` ``"<message id>:iterations[i]"``,
 ``parent_id`` the message id (so it sits in the response's request tree) and
 schema ``anthropic.messages.iteration``. A response with such iterations
 therefore gives several records: read it with ``normalize_many``. Counts that
@@ -99,8 +99,8 @@ from ._common import (
 )
 
 __all__ = [
-    "LONG_CONTEXT_TOKENS",
     "SCHEMAS",
+    "SPLIT_ITERATIONS_ABOVE",
     "combine_stream",
     "is_bare_message_usage",
     "is_bare_message_usage_hinted",
@@ -194,9 +194,11 @@ def normalize_message(payload: Mapping[str, Any], hints: Hints) -> list[UsageRec
     return iteration_records(record, usage, iterations, served or model)
 
 
-#: Anthropic's long-context threshold: a request whose prompt (input and cache) exceeds it pays the
-#: long-context rates, and each iteration is judged on its own prompt (SDK ``BetaUsage.iterations``).
-LONG_CONTEXT_TOKENS = 200_000
+#: Each iteration pays the long-context rates on its own prompt (SDK ``BetaUsage.iterations``). Summed
+#: iterations are priced on their summed prompt, which is exact while it stays below every long-context
+#: threshold Anthropic has published (the lowest: Claude Haiku 5.5, above 100K tokens); past it the
+#: iterations become records of their own, each priced on its own prompt.
+SPLIT_ITERATIONS_ABOVE = 100_000
 _USAGE_METERS = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
 
 
@@ -223,17 +225,20 @@ def iteration_records(record: UsageRecord, usage: Mapping[str, Any], iterations:
             raise NormalizeError("inconsistent_usage", f"usage.{meter} ({getattr(top, meter)}) exceeds the sum of "
                                  f"usage.iterations; the iterations do not cover the response's bill",
                                  path="usage.iterations")
-    main = [u for _, model, u, _ in parts if model is None and u.prompt_tokens <= LONG_CONTEXT_TOKENS]
-    apart = [(i, model, u, kind) for i, model, u, kind in parts
-             if model is not None or u.prompt_tokens > LONG_CONTEXT_TOKENS]
+    own_parts = [p for p in parts if p[1] is None and (p[2].prompt_tokens or p[2].output)]
+    if sum(u.prompt_tokens for _, _, u, _ in own_parts) > SPLIT_ITERATIONS_ABOVE and len(own_parts) > 1:
+        main, apart = [], [p for p in parts if p[2].prompt_tokens or p[2].output]   # each on its own prompt
+    else:
+        main = [u for _, model, u, _ in parts if model is None]
+        apart = [p for p in parts if p[1] is not None]
     out: list[UsageRecord] = []
     rid = record.request_id
     if main or not apart:
-        out.append(attrs.evolve(record, usage=usage_of("usage.iterations", **_summed(main, top.web_search)),
-                                long_context=False))
+        out.append(attrs.evolve(record, usage=usage_of("usage.iterations", **_summed(main, top.web_search))))
     for i, model, u, kind in apart:
-        if not out:   # nothing at the response's own model: the first iteration stands for the response
-            out.append(attrs.evolve(record, model=model or record.model, model_billed=None,
+        if not out:   # the first billed iteration stands for the response (and carries its web searches)
+            out.append(attrs.evolve(record, model=model or record.model,
+                                    model_billed=None if model else record.model_billed,
                                     usage=usage_of("usage.iterations", **_summed([u], top.web_search))))
             continue
         out.append(attrs.evolve(

@@ -568,12 +568,12 @@ def _records(s: _Span, hints: Hints) -> list[UsageRecord]:
     # input (an upper bound, flagged), each pass on its own prompt size as Anthropic bills it.
     u = record.usage
     flags = (*record.flags, "compaction_cache_unknown")
-    if compaction_in + compaction_out and u.prompt_tokens <= 200_000 and compaction_in <= 200_000:
+    if u.prompt_tokens + compaction_in <= 100_000:   # see anthropic.SPLIT_ITERATIONS_ABOVE
         merged = usage_of(path, input=u.input + compaction_in, cached_input=u.cached_input,
                           cache_write=u.cache_write, cache_write_1h=u.cache_write_1h, output=u.output + compaction_out,
                           reasoning=u.reasoning, input_audio=u.input_audio, input_image=u.input_image,
                           output_audio=u.output_audio, output_image=u.output_image)
-        return [attrs.evolve(record, usage=merged, long_context=False, flags=flags)]
+        return [attrs.evolve(record, usage=merged, flags=flags)]
     return [record, attrs.evolve(
         record, usage=usage_of(path, input=compaction_in, output=compaction_out),
         request_id=f"{request_id}:compaction" if request_id else None, span_id=None,
