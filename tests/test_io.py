@@ -139,6 +139,6 @@ class TestJson:
 
 def test_unknown_suffix(tmp_path: Path) -> None:
     with pytest.raises(at.NormalizeError) as err:
-        read_payloads(write(tmp_path, "x.parquet", ""))
+        read_payloads(write(tmp_path, "x.xlsx", ""))
     assert err.value.code == "unknown_format"
     assert ".csv" in err.value.message

@@ -9,10 +9,12 @@ or writes files.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -36,7 +38,8 @@ from ._usage import BILLED_METERS
 from .exceptions import CurrencyMismatch
 from .normalize import normalize_many
 
-__all__ = ["PERIODS", "AuditReport", "ChargeCounter", "ChargeLine", "charge_lines", "run_audit"]
+__all__ = ["ENGINES", "PERIODS", "AuditReport", "ChargeCounter", "ChargeLine", "assemble_report", "charge_lines",
+           "run_audit"]
 
 UTC = timezone.utc
 #: How many quarantined examples a report keeps per reason code.
@@ -157,6 +160,10 @@ class AuditReport:
     excluded: int = 0
     duplicates_unchecked: int = 0
     dedupe_limit: int | None = None
+    #: Which engine computed the report: ``python`` or ``fast`` (the columnar engine, extra ``fast``).
+    engine: str = "python"
+    #: Why the fast engine was not used (``None`` when it was, or was not asked for).
+    engine_note: str | None = None
 
     @property
     def total(self) -> Decimal:
@@ -191,6 +198,16 @@ class AuditReport:
             text += (f" ({self.duplicates_unchecked:,} priced records arrived after the duplicate check was full "
                      f"at {self.dedupe_limit:,} calls and were not checked against later ones)")
         return text
+
+    def engine_line(self) -> str:
+        """Which engine computed the report, as the writers print it.
+
+        >>> import attribution as at
+        >>> at.run_audit([]).engine_line()
+        'Engine: python'
+        """
+        name = "fast (columnar, DuckDB)" if self.engine == "fast" else self.engine
+        return f"Engine: {name}" + (f" (fast engine not used: {self.engine_note})" if self.engine_note else "")
 
     @property
     def priced_records(self) -> int:
@@ -256,7 +273,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
               by: Sequence[str] = ("team",), period: str | None = None, since: date | None = None,
               until: date | None = None, invoices: Sequence[InvoiceLine] = (), policy: Policy | None = None,
               top: int = 10, chunk_size: int | None = None,
-              dedupe_limit: int | None = DEDUPE_LIMIT, fx: FxTable | None = None) -> AuditReport:
+              dedupe_limit: int | None = DEDUPE_LIMIT, fx: FxTable | None = None, engine: str = "auto") -> AuditReport:
     """Run the whole flow over raw payloads (or ``Raw``/``Quarantined`` items from the readers).
 
     ``since``/``until`` keep calls whose UTC day is in ``[since, until]``
@@ -293,13 +310,42 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     >>> report = run_audit([event, "junk"], by=("team",))
     >>> report.total, report.records_read, dict(report.quarantined)
     (Decimal('0.0099232'), 2, {'bad_type': 1})
+
+    ``items`` may also be input files (a path, or a list of ``pathlib.Path``):
+    ``.jsonl``/``.ndjson``, ``.json``, ``.csv`` or ``.parquet``. ``engine``
+    picks who reads them: ``python`` (this function, record by record),
+    ``fast`` (the columnar engine of the ``fast`` extra, see
+    :mod:`attribution._fast`; it raises :class:`~attribution.exceptions.MissingDependency`
+    without DuckDB) or ``auto`` (the default: the fast engine when it is
+    installed and the input is files, else Python). The fast engine hands
+    every record it cannot read exactly as this function would to this
+    function, or the whole input when such a record could change the rest,
+    so the report is the same whichever engine ran; ``report.engine`` says
+    which one did, and ``report.engine_note`` why the fast engine was not used.
     """
     if period is not None and period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     reg = registry or default_registry()
     c = contract or OwnershipContract()
+    engine_note: str | None = None
+    paths = _input_paths(items)
+    if paths is not None:
+        if engine != "python":
+            from ._fast import try_fast_audit
+
+            fast = try_fast_audit(paths, registry=reg, contract=c, by=by, period=period, since=since, until=until,
+                                  invoices=invoices, policy=policy, top=top, chunk_size=chunk_size, fx=fx,
+                                  required=engine == "fast")
+            if isinstance(fast, AuditReport):
+                return fast
+            engine_note = fast
+        items = _read_paths(paths)
+    elif engine == "fast":
+        raise ValueError("engine='fast' reads input files: pass a path or a list of pathlib.Path")
     flag_only = attrs.evolve(c, on_missing="flag")
     dims = tuple(by)
     alloc_dims: tuple[str, ...] = ()
@@ -370,18 +416,52 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
         if chunk_size is None:
             all_calls = calls
 
-    main = main if main is not None else Rollup(dims)
     cov.duplicates += seen.duplicates  # found before the trees were built, so not in tree.duplicates
     cov.dup_units += seen.duplicate_units
+    return assemble_report(
+        dims=dims, contract=c, registry=reg, period=period, since=since, until=until, invoices=invoices,
+        policy=policy, fx=fx, main=main, periods=periods, alloc_rollup=alloc_rollup, alloc_dims=alloc_dims,
+        owner_rollup=owner_rollup, coverage=cov, charges=charges, cells=cells, spend=spend, flags=flags,
+        quarantined=quarantined, examples=examples, unpriced=unpriced, last_day=last_day, records_read=read,
+        trees=trees_count, top_trees=top_trees, excluded=excluded, duplicates_unchecked=seen.unchecked,
+        dedupe_limit=seen.limit, all_calls=all_calls if chunk_size is None else None, engine="python",
+        engine_note=engine_note)
+
+
+def assemble_report(*, dims: tuple[str, ...], contract: OwnershipContract, registry: Registry, period: str | None,
+                    since: date | None, until: date | None, invoices: Sequence[InvoiceLine], policy: Policy | None,
+                    fx: FxTable | None, main: Rollup | None, periods: Rollup | None, alloc_rollup: Rollup | None,
+                    alloc_dims: tuple[str, ...], owner_rollup: Rollup | None, coverage: CoverageCounter,
+                    charges: ChargeCounter, cells: dict[Any, Any], spend: Counter[tuple[str, date, str]],
+                    flags: Mapping[str, int], quarantined: Mapping[str, int],
+                    examples: Mapping[str, list[Quarantined]], unpriced: Sequence[Quarantined],
+                    last_day: date | None, records_read: int, trees: int, top_trees: Sequence[RequestTree],
+                    excluded: int, duplicates_unchecked: int, dedupe_limit: int | None,
+                    all_calls: Sequence[PricedRecord] | None, engine: str, engine_note: str | None = None,
+                    changes: tuple[ChangeRow, ...] | None = None) -> AuditReport:
+    """The report from the audit's aggregates: what either engine (Python or the fast one) hands over.
+
+    Allocation, reconciliation, true-up, budgets and the period comparison are
+    computed here from the rollups, coverage counter, charge lines and
+    reconciliation cells, so both engines share them. ``all_calls`` (every
+    priced call, for :func:`explain_change`) may be ``None`` when ``changes``
+    is given or not wanted.
+    """
+    c, reg, cov = contract, registry, coverage
+    read, trees_count = records_read, trees
+    main = main if main is not None else Rollup(dims)
     q_items = [q for qs in examples.values() for q in qs]
-    changes: tuple[ChangeRow, ...] = ()
+    given_changes = changes
+    changes = ()
     anomalies: tuple[Anomaly, ...] = ()
     if period and periods is not None:
         per_label = periods.split()
         labels = sorted(k for k in per_label if k is not None)
         if len(labels) >= 2:
             anomalies = tuple(find_anomalies([per_label[lab] for lab in labels]))
-            if chunk_size is None:
+            if given_changes is not None:
+                changes = given_changes
+            elif all_calls is not None:
                 label = _getter(period, None)
                 by_label: dict[str | None, list[PricedRecord]] = {}
                 for p in all_calls:
@@ -413,7 +493,28 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     return AuditReport(by=dims, required=c.required, period=period, since=since, until=until, currency=main.currency,
                        records_read=read, trees=trees_count, rollup=main, periods=periods,
                        coverage=cov.result(), quarantined=dict(quarantined), quarantine_examples=tuple(q_items),
-                       flags=dict(flags), charges=tuple(charges.lines()), top_trees=tuple(top_trees), changes=changes,
+                       flags=dict(flags), charges=tuple(charges.lines()),
+                       top_trees=tuple(top_trees), changes=changes,
                        anomalies=anomalies, allocation=allocation, reconciliation=reconciliation, true_up=trued,
-                       budgets=budgets, excluded=excluded, duplicates_unchecked=seen.unchecked,
-                       dedupe_limit=seen.limit)
+                       budgets=budgets, excluded=excluded, duplicates_unchecked=duplicates_unchecked,
+                       dedupe_limit=dedupe_limit, engine=engine, engine_note=engine_note)
+
+
+#: The engines ``run_audit(engine=...)`` and ``attribution audit --engine`` accept.
+ENGINES = ("auto", "python", "fast")
+
+
+def _input_paths(items: Any) -> list[Path] | None:
+    """``items`` as input files (a ``str``/``PathLike``, or a list/tuple of ``PathLike``), else ``None``."""
+    if isinstance(items, (str, os.PathLike)):
+        return [Path(items)]
+    if isinstance(items, (list, tuple)) and items and all(isinstance(i, os.PathLike) for i in items):
+        return [Path(i) for i in items]
+    return None
+
+
+def _read_paths(paths: Sequence[Path]) -> Iterator[Any]:
+    from .io import read_payloads
+
+    for p in paths:
+        yield from read_payloads(p)

@@ -58,7 +58,7 @@ from ..exceptions import NormalizeError
 from ..normalize import Raw
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_LINE_BYTES", "Limits", "limits", "read_csv", "read_json",
-           "read_jsonl", "read_payloads"]
+           "read_jsonl", "read_parquet", "read_payloads"]
 
 #: What reading a file (plain or gzip) can raise besides the data's own faults:
 #: a corrupt or truncated ``.gz`` is ``BadGzipFile`` (an ``OSError``),
@@ -98,7 +98,7 @@ def _json_lines(fh: IO[bytes], file: str, lim: Limits) -> Iterator[Raw | Quarant
     A read error (a corrupt ``.gz``) raises ``unreadable_file`` naming the
     line it broke on.
     """
-    limit, depth = lim.max_line_bytes, lim.max_depth
+    limit = lim.max_line_bytes
     decode = _bounded_loads
     number = 0
     try:
@@ -108,24 +108,38 @@ def _json_lines(fh: IO[bytes], file: str, lim: Limits) -> Iterator[Raw | Quarant
                 yield _bad_line("line_too_long", f"line is longer than the {size(limit)} cap (max_line_bytes; "
                                 "raise it with --max-line-bytes)", SourceLocation(file=file, line=number), line)
                 continue
-            if number == 1 and line.startswith(codecs.BOM_UTF8):
-                line = line[3:]
-            if not line.strip():
-                continue
-            where = SourceLocation(file=file, line=number)
-            try:
-                yield Raw(decode(line.decode(), depth), where)
-            except DuplicateKey as exc:
-                yield _bad_line("duplicate_key", str(exc), where, line)
-            except TooDeep as exc:
-                yield _bad_line("too_deep", f"JSON {exc}", where, line)
-            except UnicodeDecodeError as exc:
-                yield _bad_line("bad_json", f"not valid UTF-8 (byte 0x{line[exc.start]:02x} at column "
-                                f"{exc.start + 1})", where, line)
-            except ValueError as exc:
-                yield _bad_line("bad_json", f"invalid JSON: {exc}", where, line)
+            item = _json_line(line, number, file, lim, decode)
+            if item is not None:
+                yield item
     except _FILE_ERRORS as exc:
         raise _unreadable(file, exc, number + 1) from None
+
+
+def _json_line(line: bytes, number: int, file: str, lim: Limits,
+               decode: Any = _bounded_loads) -> Raw | Quarantined | None:
+    """One line of a JSONL file (its newline included) as the reader yields it; ``None`` for a blank line.
+
+    The fast engine (:mod:`attribution._fast`) reads the lines it cannot take itself through this.
+    """
+    if len(line) > lim.max_line_bytes:
+        return _bad_line("line_too_long", f"line is longer than the {size(lim.max_line_bytes)} cap (max_line_bytes; "
+                         "raise it with --max-line-bytes)", SourceLocation(file=file, line=number), line)
+    if number == 1 and line.startswith(codecs.BOM_UTF8):
+        line = line[3:]
+    if not line.strip():
+        return None
+    where = SourceLocation(file=file, line=number)
+    try:
+        return Raw(decode(line.decode(), lim.max_depth), where)
+    except DuplicateKey as exc:
+        return _bad_line("duplicate_key", str(exc), where, line)
+    except TooDeep as exc:
+        return _bad_line("too_deep", f"JSON {exc}", where, line)
+    except UnicodeDecodeError as exc:
+        return _bad_line("bad_json", f"not valid UTF-8 (byte 0x{line[exc.start]:02x} at column "
+                         f"{exc.start + 1})", where, line)
+    except ValueError as exc:
+        return _bad_line("bad_json", f"invalid JSON: {exc}", where, line)
 
 
 def read_jsonl(path: str | Path, *, max_line_bytes: int | None = None,
@@ -359,5 +373,50 @@ def read_payloads(path: str | Path, *, max_line_bytes: int | None = None, max_fi
         return read_json(p, max_file_bytes=max_file_bytes, max_line_bytes=max_line_bytes, max_depth=max_depth)
     if suffix == ".csv":
         return read_csv(p, max_line_bytes=max_line_bytes)
+    if p.suffix.lower() == ".parquet":
+        return read_parquet(p)
     raise NormalizeError("unknown_format", f"cannot tell the format of {p.name}; expected .jsonl, .ndjson, .json "
-                         "or .csv (optionally .gz)", file=str(p))
+                         "or .csv (optionally .gz), or .parquet", file=str(p))
+
+
+def read_parquet(path: str | Path) -> Iterator[Raw | Quarantined]:
+    """One payload dict per Parquet row (extra ``arrow``: pyarrow), numbered from 1 as ``line``.
+
+    Columns become keys; null cells are left out, as absent fields (like
+    empty CSV cells). Integers stay ``int``, decimals ``Decimal``, timestamps
+    ``datetime`` (a column without a time zone is UTC), strings ``str``;
+    floats stay ``float``, which the normalizers refuse for token counts
+    unless they are whole. Rows are read a batch at a time.
+
+    Raises:
+        NormalizeError: ``unreadable_file`` (not a Parquet file, or cannot be read).
+        MissingDependency: pyarrow is not installed.
+    """
+    return _parquet_rows(Path(path), None)
+
+
+def _parquet_rows(path: Path, wanted: set[int] | None) -> Iterator[Raw | Quarantined]:
+    """The rows of a Parquet file (only the 1-based rows in ``wanted``, when given)."""
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    except ImportError as exc:
+        from ..exceptions import MissingDependency
+
+        raise MissingDependency("reading Parquet input", "arrow", exc.name or "pyarrow") from None
+    file = str(path)
+    try:
+        pf = pq.ParquetFile(file)
+    except (OSError, ValueError) as exc:   # pyarrow's ArrowInvalid is a ValueError
+        raise NormalizeError("unreadable_file", f"cannot read Parquet: {exc}", file=file) from None
+    number = 0
+    try:
+        for batch in pf.iter_batches(batch_size=65_536):
+            if wanted is not None and not any(number < n <= number + batch.num_rows for n in wanted):
+                number += batch.num_rows
+                continue
+            for row in batch.to_pylist():
+                number += 1
+                if wanted is None or number in wanted:
+                    yield Raw({k: v for k, v in row.items() if v is not None}, SourceLocation(file=file, line=number))
+    except (OSError, ValueError) as exc:
+        raise NormalizeError("unreadable_file", f"cannot read Parquet: {exc}", file=file, line=number + 1) from None

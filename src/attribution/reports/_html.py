@@ -803,7 +803,7 @@ def _trees(report: AuditReport) -> str:
 
 
 def _quarantine(report: AuditReport) -> str:
-    accounting = report.accounting() + "."
+    accounting = report.accounting() + ". " + report.engine_line() + "."
     body = ""
     if report.quarantined:
         examples: dict[str, list[str]] = defaultdict(list)

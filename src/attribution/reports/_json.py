@@ -49,6 +49,7 @@ def report_to_json(report: AuditReport) -> dict[str, Any]:
         "since": report.since,
         "until": report.until,
         "currency": report.currency,
+        "engine": {"name": report.engine, "note": report.engine_note},
         "totals": {
             "cost": report.total,
             "records_read": report.records_read,

@@ -121,6 +121,7 @@ def render_table(report: AuditReport) -> str:
 
     out.append("")
     out.append(report.accounting())
+    out.append(report.engine_line())
     if report.flags:
         out.append("Flags: " + ", ".join(f"{code} x{k}" for code, k in sorted(report.flags.items(),
                                                                               key=lambda kv: -kv[1])))
