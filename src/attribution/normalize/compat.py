@@ -69,6 +69,7 @@ from ..exceptions import NormalizeError
 from ._common import Hints, Schema, count, is_mapping, mapping, money
 from .openai import (
     chat_record,
+    is_anthropic_style,
     is_bare_usage,
     is_chat_completion,
     is_embeddings,
@@ -83,15 +84,21 @@ from .openai import (
 __all__ = [
     "HOSTS",
     "SCHEMAS",
+    "claude_provider",
     "compat_usage",
+    "is_bare_anthropic_usage",
     "is_bare_usage",
     "is_ollama_native",
     "is_openai_shaped",
+    "normalize_bare_anthropic_usage",
     "normalize_ollama_native",
     "openai_shaped_schemas",
 ]
 
 UsageReader = Callable[[Mapping[str, Any], str], Usage]
+
+#: Hosts whose own model ids start with their name (Groq's ``groq/compound``): never stripped.
+_OWN_PREFIXED = frozenset({"groq"})
 
 #: OpenAI-compatible hosts readable with ``provider=`` (card ids; synonyms such as ``together_ai`` fold).
 HOSTS: Mapping[str, str] = {
@@ -197,7 +204,7 @@ def _stated(record: UsageRecord, payload: Mapping[str, Any], usage: Mapping[str,
 # --- detection signals ------------------------------------------------------------------------------
 
 _OPENROUTER_ID = re.compile(r"gen-\d{9,11}-[A-Za-z0-9]{16,24}")
-_ZAI_MODEL = re.compile(r"glm-\d[\w.-]*")
+_ZAI_MODEL = re.compile(r"(?:zai/)?glm-\d[\w.-]*")   # zai/ as LiteLLM writes it
 _ZAI_ID = re.compile(r"\d{14}[0-9a-f]*")
 
 
@@ -242,6 +249,9 @@ def _record(payload: Mapping[str, Any], hints: Hints, provider: str, reader: Usa
     created = payload.get("created")
     if isinstance(created, str) and created.isascii() and created.isdigit() and len(created) <= 12:
         payload = {**payload, "created": int(created)}   # Writer writes Unix seconds as text
+    model = payload.get("model")
+    if isinstance(model, str) and model.startswith(f"{provider}/") and provider not in _OWN_PREFIXED:
+        payload = {**payload, "model": model[len(provider) + 1:]}   # LiteLLM's ModelResponse keeps its prefix
     body = _body(payload)
     if body is not payload:   # a Responses stream event carrying the response
         return _response(payload, hints, provider)
@@ -302,6 +312,66 @@ def openai_shaped_schemas(provider: str, name: str, *, reader: UsageReader = com
     )
 
 
+# --- bare {"model", "usage"} bodies with Anthropic-style usage ----------------------------------------
+
+#: Bedrock's model ids (``vendor.model``, with a cross-region ``us.``/``eu.``/``global.`` profile prefix) and ARNs.
+_BEDROCK_ID = re.compile(r"(?:(?:[a-z]{2,6}\.)?(?:anthropic|amazon|meta|cohere|ai21|mistral|deepseek|writer|qwen|"
+                         r"openai|twelvelabs|stability)\.[a-z0-9][\w.:-]*|arn:aws[\w-]*:bedrock:[\w:/.-]+)")
+
+
+def claude_provider(model: object) -> str | None:
+    """Who serves a model id written this way: ``claude-*`` Anthropic's API, ``claude-*@date`` Vertex AI,
+    Bedrock's ``vendor.model`` ids and ARNs Bedrock; ``None`` for any other id.
+
+    >>> claude_provider("claude-sonnet-4-5-20250929"), claude_provider("us.anthropic.claude-3-5-haiku-20241022-v1:0")
+    ('anthropic', 'bedrock')
+    >>> claude_provider("amazon.nova-lite-v1:0"), claude_provider("gemini-2.5-flash")
+    ('bedrock', None)
+    """
+    if not isinstance(model, str):
+        return None
+    if _BEDROCK_ID.fullmatch(model):
+        return "bedrock"
+    if model.startswith("claude-"):
+        return "vertex" if "@" in model else "anthropic"
+    return None
+
+
+def is_bare_anthropic_usage(payload: Mapping[str, Any]) -> bool:
+    """A bare ``{"model", "usage"}`` body whose usage is Anthropic's (cache tokens beside ``input_tokens``)."""
+    return is_bare_usage(payload) and is_anthropic_style(payload["usage"])
+
+
+def normalize_bare_anthropic_usage(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a bare body with Anthropic Messages usage (``input_tokens`` excludes the cache).
+
+    The provider is ``provider=``, or the one the Claude model id's form names
+    (see :func:`claude_provider`), else ``unknown_provider``. Cache writes
+    split by TTL from ``cache_creation`` (all 5-minute without it).
+
+    (A first-party ``claude-*`` body is read by the Anthropic module's own
+    ``anthropic.bare`` schema, which ranks above this one.)
+
+    >>> from attribution import normalize
+    >>> rec = normalize({"model": "us.anthropic.claude-3-5-haiku-20241022-v1:0", "usage": {"input_tokens": 14,
+    ...                  "output_tokens": 65, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 300}})
+    >>> rec.provider, rec.usage.input, rec.usage.cached_input, rec.usage.cache_write, rec.schema
+    ('bedrock', 14, 2000, 300, 'bare.anthropic')
+    """
+    from .anthropic import message_usage  # imported late: anthropic's module is not needed otherwise
+
+    provider = hints.provider or claude_provider(payload.get("model"))
+    if provider is None:
+        raise NormalizeError("unknown_provider", f"a bare log body with Anthropic-style usage for model "
+                             f"{str(payload.get('model'))[:60]!r}: pass provider= (anthropic, bedrock, vertex...)",
+                             path="model")
+    usage = mapping(payload, "usage", "", required=True)
+    assert usage is not None
+    created = next((k for k in ("created", "created_at", "timestamp") if payload.get(k) is not None), "created")
+    return [chat_record(payload, hints, message_usage(usage, "usage"), provider=provider, schema="bare.anthropic",
+                        created_key=created)]
+
+
 # --- Ollama's own API (/api/chat, /api/generate) ---------------------------------------------------
 
 
@@ -347,6 +417,9 @@ def _signalled(host: str) -> Callable[[Mapping[str, Any]], bool]:
 SIGNALLED = ("groq", "cerebras", "openrouter", "ollama", "zai", "writer")
 
 SCHEMAS: tuple[Schema, ...] = (
+    Schema("bare.anthropic", None, is_bare_anthropic_usage, normalize_bare_anthropic_usage,
+           'a bare {"model", "usage"} log body with Anthropic-style usage (cache tokens beside input_tokens)',
+           specificity=3, keys=frozenset({"usage"})),
     Schema("ollama.native", "ollama", is_ollama_native, normalize_ollama_native,
            "Ollama /api/chat or /api/generate response (done, created_at, prompt_eval_count, eval_count)",
            specificity=20, keys=frozenset({"done"})),

@@ -18,6 +18,13 @@ Two shapes that internal gateways and tracing layers emit (seeds 002 and 004):
   ``provider_calls`` list; each call becomes one record that inherits the
   root's owner fields and trace id unless it carries its own.
 
+A cost the *gateway* computed and logged for the call (``response_cost`` as
+LiteLLM-style gateways log it, ``gateway_cost_usd``, or ``stated_cost`` with an
+optional ``stated_cost_currency``, default USD) becomes the record's
+``stated_cost``, checked against the card price at pricing (flag
+``stated_cost_drift``). The caller's own estimate (``usd_estimate``,
+``estimated_cost_usd``, ``cost_usd``, ``estimated_cost``) stays ``estimate``.
+
 Whether ``input_tokens`` includes ``cached_input_tokens`` is not standard
 across gateways. By default a flat event follows its provider's own API
 convention (included for OpenAI, Azure, Google and the OTel conventions;
@@ -119,6 +126,12 @@ def _call(event: Mapping[str, Any], path: str, hints: Hints) -> UsageRecord:
         if event.get(key) is not None:
             estimate = money(event[key], p + key)
             break
+    stated = stated_key = None
+    for key in ("stated_cost", "response_cost", "gateway_cost_usd"):
+        if event.get(key) is not None:
+            stated, stated_key = money(event[key], p + key), key
+            break
+    currency = _first(event, ("stated_cost_currency",), path) if stated_key == "stated_cost" else None
     status = _first(event, ("outcome", "status"), path)
     return UsageRecord(
         provider=provider,
@@ -139,6 +152,9 @@ def _call(event: Mapping[str, Any], path: str, hints: Hints) -> UsageRecord:
         tags=owner_tags(event, path, hints),
         estimate=estimate,
         estimate_card=_first(event, ("price_card_version",), path),
+        stated_cost=stated,
+        stated_cost_currency=(currency or "USD").upper() if stated is not None else None,
+        stated_cost_source=f"gateway {stated_key}" if stated is not None else None,
         schema="gateway",
         source=hints.source.with_path(path or None) if hints.source and path else hints.source,
     )

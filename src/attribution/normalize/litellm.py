@@ -1,4 +1,29 @@
-"""LiteLLM proxy: rows of the ``LiteLLM_SpendLogs`` table.
+"""LiteLLM: proxy spend-log rows, callback logging payloads, and LiteLLM's OpenAI-shaped responses.
+
+Three shapes:
+
+* ``LiteLLM_SpendLogs`` rows (below);
+* the **StandardLoggingPayload** every LiteLLM callback receives
+  (``kwargs["standard_logging_object"]``: ``id``, ``call_type``,
+  ``response_cost``, ``status``, ``custom_llm_provider``, ``model``,
+  ``model_group``, ``startTime``, token totals, ``metadata`` with the
+  ``user_api_key_*`` owner fields, ``request_tags``, ``end_user``,
+  ``cache_hit``, and the provider ``response`` itself). The usage is read from
+  ``response.usage`` when present (it has the cache and reasoning details),
+  else from the top-level totals; ``response_cost`` becomes the record's
+  ``stated_cost`` (source ``litellm response_cost``, USD), compared with the
+  card price at pricing (flag ``stated_cost_drift``);
+* **LiteLLM's ``ModelResponse``** for a non-OpenAI provider (what
+  ``litellm.completion()`` returns, dumped): an OpenAI chat completion whose
+  ``usage`` carries LiteLLM's ``cache_read_input_tokens`` /
+  ``cache_creation_input_tokens``. Its provider comes from ``provider=``, or
+  from the model id when only one provider names its models so
+  (``claude-*`` is Anthropic's API, ``anthropic.claude-*`` Bedrock's,
+  ``claude-*@date`` Vertex AI's); otherwise it is ``unknown_provider``. With
+  ``provider="anthropic"``, ``"google"``, ``"vertex"``, ``"bedrock"`` or
+  ``"cohere"``, any LiteLLM chat completion is read this way.
+
+LiteLLM proxy: rows of the ``LiteLLM_SpendLogs`` table.
 
 The proxy writes one row per request (``SpendLogsPayload`` in
 ``litellm/proxy/_types.py``, built by ``get_logging_payload`` in
@@ -63,11 +88,16 @@ from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import NormalizeError
 from ._common import Hints, Schema, count, is_mapping, mapping, money, optional_str, tag_name, timestamp
+from .compat import claude_provider
+from .openai import chat_record, is_chat_completion
 
-__all__ = ["SCHEMAS", "is_spend_log", "normalize_spend_log", "spend_log_usage"]
+__all__ = ["SCHEMAS", "is_litellm_chat", "is_spend_log", "is_standard_logging_payload", "normalize_litellm_chat",
+           "normalize_spend_log", "normalize_standard_logging_payload", "spend_log_usage"]
 
 #: Route segments LiteLLM puts between the provider prefix and a Bedrock model id.
 _BEDROCK_ROUTES = ("converse/", "invoke/", "converse_like/")
+#: Providers whose own model ids start with their name and a slash (Groq's ``groq/compound``).
+_OWN_PREFIXED: Mapping[str, tuple[str, ...]] = {"groq": ("compound",)}
 
 
 def is_spend_log(payload: Mapping[str, Any]) -> bool:
@@ -170,13 +200,14 @@ def _provider_and_model(row: Mapping[str, Any], meta: Mapping[str, Any] | None,
             served = batch_models[0]
     if served and "/" in served:
         head, rest = served.split("/", 1)
-        if provider is None or canonical_provider(head) == canonical_provider(provider):
+        if (provider is None or canonical_provider(head) == canonical_provider(provider)) and not any(
+                rest.startswith(own) for own in _OWN_PREFIXED.get(canonical_provider(head), ())):
             provider = provider or head
             served = rest
-            if canonical_provider(head) == "bedrock":
-                for route in _BEDROCK_ROUTES:
-                    if served.startswith(route):
-                        served = served[len(route):]
+    if served and provider and canonical_provider(provider) == "bedrock":
+        for route in _BEDROCK_ROUTES:   # with or without the bedrock/ prefix (StandardLoggingPayload drops it)
+            if served.startswith(route):
+                served = served[len(route):]
     provider = provider or hints.provider
     if not provider:
         raise NormalizeError("missing_field", "row has no custom_llm_provider, no provider prefix on model, "
@@ -274,7 +305,105 @@ def normalize_spend_log(payload: Mapping[str, Any], hints: Hints) -> list[UsageR
     )]
 
 
+# --- StandardLoggingPayload ------------------------------------------------------------------------
+
+
+def is_standard_logging_payload(payload: Mapping[str, Any]) -> bool:
+    """A LiteLLM ``StandardLoggingPayload``: ``response_cost``, ``call_type`` and ``startTime`` together."""
+    return "response_cost" in payload and "call_type" in payload and "startTime" in payload and "spend" not in payload
+
+
+def normalize_standard_logging_payload(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a LiteLLM ``StandardLoggingPayload`` (a callback's ``standard_logging_object``).
+
+    Source: LiteLLM ``litellm/types/utils.py`` (``StandardLoggingPayload``,
+    ``StandardLoggingMetadata``, ``StandardLoggingHiddenParams``); LiteLLM
+    docs, "StandardLoggingPayload"; the payload recorded in LiteLLM's
+    ``tests/logging_callback_tests/gcs_pub_sub_body/standard_logging_payload.json``.
+    """
+    meta = _json_object(payload.get("metadata"), "metadata")
+    response = mapping(payload, "response", "") if is_mapping(payload.get("response")) else None
+    usage = mapping(response, "usage", "response") if response is not None else None
+    if usage is not None and usage.get("prompt_tokens") is not None:
+        meters = spend_log_usage(usage, usage, "response.usage", hints.cached_in_input)
+    elif payload.get("prompt_tokens") is not None:
+        meters = spend_log_usage(payload, None, "", hints.cached_in_input)
+    else:
+        raise NormalizeError("missing_usage", "the logging payload has no prompt_tokens and no response.usage "
+                             "(a failed call, or a call type without token usage)", path="prompt_tokens")
+    provider, group, served = _provider_and_model(payload, meta, hints)
+    model = hints.model or group or served
+    if not model:
+        raise NormalizeError("missing_field", "payload has no model_group or model and no model= hint", path="model")
+    if _truthy(payload.get("cache_hit")):
+        meters = Usage()  # answered from LiteLLM's own cache: no provider call, nothing billed
+    status = optional_str(payload, "status", "")
+    call_type = optional_str(payload, "call_type", "") or ""
+    stated = money(payload.get("response_cost"), "response_cost")
+    return [UsageRecord(
+        provider=provider,
+        model=model,
+        model_billed=served if served and served != model else None,
+        usage=meters,
+        at=timestamp(payload.get("startTime"), "startTime") or hints.at,
+        request_id=optional_str(payload, "id", "") or hints.request_id,
+        trace_id=optional_str(payload, "trace_id", "") or None,
+        outcome="error" if status is not None and status.lower() == "failure" else "ok",
+        service_tier="batch" if "batch" in call_type else hints.service_tier,
+        region=hints.region,
+        tags=_tags(payload, meta, hints),
+        stated_cost=stated,
+        stated_cost_currency="USD" if stated is not None else None,
+        stated_cost_source="litellm response_cost" if stated is not None else None,
+        schema="litellm.standard_logging",
+        source=hints.source,
+    )]
+
+
+# --- LiteLLM's OpenAI-shaped responses for other providers ------------------------------------------
+
+_LITELLM_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
+#: Providers whose own API is not OpenAI-shaped: with their hint, a chat completion is LiteLLM's.
+LITELLM_HINTED = ("anthropic", "google", "vertex", "bedrock", "cohere")
+
+
+
+def is_litellm_chat(payload: Mapping[str, Any]) -> bool:
+    """A chat completion whose ``usage`` has LiteLLM's Anthropic-style cache counts."""
+    usage = payload.get("usage")
+    return is_chat_completion(payload) and is_mapping(usage) and any(k in usage for k in _LITELLM_USAGE_KEYS)
+
+
+def normalize_litellm_chat(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a LiteLLM ``ModelResponse`` (OpenAI-shaped) for any provider.
+
+    ``prompt_tokens`` includes cache reads and (in current LiteLLM) cache
+    writes, as for spend logs (see :func:`spend_log_usage`; ``cached_in_input=``
+    overrides). Without ``provider=``, the provider is told from the model id
+    only where one provider names its models that way, else ``unknown_provider``.
+    """
+    provider = hints.provider or claude_provider(payload.get("model"))
+    if provider is None:
+        raise NormalizeError("unknown_provider", f"a LiteLLM response for model {str(payload.get('model'))[:60]!r}: "
+                             "LiteLLM answers in OpenAI's shape for every provider; pass provider= (the "
+                             "custom_llm_provider it called)", path="model")
+    usage = mapping(payload, "usage", "", required=True)
+    assert usage is not None
+    meters = spend_log_usage(usage, usage, "usage", hints.cached_in_input)
+    return [chat_record(payload, hints, meters, provider=canonical_provider(provider), schema="litellm.chat")]
+
+
 SCHEMAS = (
     Schema("litellm.spend_log", None, is_spend_log, normalize_spend_log,
            "LiteLLM proxy LiteLLM_SpendLogs row (spend, call_type, startTime, token counts, metadata)", keys=frozenset({"spend"})),
+    Schema("litellm.standard_logging", None, is_standard_logging_payload, normalize_standard_logging_payload,
+           "LiteLLM StandardLoggingPayload (response_cost, call_type, startTime, response, metadata)",
+           keys=frozenset({"response_cost"})),
+    Schema("litellm.chat", None, is_litellm_chat, normalize_litellm_chat,
+           "LiteLLM ModelResponse: a chat completion with cache_read_input_tokens / cache_creation_input_tokens",
+           specificity=15, keys=frozenset({"object"})),
+    *(Schema(f"{p}.litellm_chat", p, is_chat_completion, normalize_litellm_chat,
+             f'LiteLLM ModelResponse (OpenAI-shaped chat completion) for {p} (only with provider="{p}")',
+             specificity=5, keys=frozenset({"object"}))
+      for p in LITELLM_HINTED),
 )

@@ -473,28 +473,41 @@ def normalize_embeddings(payload: Mapping[str, Any], hints: Hints) -> list[Usage
 
 # --- bare {"model", "usage"} log bodies --------------------------------------------------------------
 
-#: Keys a log line may keep beside ``model`` and ``usage`` and still be a "bare" body.
-_BARE_KEYS = frozenset({"model", "usage", "id", "created", "created_at", "timestamp", "request_id", "provider",
-                        "service_tier", "system_fingerprint"})
+#: Keys that make a payload one of the full shapes (a response, an event, a trace, a log row), not a bare body.
+_SHAPE_KEYS = frozenset({"object", "choices", "type", "output", "data", "candidates", "content", "message",
+                         "response", "provider_calls", "custom_id", "call_type", "spend", "response_cost",
+                         "resourceSpans", "done", "role", "stop_reason", "usageMetadata", "input_tokens",
+                         "output_tokens", "prompt_tokens"})
+#: Usage keys only Anthropic-style usage has (cache tokens beside ``input_tokens``).
+ANTHROPIC_USAGE_KEYS = ("cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation")
 
 
 def is_bare_usage(payload: Mapping[str, Any]) -> bool:
-    """A log line that kept only ``{"model", "usage"}`` of a response (perhaps with an id and a time).
+    """A log line that kept ``{"model", "usage"}`` of a response (perhaps with an id, a time, its own fields).
 
-    The usage is Chat Completions' (``prompt_tokens``) or Responses' (``input_tokens``).
+    The usage is Chat Completions' (``prompt_tokens``), Responses' or
+    Anthropic's (``input_tokens``); none of a full response's keys
+    (``object``, ``choices``, ``type``...) are present.
     """
     usage = payload.get("usage")
-    return (is_mapping(usage) and isinstance(payload.get("model"), str) and payload.keys() <= _BARE_KEYS
-            and ("prompt_tokens" in usage or "input_tokens" in usage))
+    return (is_mapping(usage) and isinstance(payload.get("model"), str) and ("prompt_tokens" in usage
+            or "input_tokens" in usage) and _SHAPE_KEYS.isdisjoint(payload))
+
+
+def is_anthropic_style(usage: Mapping[str, Any]) -> bool:
+    """Anthropic's usage (``input_tokens`` with cache tokens beside it), not OpenAI's."""
+    return "prompt_tokens" not in usage and "input_tokens_details" not in usage and any(
+        k in usage for k in ANTHROPIC_USAGE_KEYS)
 
 
 def is_bare_openai_usage(payload: Mapping[str, Any]) -> bool:
-    """A bare ``{"model", "usage"}`` body: claimed here, read as OpenAI's only on evidence (else ``unknown_provider``).
+    """A bare ``{"model", "usage"}`` body with OpenAI-style usage: read as OpenAI's only on evidence.
 
-    The hosts' own bare schemas (``provider="groq"``...) rank below this one, so
-    without a hint this schema answers for every bare body.
+    Without evidence it is ``unknown_provider``; the hosts' own bare schemas
+    (``provider="groq"``...) rank below this one. A body with Anthropic-style
+    usage is left to the ``bare.anthropic`` schema.
     """
-    return is_bare_usage(payload)
+    return is_bare_usage(payload) and not is_anthropic_style(payload["usage"])
 
 
 def normalize_bare_usage(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
