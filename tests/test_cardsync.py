@@ -143,6 +143,30 @@ def test_prices_a_card_cannot_hold_are_left_out_and_said_so(reg: at.Registry) ->
     assert "#   gpt-image-only: no token or web-search price the card format can hold" in patch
 
 
+def test_a_model_a_card_excludes_is_not_proposed_and_the_report_gives_the_reason(tmp_path: Path) -> None:
+    card = tmp_path / "acme-openai.toml"
+    card.write_text('[card]\nprovider = "openai"\nversion = "acme-excl"\nread_on = 2026-12-01\n'
+                    'source = "internal review"\n\n[[excluded]]\nid = "gpt-nope"\n'
+                    'reason = "billed per image, a unit the card format cannot express"\n')
+    reg = at.load_registry(card)
+    table = {"openai": {"gpt-nope": {"input": "1", "output": "2"}}}
+    rep = sync_cards(reg, "genai-prices", read_on=DAY, providers=["openai"], loader=loader(peer(table)))
+    assert rep.missing == ()
+    assert rep.excluded == (("openai", "gpt-nope", "gpt-nope", "billed per image, a unit the card format cannot express"),)
+    assert rep.in_sync
+    assert "| openai | gpt-nope | gpt-nope | billed per image, a unit the card format cannot express |" in rep.markdown()
+
+
+def test_a_peers_regional_variant_of_a_known_model_is_a_comment_not_a_model(reg: at.Registry) -> None:
+    table = {"azure": {"azure/us-gov/gpt-4o": {"input": "3", "output": "12"}}}
+    rep = sync_cards(reg, "litellm", read_on=DAY, providers=["azure"],
+                     loader=loader(StaticPeer("litellm", table, version="1.0.0")))
+    patch = rep.patches()["azure"]
+    assert "[[models]]" not in patch
+    assert "#   azure/us-gov/gpt-4o: gpt-4o's price in region us-gov (not compared" in patch
+    assert "| azure | azure/us-gov/gpt-4o | - (gpt-4o in us-gov) |" in rep.markdown()
+
+
 class _HistoryPeer:
     """A peer with a dated price history, as genai-prices keeps one."""
 

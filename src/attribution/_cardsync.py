@@ -49,7 +49,7 @@ from ._carddiff import (
 )
 from ._cards import per_unit
 from ._money import unit_price
-from ._registry import Registry
+from ._registry import Registry, canonical_provider
 from ._usage import BILLED_METERS
 
 __all__ = ["Explanation", "SyncReport", "crosscheck_section", "parse_explanations", "replace_section",
@@ -78,6 +78,8 @@ class SyncReport:
     check: CrossCheck
     missing: tuple[MissingModel, ...]
     registry: Registry = attrs.field(repr=False, eq=False)
+    #: Peer models a card leaves out on purpose: ``(provider, peer model, card entry, reason)``.
+    excluded: tuple[tuple[str, str, str, str], ...] = ()
 
     @property
     def peer_label(self) -> str:
@@ -102,7 +104,8 @@ class SyncReport:
                f"| card models paired with a {self.peer} model | {len(c.compared)} |",
                f"| card models {self.peer} does not know | {len(c.unmatched)} |",
                f"| models whose prices differ | {c.models_with_differences} ({len(c.diffs)} prices) |",
-               f"| {self.peer} models no card knows | {len(self.missing)} |", ""]
+               f"| {self.peer} models no card knows | {len(self.missing)} |",
+               f"| {self.peer} models the cards leave out on purpose (`[[excluded]]`) | {len(self.excluded)} |", ""]
         out += ["## Prices that differ", ""]
         if c.diffs:
             out += [("| provider | model | peer model | meter | cards | peer | per | card period | card provenance "
@@ -121,15 +124,28 @@ class SyncReport:
             for m in self.missing:
                 pm = _model(m)
                 out.append("| " + " | ".join(_cell(x) for x in (
-                    m.provider, m.peer_model, _card_id(m.provider, m.peer_model) if _proposable(pm) else "-",
+                    m.provider, m.peer_model, self._proposed_id(m, pm),
                     _num(pm.prices.get("input")), _num(pm.prices.get("cached_input")),
                     _num(pm.prices.get("cache_write")), _num(pm.prices.get("output")),
                     ", ".join(f">{a:,}" for a, _ in pm.context), ", ".join(pm.tiers),
                     pm.since.isoformat() if pm.since else "", "yes" if pm.deprecated else "")) + " |")
         else:
             out.append("None.")
+        if self.excluded:
+            out += ["", "## Models the cards leave out on purpose", "",
+                    "| provider | peer model | card entry | reason |", "|---|---|---|---|"]
+            out += [f"| {' | '.join(_cell(x) for x in row)} |" for row in self.excluded]
         out.append("")
         return "\n".join(out)
+
+    def _proposed_id(self, m: MissingModel, pm: PeerModel) -> str:
+        card_id = _card_id(m.provider, m.peer_model)
+        if not _proposable(pm):
+            return "- (no price a card holds)"
+        if card_id != m.peer_model and _known(self.registry, m.provider, card_id):
+            region = _region_of(m.peer_model, card_id)
+            return f"- ({card_id} in {region})" if region else f"- (known as {card_id})"
+        return card_id
 
     # --- the proposed patch ----------------------------------------------------------
 
@@ -170,8 +186,12 @@ class SyncReport:
             if not _proposable(pm):
                 skipped.append(f"#   {m.peer_model}: no token or web-search price the card format can hold")
                 continue
+            region = _region_of(m.peer_model, card_id)
             if card_id != m.peer_model and (_known(self.registry, provider, card_id)
                                             or card_id.lower() in excluded):
+                if region is not None:
+                    skipped.append(f"#   {m.peer_model}: {card_id}'s price in region {region} (not compared: "
+                                   "add it to the model's regions or regional table after checking)")
                 continue   # the cards know it (or leave it out) under the bare name; the peer adds a prefix
             key = card_id.lower()
             if key in seen:
@@ -312,8 +332,18 @@ def sync_cards(registry: Registry, against: str, *, read_on: date, providers: Se
 
     check = compare_cards(registry, against, at=read_on if at is None else at, providers=wanted, loader=once)  # type: ignore[arg-type]
     missing = missing_models(registry, against, providers=wanted, at=check.at, loader=once)  # type: ignore[arg-type]
+    peer = cached["peer"]
+    excluded: list[tuple[str, str, str, str]] = []
+    for prov in dict.fromkeys(canonical_provider(p) for p in wanted):
+        entries = {n.lower(): e for _, e in registry.excluded(prov) for n in (e.id, *e.aliases)}
+        if not entries:
+            continue
+        for model in peer.models(prov):  # type: ignore[attr-defined]
+            entry = entries.get(model.id.lower()) or entries.get(_card_id(prov, model.id).lower())
+            if entry is not None:
+                excluded.append((prov, model.id, entry.id, entry.reason))
     return SyncReport(peer=check.peer, peer_version=check.peer_version, at=check.at, read_on=read_on, check=check,
-                      missing=tuple(missing), registry=registry)
+                      missing=tuple(missing), registry=registry, excluded=tuple(sorted(excluded)))
 
 
 def _default_loader(name: str, when: datetime) -> object:
@@ -390,7 +420,8 @@ def crosscheck_section(reports: Sequence[SyncReport], explanations: Sequence[Exp
             ("card models the peer does not know", lambda r: len(r.check.unmatched)),
             ("models whose prices differ", lambda r: r.check.models_with_differences),
             ("prices that differ", lambda r: len(r.check.diffs)),
-            ("peer models no card knows", lambda r: len(r.missing))]
+            ("peer models no card knows", lambda r: len(r.missing)),
+            ("peer models the cards leave out on purpose, with a reason", lambda r: len(r.excluded))]
     out += [f"| {label} | " + " | ".join(str(fn(r)) for r in reports) + " |" for label, fn in rows]
     out.append("")
     unexplained = 0
@@ -475,14 +506,32 @@ def _same(a: PeerModel, b: PeerModel) -> bool:
     return (dict(a.prices), a.context, dict(a.tiers)) == (dict(b.prices), b.context, dict(b.tiers))
 
 
+#: A deployment region or geography litellm writes before a model id (``us-gov/``, ``ap-northeast-1/``).
+_REGION_SEGMENT = re.compile(r"^(?:[a-z]{2}(?:-gov)?-[a-z]+-\d|global-standard|global|datazone|data-zone|apac|eu|us"
+                             r"|us-gov|au|jp)/", re.IGNORECASE)
+
+
 def _card_id(provider: str, peer_id: str) -> str:
-    """The peer's id without the peer's provider prefix (litellm's ``gemini/``, ``azure/eu/``...)."""
+    """The peer's id without the peer's provider prefix (litellm's ``gemini/``, ``azure/eu/``...) or region.
+
+    >>> _card_id("azure", "azure/us-gov/gpt-5.1"), _card_id("bedrock", "bedrock/ap-south-1/meta.llama3-8b")
+    ('gpt-5.1', 'meta.llama3-8b')
+    """
     prefixes = sorted(_LITELLM_PROVIDERS.get(provider, ((), ()))[1], key=len, reverse=True)
-    low = peer_id.lower()
+    out = peer_id
     for prefix in prefixes:
-        if low.startswith(prefix) and len(peer_id) > len(prefix):
-            return peer_id[len(prefix):]
-    return peer_id
+        if out.lower().startswith(prefix) and len(out) > len(prefix):
+            out = out[len(prefix):]
+            break
+    m = _REGION_SEGMENT.match(out)
+    return out[m.end():] if m and len(out) > m.end() else out
+
+
+def _region_of(peer_id: str, card_id: str) -> str | None:
+    """The region segment ``_card_id`` removed, if any (``us-gov``)."""
+    head = peer_id[: len(peer_id) - len(card_id)].rstrip("/")
+    m = re.search(r"([^/]+)$", head)
+    return m.group(1) if m and _REGION_SEGMENT.match(m.group(1) + "/") else None
 
 
 def _periods(pm: PeerModel, read_on: date) -> list[tuple[date, date | None, _Prices, _Context, bool]]:
