@@ -201,8 +201,8 @@ def test_a_day_is_charged_as_a_half_open_period(plain):
     """columns/chargeperiodstart.md, chargeperiodend.md: inclusive start, exclusive end;
     a day D is ``[D 00:00Z, D+1 00:00Z)``."""
     report, _, rows = plain
-    assert len(rows) == len(report.charges)
-    for row, line in zip(rows, report.charges, strict=True):
+    assert len(rows) == len(report.tagged_charges)
+    for row, line in zip(rows, report.tagged_charges, strict=True):
         start, end = stamp(row["ChargePeriodStart"]), stamp(row["ChargePeriodEnd"])
         assert start.date() == line.day
         assert start.time() == datetime.min.time()
@@ -280,7 +280,7 @@ def test_pricing_unit_and_quantity_are_in_blocks_of_tokens_or_requests(dataset):
 
 def test_a_meters_charge_is_its_card_price_for_its_usage(plain):
     report, _, rows = plain
-    for row, line in zip(rows, report.charges, strict=True):
+    for row, line in zip(rows, report.tagged_charges, strict=True):
         assert dec(row["BilledCost"]) == dec(row["ListCost"]) == dec(row["EffectiveCost"]) == line.amount
         assert dec(row["ListUnitPrice"]) == line.unit_price
         assert int(row["ConsumedQuantity"]) == line.quantity
@@ -333,12 +333,19 @@ def test_json_columns_are_key_value_objects(dataset):
             assert all(isinstance(v, (str, int, float, bool)) or v is None for v in obj.values())
 
 
-def test_tags_are_the_owner_tags_and_owners_have_their_own_columns(plain):
+def test_tags_are_every_owner_tag_and_owners_have_their_own_columns(plain):
+    """Tags carry every owner tag of the calls (team, project, environment, workflow...), not only --by."""
     report, _, rows = plain
-    for row, line in zip(rows, report.charges, strict=True):
+    for row, line in zip(rows, report.tagged_charges, strict=True):
         owner = {k: v for k, v in line.owner if v is not None}
-        assert (json.loads(row["Tags"]) if row["Tags"] else {}) == owner
+        tags = json.loads(row["Tags"]) if row["Tags"] else {}
+        assert tags == {**dict(line.tags), **owner}
+        assert list(tags) == sorted(tags)
         assert row["x_OwnerTeam"] == (dict(line.owner)["team"] or "")
+    seen = {k for row in rows if row["Tags"] for k in json.loads(row["Tags"])}
+    assert {"team", "feature", "project", "environment", "workflow", "tenant"} <= seen   # --by team,feature
+    # the rows split by those tags still add up to the report's charge lines
+    assert sum(dec(r["BilledCost"]) for r in rows) == sum(c.amount for c in report.charges) == report.total
 
 
 def test_provider_columns():
@@ -422,7 +429,7 @@ def test_allocated_charges_add_up_to_their_origin_charge(allocated):
     origin's dimensions and their summable metrics add up to the origin's; allocatedmethoddetails.md:
     the AllocatedRatio values of one origin charge sum to exactly 1 (100%)."""
     report, _, rows = allocated
-    untagged = [line for line in report.charges if dict(line.owner)["team"] is None]
+    untagged = [line for line in report.tagged_charges if dict(line.owner)["team"] is None]
     assert untagged
     groups = defaultdict(list)
     for r in rows:
@@ -431,8 +438,8 @@ def test_allocated_charges_add_up_to_their_origin_charge(allocated):
                     r["x_CardVersion"], r["ListUnitPrice"])].append(r)
     assert len(groups) == len(untagged)
     for line in untagged:
-        tags = json.dumps({k: v for k, v in line.owner if v is not None}, separators=(",", ":")) \
-            if any(v is not None for _, v in line.owner) else ""
+        merged = dict(sorted({**dict(line.tags), **{k: v for k, v in line.owner if v is not None}}.items()))
+        tags = json.dumps(merged, separators=(",", ":")) if merged else ""
         key = (f"{line.provider}:{line.model}:{line.meter}:{line.service_tier}",
                f"{line.day.isoformat()}T00:00:00Z", tags, dict(line.owner)["feature"] or "", line.card_version,
                format(line.unit_price, "f"))
@@ -453,16 +460,19 @@ def test_allocated_charges_add_up_to_their_origin_charge(allocated):
 def test_allocated_export_adds_up_to_the_allocation_by_owner_to_the_cent(allocated):
     report, _, rows = allocated
     alloc = report.allocation
-    assert sum(dec(r["BilledCost"]) for r in rows) == alloc.total == report.total + Decimal("400.00")
+    # The gateway pool is internal (a fixed amount no provider bills): chargeback, not BilledCost.
+    assert sum(dec(r["x_ChargebackCost"]) for r in rows) == alloc.total == report.total + Decimal("400.00")
+    assert sum(dec(r["BilledCost"]) for r in rows) == report.total
+    assert sum(dec(r["EffectiveCost"]) for r in rows) == report.total
     by_owner: dict[str | None, Decimal] = defaultdict(Decimal)
     for r in rows:
-        by_owner[r["x_ChargebackOwner"] or None] += dec(r["BilledCost"])
+        by_owner[r["x_ChargebackOwner"] or None] += dec(r["x_ChargebackCost"])
     assert dict(by_owner) == {row.owner: row.total for row in alloc.rows}
     for pool in alloc.pools:
         got: dict[str, Decimal] = defaultdict(Decimal)
         for r in rows:
             if r["x_AllocationOrigin"] == pool.id and r["AllocatedResourceName"]:
-                got[r["AllocatedResourceName"]] += dec(r["BilledCost"])
+                got[r["AllocatedResourceName"]] += dec(r["x_ChargebackCost"])
         assert dict(got) == {o: v for o, v in pool.shares.items() if v}
 
 
@@ -518,7 +528,7 @@ def test_every_policy_shape_conserves_exactly(name):
     with localcontext() as ctx:
         ctx.prec = 80
         for r in rows:
-            by_owner[r["x_ChargebackOwner"] or None] += dec(r["BilledCost"])
+            by_owner[r["x_ChargebackOwner"] or None] += dec(r["x_ChargebackCost"])
             if r["ListUnitPrice"]:
                 assert dec(r["ListUnitPrice"]) * dec(r["PricingQuantity"]) == dec(r["ListCost"])
             if r["AllocatedMethodDetails"]:
@@ -538,8 +548,8 @@ def test_every_policy_shape_conserves_exactly(name):
 
 def test_a_fixed_pool_is_an_adjustment_over_the_reports_window(allocated):
     report, _, rows = allocated
-    first = min(c.day for c in report.charges if c.day)
-    last = max(c.day for c in report.charges if c.day)
+    first = min(c.day for c in report.tagged_charges if c.day)
+    last = max(c.day for c in report.tagged_charges if c.day)
     gateway = [r for r in rows if r["x_AllocationOrigin"] == "gateway"]
     assert gateway
     ratios = Decimal(0)
@@ -548,7 +558,8 @@ def test_a_fixed_pool_is_an_adjustment_over_the_reports_window(allocated):
         assert r["ServiceProviderName"] == "Internal"
         assert stamp(r["ChargePeriodStart"]).date() == first
         assert stamp(r["ChargePeriodEnd"]).date() == last + timedelta(days=1)
-        assert r["ListCost"] == r["BilledCost"]
+        assert {dec(r[c]) for c in ("ListCost", "BilledCost", "EffectiveCost", "ContractedCost")} == {0}  # internal
+        assert dec(r["x_ChargebackCost"]) > 0
         assert r["SkuPriceId"] == ""
         ratios += json.loads(r["AllocatedMethodDetails"], parse_float=Decimal)["Elements"][0]["AllocatedRatio"]
     assert ratios == 1
@@ -608,3 +619,90 @@ def test_cli_writes_the_focus_export(capsys, tmp_path):
     assert text.startswith(",".join(FOCUS_COLUMNS[:3]))
     assert len(text.splitlines()) > 100
     capsys.readouterr()
+
+
+# --- negotiated prices, Parquet ---------------------------------------------------------------
+
+DISCOUNT_CARD = """
+[card]
+provider = "openai"
+version = "acme-openai-2026-discount"
+read_on = 2026-01-05
+source = "Order form OF-2291"
+
+[[discounts]]
+models = ["gpt-4.1*"]
+multiplier = 0.8
+from = 2026-01-01
+
+[[models]]
+id = "ft:gpt-4.1-mini:acme:support:abc123"
+
+  [[models.prices]]
+  from = 2025-09-01
+  input = 0.80
+  output = 3.20
+"""
+
+
+@pytest.fixture
+def discounted(tmp_path):
+    path = tmp_path / "acme.toml"
+    path.write_text(DISCOUNT_CARD)
+    from attribution import load_registry
+
+    reg = load_registry(path)
+    events = [event("search", inp=1_000_000, out=100_000), event("support", model="ft:gpt-4.1-mini:acme:support:abc123",
+                                                                 inp=1_000_000, out=0)]
+    return run_audit(events, by=("team",), registry=reg)
+
+
+def test_a_discount_card_shows_list_price_and_the_negotiated_price(discounted):
+    """listcost.md / contractedcost.md: ListCost at the list (bundled card) price, ContractedCost and
+    EffectiveCost at the negotiated one; the billed cost is what the audit priced."""
+    _, rows = focus(discounted)
+    by_meter = {(r["x_OwnerTeam"], r["x_Meter"]): r for r in rows}
+    row = by_meter[("search", "input")]           # gpt-4.1-mini input: list $0.40 / 1M, 20% off = $0.32
+    assert dec(row["ListUnitPrice"]) == Decimal("0.4")
+    assert dec(row["ContractedUnitPrice"]) == Decimal("0.32")
+    assert dec(row["ListCost"]) == Decimal("0.4")
+    assert dec(row["ContractedCost"]) == dec(row["EffectiveCost"]) == dec(row["BilledCost"]) == Decimal("0.32")
+    out = by_meter[("search", "output")]          # $1.60 list, $1.28 negotiated, 100k tokens
+    assert (dec(out["ListCost"]), dec(out["ContractedCost"])) == (Decimal("0.16"), Decimal("0.128"))
+    private = by_meter[("support", "input")]      # a model only the user's card knows: no other price
+    assert dec(private["ListUnitPrice"]) == dec(private["ContractedUnitPrice"]) == Decimal("0.8")
+    assert sum(dec(r["BilledCost"]) for r in rows) == discounted.total
+    for r in rows:
+        assert dec(r["ListUnitPrice"]) * dec(r["PricingQuantity"]) == dec(r["ListCost"])
+        assert dec(r["ContractedUnitPrice"]) * dec(r["PricingQuantity"]) == dec(r["ContractedCost"])
+        assert dec(r["ListCost"]) >= dec(r["ContractedCost"])
+
+
+def test_the_list_price_of_bundled_pricing_is_its_own_price(plain):
+    report, _, rows = plain
+    assert all(c.list_unit_price is None for c in report.charges)
+    assert all(r["ListUnitPrice"] == r["ContractedUnitPrice"] for r in rows)
+
+
+def test_focus_parquet_has_the_csv_rows_with_typed_columns(tmp_path, allocated):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    report, header, rows = allocated
+    out = tmp_path / "focus.parquet"
+    assert main(["audit", EXAMPLE, "--by", "team,feature", "--format", "focus-parquet", "-o", str(out)]) == 0
+    plain_table = pq.read_table(out)
+    assert plain_table.schema.field("BilledCost").type == pa.decimal128(38, 15)
+    assert plain_table.schema.field("ChargePeriodStart").type == pa.timestamp("ms", tz="UTC")
+    assert plain_table.schema.field("ConsumedQuantity").type == pa.int64()
+    assert plain_table.schema.field("Tags").type == pa.string()
+    buf = io.BytesIO()
+    write_report(report, "focus-parquet", buf)
+    table = pq.read_table(io.BytesIO(buf.getvalue()))
+    assert table.column_names == header
+    assert table.num_rows == len(rows)
+    assert sum(table.column("BilledCost").to_pylist()) == sum(dec(r["BilledCost"]) for r in rows)
+    assert sum(table.column("x_ChargebackCost").to_pylist()) == report.allocation.total
+    first = table.slice(0, 1).to_pylist()[0]
+    assert first["ChargePeriodStart"].strftime("%Y-%m-%dT%H:%M:%SZ") == rows[0]["ChargePeriodStart"]
+    assert first["Tags"] == rows[0]["Tags"]
+    assert [r["InvoiceId"] for r in table.select(["InvoiceId"]).to_pylist()] == [None] * table.num_rows

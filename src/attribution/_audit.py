@@ -35,7 +35,7 @@ from ._registry import Registry, default_registry
 from ._rollup import Rollup, _getter, rollup
 from ._tree import DEDUPE_LIMIT, DuplicateFilter, RequestTree, build_forest
 from ._usage import BILLED_METERS
-from .exceptions import CurrencyMismatch
+from .exceptions import AttributionError, CurrencyMismatch
 from .normalize import normalize_many
 
 __all__ = ["ENGINES", "PERIODS", "AuditReport", "ChargeCounter", "ChargeLine", "assemble_report", "charge_lines",
@@ -70,13 +70,54 @@ class ChargeLine:
     source: str
     owner: tuple[tuple[str, str | None], ...]
     records: int
+    #: The bundled card's (list) unit price when the line was priced by a user's card or a negotiated
+    #: discount at another price; ``None`` when the list price is ``unit_price`` (or no bundled card knows it).
+    list_unit_price: Decimal | None = None
+    #: Owner tags of the calls beyond ``owner`` (:data:`OWNER_TAGS` and the contract's required fields), in
+    #: :attr:`AuditReport.tagged_charges` only: the FOCUS export's ``Tags``. Empty in :attr:`AuditReport.charges`.
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+#: Tags that say who owns a call, carried into the FOCUS export's ``Tags`` whatever the report is grouped by.
+OWNER_TAGS = ("team", "project", "feature", "workflow", "tenant", "environment", "application", "service",
+              "cost_center", "budget_line", "owner")
+
+
+def _list_prices(rec: UsageRecord, rate: Any) -> Any:
+    """The bundled cards' price vector for a call a user's layer priced differently; ``None`` when the same.
+
+    Only calls priced by a discount or by a card that is not bundled are
+    looked up again (in :func:`~attribution.default_registry`), so plain
+    bundled pricing pays nothing. A model no bundled card knows has no list
+    price but its own.
+    """
+    if not any(n.startswith("discount ") for n in rate.notes) and rate.card_version in _bundled_versions():
+        return None
+    try:
+        listed = default_registry()._rate_at(rate.provider, rate.model, rate.service_tier, rec.region, rec.at)
+    except AttributionError:
+        return None
+    if rec.at is not None and listed.windows:
+        listed = listed.at_time(rec.at)
+    prices, _ = listed.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
+    return prices
+
+
+_BUNDLED: list[frozenset[str]] = []
+
+
+def _bundled_versions() -> frozenset[str]:
+    if not _BUNDLED:
+        _BUNDLED.append(frozenset(c.card.version for c in default_registry().cards))
+    return _BUNDLED[0]
 
 
 class ChargeCounter:
     """Accumulates priced calls into :class:`ChargeLine` rows; memory grows with distinct lines, not calls."""
 
-    def __init__(self, dims: Sequence[str]) -> None:
+    def __init__(self, dims: Sequence[str], tag_dims: Sequence[str] = ()) -> None:
         self.dims = tuple(dims)
+        self.tag_dims = tuple(dict.fromkeys(tag_dims))
         self._acc: dict[tuple[Any, ...], list[Any]] = {}
 
     def add(self, p: PricedRecord) -> None:
@@ -84,12 +125,15 @@ class ChargeCounter:
         prices, _ = rate.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
         day = rec.at.astimezone(UTC).date() if rec.at is not None else None
         owner = tuple((d, rec.tags.get(d)) for d in self.dims)
+        listed = _list_prices(rec, rate)
+        tags = tuple((d, v) for d in self.tag_dims if (v := rec.tags.get(d)) is not None)
         for i, meter in enumerate(BILLED_METERS):
             n = getattr(rec.usage, meter)
             if not n:
                 continue
+            list_price = listed[i] if listed is not None and listed[i] >= 0 and listed[i] != prices[i] else None
             key = (day, rate.provider, rate.model, meter, prices[i], rate.service_tier, rec.region,
-                   rate.card_version, owner)
+                   rate.card_version, owner, list_price, tags)
             a = self._acc.get(key)
             if a is None:
                 a = self._acc[key] = [0, 0, rate]
@@ -97,15 +141,35 @@ class ChargeCounter:
             a[1] += 1
 
     def lines(self) -> list[ChargeLine]:
+        """The charge lines at the report's grain (owner = the ``by`` dimensions)."""
+        merged: dict[tuple[Any, ...], list[Any]] = {}
+        for key, (qty, records, rate) in self._acc.items():
+            a = merged.get(key[:-1])
+            if a is None:
+                merged[key[:-1]] = [qty, records, rate]
+            else:
+                a[0] += qty
+                a[1] += records
+        return self._lines(((*k, ()), v) for k, v in merged.items())
+
+    def tagged_lines(self) -> list[ChargeLine]:
+        """The charge lines split by every owner tag too (``ChargeLine.tags``): the FOCUS export's grain."""
+        return self._lines((k, v) for k, v in self._acc.items())
+
+    @staticmethod
+    def _lines(items: Iterable[tuple[tuple[Any, ...], list[Any]]]) -> list[ChargeLine]:
         out = []
-        for (day, provider, model, meter, unit, tier, region, card, owner), (qty, records, rate) in self._acc.items():
+        for (day, provider, model, meter, unit, tier, region, card, owner, listed, tags), (qty, records, rate) in \
+                items:
             per = 1_000 if meter == "web_search" else 1_000_000
             out.append(ChargeLine(day=day, provider=provider, model=model, meter=meter, quantity=qty,
                                   unit_price=to_decimal(unit * per).normalize(), per=per,
                                   amount=to_decimal(qty * unit), currency=rate.currency, service_tier=tier,
                                   region=region, card_version=card, source=rate.source, owner=owner,
-                                  records=records))
-        out.sort(key=lambda c: (c.day or date.min, c.provider, c.model, c.meter, [str(v) for _, v in c.owner]))
+                                  records=records, tags=tags,
+                                  list_unit_price=None if listed is None else to_decimal(listed * per).normalize()))
+        out.sort(key=lambda c: (c.day or date.min, c.provider, c.model, c.meter, [str(v) for _, v in c.owner],
+                                [f"{k}={v}" for k, v in c.tags]))
         return out
 
 
@@ -160,6 +224,8 @@ class AuditReport:
     excluded: int = 0
     duplicates_unchecked: int = 0
     dedupe_limit: int | None = None
+    #: The charge lines split by every owner tag too (``ChargeLine.tags``); the FOCUS export's rows.
+    tagged_charges: tuple[ChargeLine, ...] = ()
     #: Which engine computed the report: ``python`` or ``fast`` (the columnar engine, extra ``fast``).
     engine: str = "python"
     #: Why the fast engine was not used (``None`` when it was, or was not asked for).
@@ -358,7 +424,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     unpriced: list[Quarantined] = []  # pricing failures: evidence for reconciliation
     flags: Counter[str] = Counter()
     cov = CoverageCounter(c)
-    charges = ChargeCounter(dims)
+    charges = ChargeCounter(dims, tag_dims=(*dims, *OWNER_TAGS, *c.required))
     cells: dict[Any, Any] = {}
     recent = RecentIds()
     seen = DuplicateFilter(limit=dedupe_limit if chunk_size is not None else None)
@@ -494,7 +560,7 @@ def assemble_report(*, dims: tuple[str, ...], contract: OwnershipContract, regis
                        records_read=read, trees=trees_count, rollup=main, periods=periods,
                        coverage=cov.result(), quarantined=dict(quarantined), quarantine_examples=tuple(q_items),
                        flags=dict(flags), charges=tuple(charges.lines()),
-                       top_trees=tuple(top_trees), changes=changes,
+                       tagged_charges=tuple(charges.tagged_lines()), top_trees=tuple(top_trees), changes=changes,
                        anomalies=anomalies, allocation=allocation, reconciliation=reconciliation, true_up=trued,
                        budgets=budgets, excluded=excluded, duplicates_unchecked=duplicates_unchecked,
                        dedupe_limit=dedupe_limit, engine=engine, engine_note=engine_note)

@@ -14,5 +14,5 @@ PEERS = ("genai-prices", "litellm")
 #: Required owner fields when a contract does not say otherwise (seed 001).
 DEFAULT_REQUIRED = ("team", "project", "environment")
 #: Report formats ``write_report`` knows (``--format``), and those that are binary files.
-REPORT_FORMATS = ("csv", "focus", "html", "json", "parquet", "table")
-BINARY_FORMATS = frozenset({"parquet"})
+REPORT_FORMATS = ("csv", "focus", "focus-parquet", "html", "json", "parquet", "table")
+BINARY_FORMATS = frozenset({"focus-parquet", "parquet"})

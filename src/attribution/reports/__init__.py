@@ -17,7 +17,7 @@ from .._audit import AuditReport
 from .._money import exact
 from .._names import BINARY_FORMATS
 from ._csv import write_csv
-from ._focus import write_focus
+from ._focus import write_focus, write_focus_parquet
 from ._html import write_html
 from ._json import JSON_SCHEMA, report_to_json, write_json
 from ._parquet import write_parquet
@@ -34,6 +34,7 @@ WRITERS: dict[str, Writer] = {
     "html": write_html,
     "csv": write_csv,
     "focus": write_focus,
+    "focus-parquet": write_focus_parquet,
     "parquet": write_parquet,
 }
 

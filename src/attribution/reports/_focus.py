@@ -32,7 +32,9 @@ Columns written (Cost and Usage dataset):
   allocation columns AllocatedMethodId, AllocatedMethodDetails,
   AllocatedResourceId, AllocatedResourceName and AllocatedTags (this library
   allocates shared cost).
-* **Recommended**: ChargeFrequency, ServiceSubcategory.
+* **Recommended**: ChargeFrequency, ServiceSubcategory, and InvoiceId, always null
+  (usage data is not associated with an issued invoice, the case where the
+  column MUST be null).
 * **Custom** (``x_`` prefix, after the FOCUS columns): x_Model (the price
   card's model id), x_Meter, x_ServiceTier, x_CardVersion, x_PriceSource,
   x_Records (priced calls in the charge line; null on allocated rows, which
@@ -41,8 +43,7 @@ Columns written (Cost and Usage dataset):
   x_ChargebackOwner (who pays the row: the owner, or the allocation's
   recipient) and x_AllocationOrigin (the pool an allocated row came from).
 
-Not written: InvoiceId (recommended; usage data does not know the invoice),
-SubAccount*, Resource*, Commitment*, CapacityReservation*, ContractApplied and
+Not written: SubAccount*, Resource*, Commitment*, CapacityReservation*, ContractApplied and
 PricingCurrency* (their conditions do not hold: no sub-account in the usage
 data, no provisioned resources, commitments or second currency).
 
@@ -81,9 +82,33 @@ for ``Usage`` and ``Purchase``).
 
 Values the usage data cannot know are stated, not invented: BillingAccountId
 is the invoice's account when the reconciled invoice lines of that provider
-name exactly one, else the provider's id; BillingAccountName is null;
-ListUnitPrice and ContractedUnitPrice are both the price card's unit price
-(a user card layer with negotiated prices makes both the negotiated price).
+name exactly one, else the provider's id; BillingAccountName is null.
+
+Prices: ``ContractedUnitPrice`` is the price the call was priced at (a user
+card's negotiated ``[[discounts]]`` or its own model prices included), so
+``ContractedCost == EffectiveCost == BilledCost`` on usage rows;
+``ListUnitPrice`` is the bundled card's price for the same model, tier,
+region and instant (``ChargeLine.list_unit_price``), so ``ListCost -
+ContractedCost`` is what the negotiated card saves. A model no bundled card
+knows (a private fine-tune) has no other price: list equals contracted.
+
+Rows are the audit's ``tagged_charges``: charge lines split by every owner
+tag (``OWNER_TAGS``: team, project, feature, workflow, tenant, environment,
+application, service, cost center, budget line, owner, and the contract's
+required fields), so ``Tags`` carries them all whatever ``--by`` is; the
+``x_Owner*`` columns hold the ``--by`` dimensions.
+
+Internal pools (a policy pool with a fixed ``amount``: platform overhead no
+provider bills) are not billed: their allocated rows have ``BilledCost`` 0,
+and so ``EffectiveCost``, ``ListCost`` and ``ContractedCost`` 0 too (FOCUS
+ties an unrelated charge's costs to its BilledCost); what each owner is
+charged is in ``x_ChargebackCost``, present with an allocation on every row
+(the billed cost of usage and ``invoice_line`` pool rows, the share of an
+internal pool). ``sum(x_ChargebackCost)`` is the allocation's total;
+``sum(BilledCost)`` is what the providers invoice.
+
+The same rows are written as Parquet by :func:`write_focus_parquet`
+(``--format focus-parquet``), with typed columns.
 """
 
 from __future__ import annotations
@@ -110,8 +135,10 @@ __all__ = [
     "FOCUS_VERSION",
     "MANDATORY_COLUMNS",
     "RECOMMENDED_COLUMNS",
+    "focus_arrow",
     "focus_table",
     "write_focus",
+    "write_focus_parquet",
 ]
 
 FOCUS_VERSION = "1.3"
@@ -134,7 +161,8 @@ CONDITIONAL_COLUMNS = (
     *ALLOCATION_COLUMNS, "ConsumedQuantity", "ConsumedUnit", "ContractedUnitPrice", "ListUnitPrice",
     "PricingCategory", "RegionId", "RegionName", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId", "Tags",
 )
-RECOMMENDED_COLUMNS = ("ChargeFrequency", "ServiceSubcategory")
+#: InvoiceId is always null: usage data is not associated with an issued invoice (invoiceid.md: null then).
+RECOMMENDED_COLUMNS = ("ChargeFrequency", "InvoiceId", "ServiceSubcategory")
 #: Every FOCUS column written, in order (alphabetical; custom columns follow).
 FOCUS_COLUMNS = tuple(sorted({*MANDATORY_COLUMNS, *CONDITIONAL_COLUMNS, *RECOMMENDED_COLUMNS}))
 
@@ -253,7 +281,9 @@ class _Context:
         self.dims = report.by
         self.tag_dims = [d for d in report.by if d not in BUILTIN_DIMENSIONS]
         self.owner_columns = self._owner_columns()
-        days = [c.day for c in report.charges if c.day is not None]
+        # The rows: charge lines split by every owner tag (so Tags carry them all), when the engine kept them.
+        self.charges: tuple[ChargeLine, ...] = report.tagged_charges or report.charges
+        days = [c.day for c in self.charges if c.day is not None]
         first = report.since or (min(days) if days else None)
         last = report.until or (max(days) if days else None)
         self.window: tuple[date, date] | None = (first, last + timedelta(days=1)) if first and last else None
@@ -279,7 +309,8 @@ class _Context:
 
     @property
     def allocation_columns(self) -> list[str]:
-        return ["x_ChargebackOwner", "x_AllocationOrigin"] if self.report.allocation is not None else []
+        return (["x_ChargebackOwner", "x_ChargebackCost", "x_AllocationOrigin"] if self.report.allocation is not None
+                else [])
 
     @property
     def columns(self) -> list[str]:
@@ -299,13 +330,17 @@ class _Context:
         return _month(start)[0], _month(end - timedelta(days=1))[1]
 
     def tags(self, line: ChargeLine) -> dict[str, str] | None:
+        """Every owner tag of the line's calls: the ``by`` tags and the other owner tags (team, project...)."""
         owner = dict(line.owner)
         tags: dict[str, str] = {}
         for dim in self.tag_dims:
             value = owner.get(dim)
             if value is not None:
                 tags[dim] = value
-        return tags or None
+        for dim, value in line.tags:
+            if dim not in BUILTIN_DIMENSIONS:
+                tags.setdefault(dim, value)
+        return dict(sorted(tags.items())) or None
 
 
 def _line_row(ctx: _Context, line: ChargeLine, *, billed: int, quantity: int) -> dict[str, Any]:
@@ -321,7 +356,12 @@ def _line_row(ctx: _Context, line: ChargeLine, *, billed: int, quantity: int) ->
     meter_name = _METER_NAMES.get(line.meter, line.meter)
     start, end = ctx.period(line.day)
     bill_start, bill_end = ctx.billing_period(start, end)
-    list_cost = to_decimal(quantity * unit_units)
+    list_price = line.list_unit_price if line.list_unit_price is not None else line.unit_price
+    list_units, list_rest = divmod(from_decimal(list_price), line.per)
+    if list_rest:
+        raise AttributionError(f"FOCUS export: list price {list_price} per {line.per} is not exact per unit")
+    contracted_cost = to_decimal(quantity * unit_units)
+    list_cost = to_decimal(quantity * list_units)
     sku = f"{line.provider}:{line.model}:{line.meter}"
     price_details = {"x_Meter": line.meter, "x_ServiceTier": line.service_tier}
     if line.region:
@@ -343,13 +383,13 @@ def _line_row(ctx: _Context, line: ChargeLine, *, billed: int, quantity: int) ->
         "ChargePeriodEnd": _stamp(end),
         "ConsumedQuantity": quantity,
         "ConsumedUnit": counted,
-        "ContractedCost": list_cost,
+        "ContractedCost": contracted_cost,
         "ContractedUnitPrice": line.unit_price,
         "EffectiveCost": to_decimal(billed),
         "HostProviderName": host,
         "InvoiceIssuerName": service_provider,
         "ListCost": list_cost,
-        "ListUnitPrice": line.unit_price,
+        "ListUnitPrice": list_price,
         "PricingCategory": "Standard",
         "PricingQuantity": _scaled(quantity, digits),
         "PricingUnit": pricing_unit,
@@ -434,14 +474,14 @@ class _Plan:
                 raise AttributionError(f"FOCUS export: cannot tell which charges pool {pool.id!r} took "
                                        f"({pool.source}); group the report by {', '.join(dims)}")
             lines = []
-            for n, line in enumerate(report.charges):
+            for n, line in enumerate(ctx.charges):
                 values = tuple(line.owner[i][1] for i in index)
                 if values in keys:
                     if n in taken:
                         raise AttributionError(f"FOCUS export: a charge is in pools {taken[n]!r} and {pool.id!r}")
                     taken[n] = pool.id
                     lines.append(n)
-            exact = sum(from_decimal(report.charges[n].amount) for n in lines)
+            exact = sum(from_decimal(ctx.charges[n].amount) for n in lines)
             if exact != from_decimal(pool.amount) + from_decimal(pool.residue):
                 raise AttributionError(f"FOCUS export: the charges of pool {pool.id!r} add up to {to_decimal(exact)}, "
                                        f"not to its amount {pool.amount} plus residue {pool.residue}")
@@ -525,10 +565,15 @@ def _pool_rows(ctx: _Context, alloc: Allocation, pool: PoolAllocation,
     rows = []
     for owner, amount, ratio in zip(owners, amounts, ratios, strict=True):
         cost = to_decimal(amount)
+        # An internal pool (a fixed amount: platform overhead) is on nobody's invoice: none of it is BilledCost,
+        # and FOCUS ties the other cost metrics of such a charge to BilledCost, so the owner's share is only
+        # in x_ChargebackCost. An invoice_line pool is a provider's bill line spread over owners: it is billed.
+        billed = cost if pool.source.startswith("invoice_line ") else to_decimal(0)
         share = shares[(pool.id, owner)]
         row: dict[str, Any] = dict.fromkeys(ctx.columns)
         row.update({
-            "BilledCost": cost, "EffectiveCost": cost, "ListCost": cost, "ContractedCost": cost,
+            "BilledCost": billed, "EffectiveCost": billed, "ListCost": billed, "ContractedCost": billed,
+            "x_ChargebackCost": cost,
             "BillingAccountId": _INTERNAL, "BillingCurrency": currency,
             "BillingPeriodStart": _stamp(bill_start), "BillingPeriodEnd": _stamp(bill_end),
             "ChargeCategory": "Adjustment", "ChargeFrequency": "Recurring",
@@ -560,14 +605,14 @@ def focus_table(report: AuditReport) -> tuple[list[str], list[dict[str, Any]]]:
     alloc = report.allocation
     rows: list[dict[str, Any]] = []
     if alloc is None:
-        for line in report.charges:
+        for line in ctx.charges:
             rows.append(_line_row(ctx, line, billed=from_decimal(line.amount), quantity=line.quantity))
     else:
         plan = _Plan(ctx, alloc)
         shares = {(s.pool, row.owner): s for row in alloc.rows for s in row.shares}
         pools = {p.id: p for p in alloc.pools}
         done: set[str] = set()
-        for n, line in enumerate(report.charges):
+        for n, line in enumerate(ctx.charges):
             pool_id = plan.line_pool.get(n)
             if pool_id is None:
                 row = _line_row(ctx, line, billed=from_decimal(line.amount), quantity=line.quantity)
@@ -575,7 +620,7 @@ def focus_table(report: AuditReport) -> tuple[list[str], list[dict[str, Any]]]:
                 rows.append(row)
             elif pool_id not in done:
                 done.add(pool_id)
-                lines = [report.charges[i] for i in plan.slices[pool_id]]
+                lines = [ctx.charges[i] for i in plan.slices[pool_id]]
                 rows.extend(_split_rows(ctx, alloc, pools[pool_id], lines, shares))
         for pool in alloc.pools:
             if not pool.source.startswith("where "):
@@ -583,6 +628,8 @@ def focus_table(report: AuditReport) -> tuple[list[str], list[dict[str, Any]]]:
     for row in rows:
         for col in columns:
             row.setdefault(col, None)
+        if alloc is not None and row["x_ChargebackCost"] is None:
+            row["x_ChargebackCost"] = row["BilledCost"]
     return columns, rows
 
 
@@ -611,3 +658,56 @@ def write_focus(report: AuditReport, out: IO[str]) -> None:
     """Write the report as a FOCUS 1.3 Cost and Usage CSV (see the module docstring for every rule)."""
     columns, rows = focus_table(report)
     write_rows(out, columns, _cells(columns, rows))
+
+
+#: Arrow types of the typed FOCUS columns in the Parquet export; every other column is a string.
+_DECIMAL_COLUMNS = frozenset({"BilledCost", "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "ListCost",
+                              "ListUnitPrice", "PricingQuantity", "x_ChargebackCost"})
+_INT_COLUMNS = frozenset({"ConsumedQuantity", "x_Records"})
+_DATETIME_COLUMNS = frozenset({"BillingPeriodEnd", "BillingPeriodStart", "ChargePeriodEnd", "ChargePeriodStart"})
+
+
+def focus_arrow(report: AuditReport) -> Any:
+    """The FOCUS dataset of ``report`` as a ``pyarrow.Table`` (extra ``arrow``).
+
+    Costs, unit prices and ``PricingQuantity`` are ``decimal128(38, 15)`` (exact),
+    quantities and counts ``int64``, period bounds ``timestamp[ms, UTC]``, the JSON
+    columns (``Tags``, ``SkuPriceDetails``, ``AllocatedMethodDetails``,
+    ``AllocatedTags``) JSON text, and every other column a string; nulls are nulls.
+    """
+    import importlib
+
+    from ..exceptions import MissingDependency
+
+    try:
+        pa = importlib.import_module("pyarrow")
+    except ImportError:
+        raise MissingDependency("the FOCUS Parquet export", "arrow", "pyarrow") from None
+    columns, rows = focus_table(report)
+    fields, arrays = [], []
+    for col in columns:
+        values = [row[col] for row in rows]
+        if col in _DECIMAL_COLUMNS:
+            kind = pa.decimal128(38, 15)
+        elif col in _INT_COLUMNS:
+            kind = pa.int64()
+        elif col in _DATETIME_COLUMNS:
+            kind = pa.timestamp("ms", tz="UTC")  # Parquet has no seconds unit
+        else:
+            kind = pa.string()
+            values = [None if v is None else v if isinstance(v, str) else _json(v) if isinstance(v, (Mapping, list))
+                      else str(v) for v in values]
+        fields.append(pa.field(col, kind))
+        arrays.append(pa.array(values, type=kind))
+    schema = pa.schema(fields, metadata={"FOCUS.version": FOCUS_VERSION, "attribution.by": json.dumps(list(report.by))})
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+@exact
+def write_focus_parquet(report: AuditReport, out: IO[bytes]) -> None:
+    """Write the report as a FOCUS 1.3 Cost and Usage Parquet file (the CSV's rows and rules, typed columns)."""
+    import importlib
+
+    pq = importlib.import_module("pyarrow.parquet")
+    table = focus_arrow(report)
+    pq.write_table(table, out)
