@@ -243,7 +243,7 @@ def _protect(rec: UsageRecord, hints: Hints) -> UsageRecord:
 
 
 def _run(payload: Any, hints: Hints, provider: str | None) -> list[UsageRecord]:
-    if not is_mapping(payload):
+    if type(payload) is not dict:
         payload = as_payload(payload)   # an SDK object (pydantic, protobuf...), read without importing the SDK
     if not is_mapping(payload):
         raise NormalizeError("bad_type", f"payload must be a JSON object or an SDK object with model_dump() or "

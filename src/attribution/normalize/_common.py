@@ -175,7 +175,11 @@ def as_payload(obj: Any) -> Any:
 
 
 def _plain(obj: Any, depth: int) -> Any:
-    if obj is None or type(obj) in (dict, list, str, int, float, bool) or is_mapping(obj):
+    if obj is None or type(obj) in (dict, list, str, int, float, bool):
+        return obj
+    if hasattr(obj, "DESCRIPTOR") and callable(getattr(obj, "SerializeToString", None)):
+        return _protobuf_dict(obj)   # before the mapping test: protobuf's Struct registers as a Mapping
+    if is_mapping(obj):
         return obj
     if depth > _MAX_OBJECT_DEPTH:
         raise _fail("bad_type", f"SDK object nested deeper than {_MAX_OBJECT_DEPTH} levels", "")
@@ -193,8 +197,6 @@ def _plain(obj: Any, depth: int) -> Any:
             except TypeError:   # a model_dump() without pydantic's keywords
                 value = dump()
             return _plain_tree(value, depth)
-        if hasattr(obj, "DESCRIPTOR") and callable(getattr(obj, "SerializeToString", None)):
-            return _protobuf_dict(obj)
         for attr in ("_pb", "proto"):   # proto-plus messages; xai-sdk wrappers keep the protobuf here
             inner = getattr(obj, attr, None)
             if inner is not None and hasattr(inner, "DESCRIPTOR") and not callable(inner):

@@ -209,9 +209,10 @@ def normalize_observation(payload: Mapping[str, Any], hints: Hints, path: str = 
                 stated = money(value, f"{prefix}{camel}")
                 break
     meta = payload.get("metadata")
-    tags = owner_tags({k: v for k, v in payload.items() if k in ("userId", "user_id")}, path, hints)
-    if is_mapping(meta):
-        tags = {**owner_tags(meta, f"{prefix}metadata", hints, nested=()), **tags}
+    tags = owner_tags(meta, f"{prefix}metadata", hints, nested=()) if is_mapping(meta) else {}
+    user = _get(payload, "userId", "user_id")
+    if isinstance(user, str) and user and "user" not in hints.tags:
+        tags["user"] = user
     env = payload.get("environment")
     if isinstance(env, str) and env and env != "default" and "environment" not in tags:
         tags["environment"] = env

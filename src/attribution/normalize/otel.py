@@ -489,10 +489,10 @@ def _records(s: _Span, hints: Hints) -> list[UsageRecord]:
     if out is not None and (reasoning_n := _first_count(a, _REASONING, path)):
         total = _first_count(a, _TOTAL, path)
         provider_hint = _text(a, _PROVIDER_KEYS, path)
-        if total is not None and total != inp + out and total == inp + out + reasoning_n:
-            reasoning_beside = True   # the total says reasoning was counted beside the output
-        elif total is None and provider_hint and otel_provider(provider_hint) == "xai":
+        if provider_hint and otel_provider(provider_hint) == "xai":
             reasoning_beside = True   # xAI counts reasoning beside completion tokens (its REST and gRPC APIs)
+        elif total is not None and total != inp + out and total == inp + out + reasoning_n:
+            reasoning_beside = True   # the total says reasoning was counted beside the output
         if reasoning_beside:
             out += reasoning_n
     reads = _first_count(a, _CACHE_READ, path) or 0
