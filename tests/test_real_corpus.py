@@ -111,3 +111,47 @@ def test_corpus_shape() -> None:
     assert len({(e["provider"], e["format"]) for e in billable}) >= 12
     assert sum(1 for e in billable if e["source"].get("stream")) >= 50
     assert any(not e["billable"] for e in ENTRIES)
+
+
+def _any(pred: Any) -> bool:
+    return any(pred(entry) for entry in ENTRIES if entry["billable"])
+
+
+def _otel_keys(entry: dict[str, Any]) -> set[str]:
+    """Attribute names of an OpenTelemetry entry (console JSON or OTLP JSON)."""
+    payload = entry["payload"]
+    if entry["format"] == "otel.console":
+        return set(payload.get("attributes") or {})
+    return {attr["key"] for rs in payload.get("resourceSpans") or [] for ss in rs.get("scopeSpans") or []
+            for span in ss.get("spans") or [] for attr in span.get("attributes") or []}
+
+
+def test_corpus_covers_every_defect_class_of_issue_18() -> None:
+    """Each defect class of issue 18 has real cases in the corpus (a shrunk corpus fails here)."""
+    meters = lambda e: e["expected"]["meters"]  # noqa: E731
+    usage = lambda e: (e["payload"].get("usage") or {}) if isinstance(e["payload"], dict) else {}  # noqa: E731
+    # 1a: Anthropic server-side iterations billed from usage.iterations
+    assert _any(lambda e: e["provider"] == "anthropic" and len(usage(e).get("iterations") or []) > 1)
+    # 1b: OpenAI-shaped cache_write_tokens
+    assert _any(lambda e: meters(e).get("cache_write") and "cache_write_tokens" in str(usage(e)))
+    # 1c: a cost stated by the gateway (OpenRouter usage.cost, LiteLLM response_cost)
+    assert {e["provider"] for e in ENTRIES if "stated_cost" in e.get("expected", {})} >= {"openrouter", "anthropic"}
+    # 2: spans of the real instrumentations, both encodings, duplicates, old and new attribute names
+    formats = {e["format"] for e in ENTRIES}
+    assert {"otel.otlp", "otel.console", "otel.otlp.duplicate_spans"} <= formats
+    keys = set().union(*(_otel_keys(e) for e in ENTRIES if e["format"].startswith("otel.")))
+    assert {"gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "gen_ai.usage.cache_read.input_tokens",
+            "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation.input_tokens",
+            "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation_input_tokens"} <= keys
+    # 3: OpenAI-compatible hosts and look-alikes
+    billable = {e["provider"] for e in ENTRIES if e["billable"]}
+    assert {"groq", "cerebras", "huggingface", "zai", "together", "ollama", "snowflake", "deepseek", "azure",
+            "openrouter", "mistral", "xai"} <= billable
+    # 4: rejected real shapes
+    assert {"anthropic.stream.message_delta", "openai.responses.compaction", "bare.model_usage",
+            "litellm.standard_logging_payload", "litellm.model_response", "xai.sdk.chat_response"} <= formats
+    # 5: SDK objects handed over as objects
+    assert {(e.get("call") or {}).get("as") for e in ENTRIES} >= {"model_dump", "to_dict"}
+    # 6: web-search fees
+    assert {e["provider"] for e in ENTRIES if e["billable"] and meters(e).get("web_search")} >= {
+        "openai", "anthropic", "google", "openrouter"}
