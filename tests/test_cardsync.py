@@ -167,6 +167,14 @@ def test_a_peers_regional_variant_of_a_known_model_is_a_comment_not_a_model(reg:
     assert "| azure | azure/us-gov/gpt-4o | - (gpt-4o in us-gov) |" in rep.markdown()
 
 
+def test_a_peer_tier_name_a_card_cannot_use_is_a_comment(reg: at.Registry) -> None:
+    table = {"openai": {"gpt-9": {"input": "3", "output": "15", "tiers": {"Scale Tier": {"input": "9"}}}}}
+    patch = sync_cards(reg, "genai-prices", read_on=DAY, providers=["openai"],
+                       loader=loader(peer(table))).patches()["openai"]
+    assert '  # tier "Scale Tier" not proposed (not a card tier name): { input = 9 }' in patch
+    assert "tiers." not in patch
+
+
 class _HistoryPeer:
     """A peer with a dated price history, as genai-prices keeps one."""
 

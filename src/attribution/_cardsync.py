@@ -236,7 +236,9 @@ class SyncReport:
             if last:
                 for name, (tprices, tcontext) in sorted(pm.tiers.items()):
                     body = _inline(tprices, context=tcontext)
-                    if body != "{  }":
+                    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name) or name == "standard":
+                        out.append(f"  # tier {_str(name)} not proposed (not a card tier name): {body}")
+                    elif body != "{  }":
                         out.append(f"  tiers.{_key(name)} = {body}")
             out.append("")
         dropped = _unholdable(pm)
