@@ -1,6 +1,6 @@
 """Golden corpus of real, recorded provider payloads (issue 18).
 
-Each entry of ``tests/fixtures/real/corpus/*.jsonl.gz`` is one response body,
+Each entry of ``tests/fixtures/real/corpus/*.ndjson.gz`` is one response body,
 stream event or OpenTelemetry span, recorded by a public test suite (VCR
 cassettes shipped in PyPI sdists, files of public repositories) or produced
 by running the real instrumentation packages on recorded bodies, with its
