@@ -598,3 +598,55 @@ def test_documented_vertex_and_bedrock_spellings_resolve(provider: str, model: s
 def test_undocumented_spellings_stay_unknown(provider: str, model: str) -> None:
     with pytest.raises(at.UnknownModel):
         at.load_registry().canonical_model(provider, model)
+
+
+# -- coverage: models added from peer data, and the ones left out ---------------------------------
+
+
+@pytest.mark.parametrize(("provider", "model", "usage", "when", "expected"), [
+    # Bedrock OpenAI: the global profile is the list price, a regional profile 1.1x, >272K the long-context rate
+    ("bedrock", "global.openai.gpt-6-sol", at.Usage(input=100_000, output=10_000), datetime(2026, 11, 30, tzinfo=UTC),
+     Decimal("0.30")),
+    ("bedrock", "us.openai.gpt-6-sol", at.Usage(input=100_000, output=10_000), datetime(2026, 11, 30, tzinfo=UTC),
+     Decimal("0.330")),
+    ("bedrock", "global.openai.gpt-6-sol", at.Usage(input=300_000, output=10_000), datetime(2026, 11, 30, tzinfo=UTC),
+     Decimal("1.35")),
+    ("openai", "gpt-5.5-cyber", at.Usage(input=1_000_000, cached_input=1_000_000, output=100_000),
+     datetime(2026, 10, 20, tzinfo=UTC), Decimal("21.25")),
+    ("openai", "o3-deep-research-2025-06-26", at.Usage(input=1_000_000, output=100_000),
+     datetime(2025, 7, 1, tzinfo=UTC), Decimal("14")),
+    ("fireworks", "accounts/fireworks/models/glm-5p3", at.Usage(input=1_000_000, output=1_000_000),
+     datetime(2026, 12, 10, tzinfo=UTC), Decimal("5.8")),
+    ("together", "zai-org/glm-5.3", at.Usage(input=1_000_000, output=1_000_000), datetime(2026, 12, 10, tzinfo=UTC),
+     Decimal("5.8")),
+    ("xai", "xai/grok-4.20-reasoning", at.Usage(input=100_000, output=100_000), datetime(2026, 11, 1, tzinfo=UTC),
+     Decimal("0.375")),
+    ("mistral", "ministral-8b-latest", at.Usage(input=1_000_000, output=1_000_000), datetime(2026, 11, 1, tzinfo=UTC),
+     Decimal("0.30")),
+])
+def test_models_added_from_peer_data_price_as_both_peers_do(provider: str, model: str, usage: at.Usage,
+                                                              when: datetime, expected: Decimal) -> None:
+    assert at.cost(provider, model, usage, at=when) == expected
+
+
+def test_a_model_priced_from_its_read_date_refuses_earlier_calls() -> None:
+    """No launch date known: priced from the day the peer data was read, never before."""
+    with pytest.raises(at.UnknownModel):   # PriceNotInForce
+        at.cost("fireworks", "glm-5p3", at.Usage(input=1), at=datetime(2026, 11, 1, tzinfo=UTC))
+    assert at.cost("fireworks", "glm-5p3", at.Usage(input=1_000_000), at=datetime(2026, 12, 4, tzinfo=UTC)) == \
+        Decimal("1.4")
+
+
+def test_one_peer_meters_are_not_carried() -> None:
+    """o3-deep-research: only genai-prices prices web search calls, so they are unpriced, not guessed."""
+    with pytest.raises(at.UnpricedMeter):
+        at.cost("openai", "o3-deep-research", at.Usage(input=1, web_search=1), at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_every_bundled_excluded_model_stays_unknown() -> None:
+    reg = at.load_registry()
+    excluded = reg.excluded()
+    assert len(excluded) > 500
+    for provider, entry in excluded:
+        with pytest.raises(at.UnknownModel):
+            reg.canonical_model(provider, entry.id)
