@@ -148,6 +148,8 @@ def test_corpus_covers_every_defect_class_of_issue_18() -> None:
     assert {"groq", "cerebras", "huggingface", "zai", "together", "ollama", "snowflake", "deepseek", "azure",
             "openrouter", "mistral", "xai"} <= billable
     # 4: rejected real shapes
+    assert {"anthropic.stream", "openai.chat.stream", "openai.responses.stream"} <= {
+        e["format"] for e in ENTRIES if e["billable"] and (e.get("call") or {}).get("as") == "stream"}
     assert {"anthropic.stream.message_delta", "openai.responses.compaction", "bare.model_usage",
             "litellm.standard_logging_payload", "litellm.model_response", "xai.sdk.chat_response"} <= formats
     # 5: SDK objects handed over as objects
