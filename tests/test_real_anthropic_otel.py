@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import attribution as at
 from attribution.normalize import as_payload, normalize_many, normalize_stream
@@ -604,3 +606,35 @@ class TestRealSdkClasses:
         assert meters(rec) == {"input": 4, "cache_write": 1163, "output": 187}
         console = at.normalize(json.loads(span.to_json()))   # to_json() rounds the start time to the microsecond
         assert attrs.evolve(console, at=None) == attrs.evolve(rec, at=None)
+
+
+# --- invariants ----------------------------------------------------------------------------------
+
+_ITERATION = st.fixed_dictionaries({
+    "type": st.sampled_from(["message", "compaction", "advisor_message"]),
+    "input_tokens": st.integers(0, 150_000), "output_tokens": st.integers(0, 5000),
+    "cache_read_input_tokens": st.integers(0, 50_000), "cache_creation_input_tokens": st.integers(0, 20_000)})
+
+
+@given(st.lists(_ITERATION, min_size=1, max_size=6), st.booleans())
+def test_every_iteration_is_billed_exactly_once(iterations: list[dict[str, Any]], with_advisor_model: bool) -> None:
+    """Whatever the iterations, the records' meters add up to the iterations' and each token is priced once."""
+    its = [dict(it, model="claude-opus-4-8") if with_advisor_model and it["type"] == "advisor_message" else it
+           for it in iterations]
+    executor = [it for it in its if it["type"] == "message"]
+    top = {"input_tokens": sum(it["input_tokens"] for it in executor),
+           "output_tokens": sum(it["output_tokens"] for it in executor),
+           "cache_read_input_tokens": sum(it["cache_read_input_tokens"] for it in executor),
+           "cache_creation_input_tokens": sum(it["cache_creation_input_tokens"] for it in executor)}
+    body = {"id": "msg_01P", "type": "message", "model": "claude-sonnet-4-6", "content": [],
+            "usage": {**top, "iterations": its}}
+    out = list(normalize_many([body], at=WHEN))
+    assert all(isinstance(r, at.UsageRecord) for r in out)
+    for meter, key in (("input", "input_tokens"), ("output", "output_tokens"),
+                       ("cached_input", "cache_read_input_tokens"), ("cache_write", "cache_creation_input_tokens")):
+        assert sum(getattr(r.usage, meter) for r in out) == sum(it[key] for it in its)
+    assert len({r.request_id for r in out}) == len(out)   # distinct: no record is a duplicate of another
+    priced = [at.price(r) for r in out]
+    assert at.rollup(priced).total == sum(p.cost for p in priced)
+    [tree] = at.build_forest(priced)
+    assert tree.cost == at.rollup(priced).total
