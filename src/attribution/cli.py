@@ -150,8 +150,8 @@ def _cmd_cards_show(args: argparse.Namespace) -> int:
         if info.aliases:
             _say(f"  aliases: {', '.join(info.aliases)}")
         for period in info.periods:
-            until = period.until.date().isoformat() if period.until else "now"
-            _say(f"  {period.from_.date().isoformat()} .. {until}   {provenance(period, info.card).describe()}")
+            until = _instant_text(period.until) if period.until else "now"
+            _say(f"  {_instant_text(period.from_)} .. {until}   {provenance(period, info.card).describe()}")
             for meter, value in period.meter_prices().items():
                 unit = "1K calls" if meter == "web_search" else "1M tokens"
                 _say(f"    {meter:<15} {value.normalize():f} {info.card.card.currency} / {unit}")
@@ -166,6 +166,13 @@ def _cmd_cards_show(args: argparse.Namespace) -> int:
                 _say(f"    region {region}: x{mult}")
             _show_structures(period)
     return 0
+
+
+def _instant_text(when: datetime) -> str:
+    """A period boundary as the card wrote it: a date at UTC midnight, else the UTC time too."""
+    if when.hour or when.minute or when.second:
+        return when.strftime("%Y-%m-%d %H:%M UTC")
+    return when.date().isoformat()
 
 
 def _show_structures(period: Any) -> None:
