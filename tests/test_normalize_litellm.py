@@ -121,9 +121,14 @@ class TestFixtures:
         assert missing.source is not None
         assert (missing.source.line, missing.source.path) == (5, "prompt_tokens")
 
-    @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
-    def test_every_fixture_is_detected_as_litellm(self, name: str) -> None:
+    @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json") if not p.name.startswith("callback-")))
+    def test_every_row_fixture_is_detected_as_a_spend_log(self, name: str) -> None:
         assert detect_schema(load(name)).id == "litellm.spend_log"
+
+    @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("callback-*.json")))
+    def test_callback_kwargs_fixtures_are_read_through_their_standard_logging_object(self, name: str) -> None:
+        assert detect_schema(load(name)).id == "litellm.callback"
+        assert at.normalize(load(name)).schema == "litellm.standard_logging"
 
 
 class TestPricing:

@@ -169,6 +169,17 @@ def test_litellm_standard_logging_payload_keeps_response_cost_and_agrees_with_th
     assert "stated_cost_drift" not in priced.flags   # float noise in the logged cost is not drift
 
 
+def test_litellm_callback_kwargs_are_read_through_their_standard_logging_object():
+    kwargs = {"standard_logging_object": LITELLM_SLP, "custom_llm_provider": "openai", "response_obj": {}}
+    rec = at.normalize(kwargs)
+    assert (rec.schema, meters(rec), rec.stated_cost) == ("litellm.standard_logging", {"input": 10, "output": 20},
+                                                          Decimal("0.00022500000000000002"))
+    broken = {"standard_logging_object": {**LITELLM_SLP, "prompt_tokens": "ten", "response": None}}
+    with pytest.raises(at.NormalizeError) as err:
+        at.normalize(broken)
+    assert err.value.path == "standard_logging_object.prompt_tokens"
+
+
 def test_a_gateway_cost_that_disagrees_with_the_card_raises_the_flag_and_the_audit_counts_it():
     payload = {**LITELLM_SLP, "response_cost": Decimal("0.0003")}
     priced = at.price(at.normalize(payload))

@@ -91,8 +91,18 @@ from ._common import Hints, Schema, count, is_mapping, mapping, money, optional_
 from .compat import claude_provider
 from .openai import chat_record, is_chat_completion
 
-__all__ = ["SCHEMAS", "is_litellm_chat", "is_spend_log", "is_standard_logging_payload", "normalize_litellm_chat",
-           "normalize_spend_log", "normalize_standard_logging_payload", "spend_log_usage"]
+__all__ = [
+    "SCHEMAS",
+    "is_callback_kwargs",
+    "is_litellm_chat",
+    "is_spend_log",
+    "is_standard_logging_payload",
+    "normalize_callback_kwargs",
+    "normalize_litellm_chat",
+    "normalize_spend_log",
+    "normalize_standard_logging_payload",
+    "spend_log_usage",
+]
 
 #: Route segments LiteLLM puts between the provider prefix and a Bedrock model id.
 _BEDROCK_ROUTES = ("converse/", "invoke/", "converse_like/")
@@ -360,6 +370,23 @@ def normalize_standard_logging_payload(payload: Mapping[str, Any], hints: Hints)
     )]
 
 
+def is_callback_kwargs(payload: Mapping[str, Any]) -> bool:
+    """What a LiteLLM ``CustomLogger`` callback received, kept as a dict: ``standard_logging_object`` and friends."""
+    return is_mapping(payload.get("standard_logging_object"))
+
+
+def normalize_callback_kwargs(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from a callback's kwargs: their ``standard_logging_object`` (see
+    :func:`normalize_standard_logging_payload`); field paths name it."""
+    inner = mapping(payload, "standard_logging_object", "", required=True)
+    assert inner is not None
+    try:
+        return normalize_standard_logging_payload(inner, hints)
+    except NormalizeError as exc:
+        where = f"standard_logging_object.{exc.path}" if exc.path else "standard_logging_object"
+        raise NormalizeError(exc.code, exc.message, path=where) from None
+
+
 # --- LiteLLM's OpenAI-shaped responses for other providers ------------------------------------------
 
 _LITELLM_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
@@ -399,6 +426,9 @@ SCHEMAS = (
     Schema("litellm.standard_logging", None, is_standard_logging_payload, normalize_standard_logging_payload,
            "LiteLLM StandardLoggingPayload (response_cost, call_type, startTime, response, metadata)",
            keys=frozenset({"response_cost"})),
+    Schema("litellm.callback", None, is_callback_kwargs, normalize_callback_kwargs,
+           "a LiteLLM callback's kwargs (standard_logging_object, response_obj, custom_llm_provider)",
+           keys=frozenset({"standard_logging_object"})),
     Schema("litellm.chat", None, is_litellm_chat, normalize_litellm_chat,
            "LiteLLM ModelResponse: a chat completion with cache_read_input_tokens / cache_creation_input_tokens",
            specificity=15, keys=frozenset({"object"})),
