@@ -100,7 +100,7 @@ class TestIterations:
     def test_advisor_iterations_are_records_of_their_own_at_the_advisor_model(self) -> None:
         out = records([advisor_message()], at=WHEN)
         assert [(r.model, meters(r)) for r in out] == [
-            ("claude-sonnet-4-6", {"input": 2390, "output": 121}),
+            ("claude-sonnet-4-6", {"input": 2390, "output": 121, "reasoning": 28}),   # thinking_tokens
             ("claude-opus-4-8", {"input": 2518, "output": 22})]
         main, advisor = out
         assert advisor.request_id == "msg_01AdvisorCall:iterations[1]"
@@ -118,7 +118,7 @@ class TestIterations:
 
     def test_an_advisor_at_the_executors_own_model_stays_in_one_record(self) -> None:
         rec = at.normalize(advisor_message(advisor="claude-sonnet-4-6"))
-        assert meters(rec) == {"input": 2390 + 2518, "output": 121 + 22}
+        assert meters(rec) == {"input": 2390 + 2518, "output": 121 + 22, "reasoning": 28}
 
     def test_iterations_past_100k_tokens_are_priced_each_on_its_own_prompt(self) -> None:
         out = records([compaction_and_answer()], at=WHEN)

@@ -147,12 +147,15 @@ def message_usage(usage: Mapping[str, Any], path: str) -> Usage:
     else:
         w5, w1h = total_writes, 0
     tools = mapping(usage, "server_tool_use", path)
-    return Usage(
+    details = mapping(usage, "output_tokens_details", path)
+    return usage_of(
+        path,
         input=count(usage, "input_tokens", path, required=True),
         cached_input=count(usage, "cache_read_input_tokens", path),
         cache_write=w5,
         cache_write_1h=w1h,
         output=count(usage, "output_tokens", path, required=True),
+        reasoning=count(details, "thinking_tokens", f"{path}.output_tokens_details"),
         web_search=count(tools, "web_search_requests", f"{path}.server_tool_use"),
     )
 
@@ -234,12 +237,12 @@ def iteration_records(record: UsageRecord, usage: Mapping[str, Any], iterations:
     out: list[UsageRecord] = []
     rid = record.request_id
     if main or not apart:
-        out.append(attrs.evolve(record, usage=usage_of("usage.iterations", **_summed(main, top.web_search))))
+        out.append(attrs.evolve(record, usage=usage_of("usage.iterations", **_summed(main, top))))
     for i, model, u, kind in apart:
         if not out:   # the first billed iteration stands for the response (and carries its web searches)
             out.append(attrs.evolve(record, model=model or record.model,
                                     model_billed=None if model else record.model_billed,
-                                    usage=usage_of("usage.iterations", **_summed([u], top.web_search))))
+                                    usage=usage_of("usage.iterations", **_summed([u], top))))
             continue
         out.append(attrs.evolve(
             record, model=model or record.model, model_billed=None if model else record.model_billed, usage=u,
@@ -248,9 +251,13 @@ def iteration_records(record: UsageRecord, usage: Mapping[str, Any], iterations:
     return out
 
 
-def _summed(parts: list[Usage], web_search: int) -> dict[str, int]:
+def _summed(parts: list[Usage], top: Usage) -> dict[str, int]:
+    """The parts' meters added up, with the response's web searches and (when it fits) its thinking count."""
     totals = {meter: sum(getattr(u, meter) for u in parts) for meter in _USAGE_METERS}
-    totals["web_search"] = web_search
+    totals["web_search"] = top.web_search
+    # output_tokens_details.thinking_tokens is reported for the whole response only: a breakdown of
+    # output (no price of its own), kept where it fits.
+    totals["reasoning"] = top.reasoning if top.reasoning <= totals["output"] else 0
     return totals
 
 
