@@ -62,7 +62,8 @@ def test_example_month_with_invoices_owners_policy_and_cards_is_identical() -> N
     report = _same(EXAMPLES / "gateway-month.jsonl", registry=at.load_registry(EXAMPLES / "pricecards"),
                    invoices=invoices, contract=at.OwnershipContract(owner_map=load_owner_map(EXAMPLES / "owners.toml")),
                    policy=load_policy(EXAMPLES / "policy.toml"))
-    assert report.reconciliation is not None and report.allocation is not None
+    assert report.reconciliation is not None
+    assert report.allocation is not None
     assert report.budgets
 
 
@@ -94,7 +95,8 @@ def test_csv_and_parquet_inputs_match_the_python_engine(tmp_path: Path) -> None:
     parquet = tmp_path / "events.parquet"
     pq.write_table(pa.Table.from_pylist(rows), parquet)
     report = _same(parquet)
-    assert report.duplicates == 1 and report.quarantined == {"unknown_model": 1}
+    assert report.duplicates == 1
+    assert report.quarantined == {"unknown_model": 1}
 
 
 def test_the_report_says_which_engine_ran(tmp_path: Path) -> None:
@@ -104,7 +106,8 @@ def test_the_report_says_which_engine_ran(tmp_path: Path) -> None:
     assert at.run_audit(path).engine == "fast"
     assert "Engine: fast" in at.run_audit(path).engine_line()
     declined = at.run_audit(path, period="day")
-    assert declined.engine == "python" and declined.engine_note
+    assert declined.engine == "python"
+    assert declined.engine_note
     assert report_to_json(declined)["engine"] == {"name": "python", "note": declined.engine_note}
     with pytest.raises(ValueError, match="reads input files"):
         at.run_audit([{"provider": "openai"}], engine="fast")
@@ -117,7 +120,8 @@ def test_a_valid_record_the_sql_cannot_read_hands_the_input_to_python(tmp_path: 
             "timestamp": "2025-06-01T00:00:00Z"}
     path.write_text(json.dumps(base) + "\n" + json.dumps({**base, "request_id": "b", "input_tokens": 12.0}) + "\n")
     py, fast = _both(path)
-    assert fast.engine == "python" and "does not read itself" in (fast.engine_note or "")
+    assert fast.engine == "python"
+    assert "does not read itself" in (fast.engine_note or "")
     assert _doc(fast) == _doc(py)
 
 

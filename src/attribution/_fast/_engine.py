@@ -3,12 +3,13 @@
 Stages (each a DuckDB table in a temporary database that spills to disk, so
 memory stays bounded however long the input):
 
-1. ``src``: one row per input line or row: its number, whether it is blank,
-   whether it is strict JSON this engine can read (``ok1``), its key lists and
-   every field the gateway normalizer reads, as JSON values.
-2. ``c``: the flat gateway events normalized exactly as
-   :mod:`attribution.normalize.gateway` would (``ok2`` false where the SQL
-   cannot be sure), priced against the compiled rate table ``rt``.
+1. ``ev``: one row per input line or row, read in one pass: its number,
+   whether it is blank or strict JSON this engine reads (``ok1``), a hash of
+   its key lists (its shape), and every field the gateway normalizer reads,
+   normalized (``ok_a`` false where the SQL cannot be sure).
+2. ``c``: the rows whose shape the Python schema detector calls a flat
+   gateway event and whose fields all read exactly; ``pc``: priced against
+   the compiled rate table ``rt``.
 3. Repeats of one provider call are dropped, request trees are resolved
    (trace groups; owner fields inherited from the root), and calls are grouped
    into classes; Python turns classes into the rollups, coverage counter,
@@ -22,7 +23,6 @@ whole input is handed to the Python engine (:class:`Decline`).
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import re
 import tempfile
@@ -88,11 +88,11 @@ def _q(text: str) -> str:
 
 
 def _jt(f: str) -> str:
-    return f"json_type(j_{f})"
+    return f"y_{f}"   # json_type(j_f), computed once per row in _create_ev
 
 
 def _tx(f: str) -> str:
-    return f"(j_{f} ->> '$')"
+    return f"x_{f}"   # j_f ->> '$'
 
 
 def _sv(f: str) -> str:
@@ -101,7 +101,7 @@ def _sv(f: str) -> str:
 
 
 def _str_ok(f: str) -> str:
-    return f"(j_{f} IS NULL OR {_jt(f)} IN ('NULL', 'VARCHAR', 'UBIGINT', 'BIGINT'))"
+    return f"({_jt(f)} IS NULL OR {_jt(f)} IN ('NULL', 'VARCHAR', 'UBIGINT', 'BIGINT'))"
 
 
 def _first(fields: Sequence[str]) -> str:
@@ -110,7 +110,7 @@ def _first(fields: Sequence[str]) -> str:
 
 
 def _cnt_ok(f: str) -> str:
-    return (f"(j_{f} IS NULL OR {_jt(f)} = 'NULL' OR ({_jt(f)} = 'UBIGINT' AND TRY_CAST({_tx(f)} AS HUGEINT) "
+    return (f"({_jt(f)} IS NULL OR {_jt(f)} = 'NULL' OR ({_jt(f)} = 'UBIGINT' AND TRY_CAST({_tx(f)} AS HUGEINT) "
             f"<= {MAX_COUNT}) OR ({_jt(f)} = 'VARCHAR' AND regexp_full_match({_tx(f)}, '[0-9]{{1,15}}') "
             f"AND CAST({_tx(f)} AS BIGINT) <= {MAX_COUNT}))")
 
@@ -126,14 +126,25 @@ def _struct(fields: Sequence[str]) -> str:
     return "{" + ", ".join(f'"{f}": "JSON"' for f in fields) + "}"
 
 
+_CHUNK = 16 << 20
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    """The file in 16 MiB pieces (read, not mapped: mapped pages would count in the process's resident memory)."""
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+
 def _check_bytes(path: Path) -> None:
     """Lines are split by DuckDB's CSV reader: a CR or a 0x01 byte would split them differently."""
-    if path.stat().st_size == 0:
-        return
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        if mm.find(b"\r") != -1:
+    for chunk in _chunks(path):
+        if b"\r" in chunk:
             raise Decline(f"{path.name} has CR line endings")
-        if mm.find(b"\x01") != -1:
+        if b"\x01" in chunk:
             raise Decline(f"{path.name} holds 0x01 bytes")
 
 
@@ -143,100 +154,105 @@ def _lines_sql(path: Path, cap: int) -> str:
             f"max_line_size={cap + 1024}, compression='none'))")
 
 
-def _stage_jsonl(con: Any, fi: int, path: Path, cap: int) -> None:
+def _nested_keys(col: str) -> str:
+    return f"CASE WHEN json_type({col}) = 'OBJECT' THEN json_keys({col}) END"
+
+
+def _rel_jsonl(fi: int, path: Path, cap: int) -> str:
+    """The lines of a JSONL file as ``(file, line, blank, ok1, kh, kh2, nb, j_<field>..., r_<money>...)``."""
     _check_bytes(path)
-    lines = _lines_sql(path, cap)
     sel = ", ".join(f"s.{f} AS j_{f}" for f in _FIELDS)
     # An estimate logged as a float keeps its exact text (JSON doubles are re-printed by DuckDB).
     raw_money = ", ".join(
         f"CASE WHEN json_type(s.{f}) = 'DOUBLE' AND (length(line) - length(replace(line, '\"{f}\"', ''))) = "
         f"{len(f) + 2} THEN regexp_extract(line, '\"{f}\"[ ]*:[ ]*(-?[0-9][0-9.eE+-]*)', 1) END AS r_{f}"
         for f in _MONEY)
-    con.execute(f"""
-        INSERT INTO src BY NAME
-        SELECT {fi} AS file, n AS line, blank, ok1, keys, nb, {sel}, {raw_money},
-               CASE WHEN json_type(s.tags) = 'OBJECT' THEN json_keys(s.tags) END AS k_tags,
-               CASE WHEN json_type(s.metadata) = 'OBJECT' THEN json_keys(s.metadata) END AS k_metadata,
-               CASE WHEN json_type(s.labels) = 'OBJECT' THEN json_keys(s.labels) END AS k_labels
+    nested = ", ".join(_nested_keys(f"s.{m}") for m in _NESTED)
+    return rf"""(
+        SELECT {fi} AS file, n AS line, blank, ok1, nb, hash(keys, {nested}) AS kh, hash(keys, {nested}, 1) AS kh2,
+               {sel}, {raw_money}
         FROM (
-            SELECT n, line, blank, ok1, nb,
-                   CASE WHEN ok1 THEN json_keys(line) END AS keys,
+            SELECT n, line, blank, nb, keys, ok1,
                    CASE WHEN ok1 THEN json_transform(line, {_q(_struct(_FIELDS))}) END AS s
             FROM (
-                SELECT n, line,
-                       line IS NULL OR regexp_full_match(line, '[ \\t\\x0b\\x0c]*') AS blank,
-                       COALESCE(strlen(line) < {cap}
-                                AND CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END
-                                AND NOT contains(line, 'NaN') AND NOT contains(line, 'Infinity')
-                                AND NOT regexp_matches(line, ',[ \\t\\n]*[}}\\]]'), false) AS ok1,
-                       length(line) - length(replace(replace(line, '{{', ''), '[', '')) AS nb
-                FROM {lines}
+                SELECT n, line, blank, nb, keys, COALESCE(len(keys) > 0, false) AS ok1
+                FROM (
+                    SELECT n, line, blank, nb, CASE WHEN pre THEN try(json_keys(line)) END AS keys
+                    FROM (
+                        SELECT n, line,
+                               line IS NULL OR regexp_full_match(line, '[ \t\x0b\x0c]*') AS blank,
+                               COALESCE(strlen(line) < {cap} AND NOT contains(line, 'NaN')
+                                        AND NOT contains(line, 'Infinity')
+                                        AND NOT regexp_matches(line, ',[ \t\n]*[}}\]]'), false) AS pre,
+                               length(line) - length(replace(replace(line, '{{', ''), '[', '')) AS nb
+                        FROM {_lines_sql(path, cap)}
+                    )
+                )
             )
-        )""")
+        )
+    )"""
 
 
-def _stage_csv(con: Any, fi: int, path: Path, cap: int) -> None:
+def _rel_csv(fi: int, path: Path, cap: int) -> str:
     _check_bytes(path)
-    with path.open("rb") as fh:
-        head = fh.read(1 << 16)
-    if b'"' in head or head.startswith(b"\xef\xbb\xbf"):
-        raise Decline(f"{path.name}: quoted or BOM-prefixed CSV is read by the Python reader")
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        if mm.find(b'"') != -1:
+    head = next(_chunks(path), b"")
+    if head.startswith(b"\xef\xbb\xbf"):
+        raise Decline(f"{path.name}: a BOM-prefixed CSV is read by the Python reader")
+    for chunk in _chunks(path):
+        if b'"' in chunk:
             raise Decline(f"{path.name}: quoted CSV is read by the Python reader")
-        first = mm.readline().decode("utf-8", "replace").rstrip("\n")
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
     header = [h.strip() for h in first.split(",")]
     if not first.strip() or len(set(header)) != len(header) or not all(header):
         raise Decline(f"{path.name}: the header row is read by the Python reader")
     cols = {name: i + 1 for i, name in enumerate(header) if name in _FIELDS}
-    sel = ", ".join(f"CASE WHEN cells[{cols[f]}] <> '' THEN to_json(cells[{cols[f]}]) END AS j_{f}" for f in cols)
+    sel = ", ".join(f"CASE WHEN cells[{cols[f]}] <> '' THEN to_json(cells[{cols[f]}]) END AS j_{f}" if f in cols
+                    else f"NULL::JSON AS j_{f}" for f in _FIELDS)
     names = "[" + ", ".join(f"CASE WHEN cells[{i + 1}] <> '' THEN {_q(h)} END" for i, h in enumerate(header)) + "]"
-    con.execute(f"""
-        INSERT INTO src BY NAME
-        SELECT {fi} AS file, n AS line, blank, ok1, CASE WHEN ok1 THEN list_filter({names}, lambda x: x IS NOT NULL) END
-               AS keys, 1 AS nb{', ' + sel if sel else ''}
+    money = ", ".join(f"NULL::VARCHAR AS r_{f}" for f in _MONEY)
+    return rf"""(
+        SELECT {fi} AS file, n AS line, blank, ok1, 1 AS nb,
+               hash(list_filter({names}, lambda x: x IS NOT NULL)) AS kh,
+               hash(list_filter({names}, lambda x: x IS NOT NULL), 1) AS kh2, {sel}, {money}
         FROM (
-            SELECT n, line, line IS NULL OR regexp_full_match(line, '[ \\t\\x0b\\x0c,]*') AS blank,
+            SELECT n, line, line IS NULL OR regexp_full_match(line, '[ \t\x0b\x0c,]*') AS blank,
                    string_split(line, ',') AS cells,
-                   COALESCE(n > 1 AND strlen(line) < {cap} AND len(string_split(line, ',')) = {len(header)},
-                            false) AS ok1
+                   COALESCE(strlen(line) < {cap} AND len(string_split(line, ',')) = {len(header)}, false) AS ok1
             FROM {_lines_sql(path, cap)}
-        ) WHERE n > 1""")
+        ) WHERE n > 1
+    )"""
 
 
-def _stage_parquet(con: Any, fi: int, path: Path) -> None:
+def _rel_parquet(con: Any, fi: int, path: Path) -> str:
     described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_q(str(path))})").fetchall()
     types = {row[0]: str(row[1]) for row in described}
     parts = []
     for f in _FIELDS:
         if f not in types:
+            parts.append(f"NULL::JSON AS j_{f}")
             continue
-        t = types[f]
-        if f in _MONEY and t.startswith("DECIMAL"):
-            value = f'to_json(CAST("{f}" AS VARCHAR))'
-        elif t.startswith(("STRUCT", "MAP")) and f not in _NESTED:
-            value = f'to_json("{f}")'
-        else:
-            value = f'to_json("{f}")'
+        value = (f'to_json(CAST("{f}" AS VARCHAR))' if f in _MONEY and types[f].startswith("DECIMAL")
+                 else f'to_json("{f}")')
         parts.append(f'CASE WHEN "{f}" IS NOT NULL THEN {value} END AS j_{f}')
     # The Python reader leaves out null cells: a key is present when its value is not null.
-    names = "[" + ", ".join(f'CASE WHEN "{c}" IS NOT NULL THEN {_q(c)} END' for c in types) + "]"
-    nested = ", ".join(
-        f"CASE WHEN json_type(j_{m}) = 'OBJECT' THEN json_keys(j_{m}) END AS k_{m}" for m in _NESTED if m in types)
-    con.execute(f"""
-        INSERT INTO src BY NAME
-        SELECT *{', ' + nested if nested else ''} FROM (
-            SELECT {fi} AS file, file_row_number + 1 AS line, false AS blank, true AS ok1,
-                   list_filter({names}, lambda x: x IS NOT NULL) AS keys, -1 AS nb{', ' + ', '.join(parts) if parts else ''}
+    names = "list_filter([" + ", ".join(f'CASE WHEN "{c}" IS NOT NULL THEN {_q(c)} END' for c in types) + \
+        "], lambda x: x IS NOT NULL)"
+    nested = ", ".join(_nested_keys(f"j_{m}") for m in _NESTED)
+    money = ", ".join(f"NULL::VARCHAR AS r_{f}" for f in _MONEY)
+    return f"""(
+        SELECT *, hash(keys, {nested}) AS kh, hash(keys, {nested}, 1) AS kh2 FROM (
+            SELECT {fi} AS file, file_row_number + 1 AS line, false AS blank, true AS ok1, -1 AS nb,
+                   {names} AS keys, {', '.join(parts)}, {money}
             FROM read_parquet({_q(str(path))}, file_row_number=true)
-        )""")
+        )
+    )"""
 
 
-# -- stage 1b: which key lists are flat gateway events -------------------------------------------
+# -- which key lists are flat gateway events -------------------------------------------------------
 
 
 class _Tags:
-    """Where each canonical tag comes from: ``{tag: [(level, key), ...]}``, levels in precedence order."""
+    """Where each canonical tag comes from: ``{tag: [(level, key), ...]}``."""
 
     def __init__(self) -> None:
         self.sources: dict[str, list[tuple[str, str]]] = {}
@@ -247,43 +263,42 @@ class _Tags:
             src.append((level, key))
 
 
-def _classify(keys: list[str], nested: dict[str, list[str] | None], tags: _Tags,
-              probe: dict[str, Any] | None) -> bool:
-    """Whether rows with these key lists are flat gateway events this engine reads; records their tag sources."""
-    if len(set(keys)) != len(keys):
-        return False
-    if probe is None:
-        return False
+#: Top-level alias keys by the canonical tag they name.
+_TOP_TAGS: dict[str, list[str]] = {}
+for _key, _tag in DEFAULT_TAG_ALIASES.items():
+    _TOP_TAGS.setdefault(_tag, []).append(_key)
+
+
+def _classify(payload: dict[str, Any], tags: _Tags) -> bool:
+    """Whether rows shaped like ``payload`` are flat gateway events this engine reads; records nested tag keys."""
     try:
-        if detect_schema(probe).id != "gateway":
+        if detect_schema(payload).id != "gateway":
             return False
     except AttributionError:
         return False
-    seen: dict[str, set[str]] = {}
-    found: list[tuple[str, str, str]] = []
-    for key in keys:
-        if key in _ALIASES:
-            found.append((DEFAULT_TAG_ALIASES[key], "top", key))
-        elif not key.islower() and DEFAULT_TAG_ALIASES.get(key.strip().lower()) is not None:
+    seen: set[str] = set()
+    for key in payload:
+        alias = DEFAULT_TAG_ALIASES.get(key)
+        if alias is None and not key.islower() and DEFAULT_TAG_ALIASES.get(key.strip().lower()) is not None:
             return False   # TEAM_ID: read by the normalizer through lower(); not extracted here
-        elif key in _FIELDS:
-            continue
+        if alias is not None:
+            if alias in seen:
+                return False   # team and team_id in one event: the later one wins in Python
+            seen.add(alias)
+    found: list[tuple[str, str, str]] = []
     for level in _NESTED:
-        inner = nested.get(level)
-        if inner is None:
+        inner = payload.get(level)
+        if not isinstance(inner, dict):
             continue
-        if len(set(inner)) != len(inner):
-            return False
+        names: set[str] = set()
         for key in inner:
-            if not _KEY.fullmatch(key):
+            if not isinstance(key, str) or not _KEY.fullmatch(key):
                 return False
-            found.append((tag_name(key, DEFAULT_TAG_ALIASES), level, key))
-    for tag, level, key in found:
-        if key in seen.setdefault(f"{level}:{tag}", set()):
-            continue
-        seen[f"{level}:{tag}"].add(key)
-        if len(seen[f"{level}:{tag}"]) > 1:
-            return False   # two keys of one object name the same owner field: the later one wins in Python
+            name = tag_name(key, DEFAULT_TAG_ALIASES)
+            if name in names:
+                return False
+            names.add(name)
+            found.append((name, level, key))
     for tag, level, key in found:
         tags.add(tag, level, key)
     return True
@@ -305,7 +320,7 @@ class _Run:
 def _connect(tmp: str) -> Any:
     import duckdb
 
-    con = duckdb.connect(os.path.join(tmp, "fast.duckdb"))
+    con = duckdb.connect(os.path.join(tmp, "fast.duckdb") if os.environ.get("ATTRIBUTION_FAST_DISK") else ":memory:")
     threads = max(1, min(4, os.cpu_count() or 1))
     con.execute(f"SET memory_limit = {_q(MEMORY_LIMIT)}; SET threads = {threads}; "
                 "SET preserve_insertion_order = true; "
@@ -313,25 +328,185 @@ def _connect(tmp: str) -> Any:
     return con
 
 
-def _create_src(con: Any, paths: Sequence[Path]) -> None:
-    cols = ["file INTEGER", "line BIGINT", "blank BOOLEAN", "ok1 BOOLEAN", "keys VARCHAR[]", "k_tags VARCHAR[]",
-            "k_metadata VARCHAR[]", "k_labels VARCHAR[]", "nb BIGINT", *(f"j_{f} JSON" for f in _FIELDS),
-            *(f"r_{f} VARCHAR" for f in _MONEY)]
-    con.execute(f"CREATE TABLE src ({', '.join(cols)})")
+def _tag_value(level: str, key: str) -> str:
+    if level == "top":
+        return f"(CASE WHEN y_{key} IN ('VARCHAR', 'UBIGINT', 'BIGINT') THEN x_{key} END)"
+    col = f"({level} -> '$.{key}')"
+    return f"(CASE WHEN json_type({col}) IN ('VARCHAR', 'UBIGINT', 'BIGINT') THEN {col} ->> '$' END)"
+
+
+def _tag_ok(level: str, key: str) -> str:
+    if level == "top":
+        return f"(y_{key} IS NULL OR y_{key} IN ('NULL', 'VARCHAR', 'UBIGINT', 'BIGINT'))"
+    col = f"({level} -> '$.{key}')"
+    return f"({col} IS NULL OR json_type({col}) IN ('NULL', 'VARCHAR', 'UBIGINT', 'BIGINT'))"
+
+
+def _typed(rel: str) -> str:
+    typed = ", ".join(f"json_type(j_{f}) AS y_{f}, j_{f} ->> '$' AS x_{f}" for f in _FIELDS)
+    return f"(SELECT *, {typed} FROM {rel})"
+
+
+def _rels(run: _Run) -> list[str]:
+    """One relation per input file (see ``_rel_jsonl``); a file DuckDB cannot read is declined here."""
     cap = current_limits().max_line_bytes
-    for fi, p in enumerate(paths):
+    out = []
+    for fi, p in enumerate(run.paths):
         name = p.name.lower()
-        try:
-            if name.endswith(".parquet"):
-                _stage_parquet(con, fi, p)
-            elif name.endswith(".csv"):
-                _stage_csv(con, fi, p, cap)
-            else:
-                _stage_jsonl(con, fi, p, cap)
-        except Decline:
-            raise
-        except Exception as exc:
-            raise Decline(f"{p.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
+        if name.endswith(".parquet"):
+            out.append(_rel_parquet(run.con, fi, p))
+        elif name.endswith(".csv"):
+            out.append(_rel_csv(fi, p, cap))
+        else:
+            out.append(_rel_jsonl(fi, p, cap))
+    return out
+
+
+def _guarded(run: _Run, fi: int, sql: str) -> list[tuple[Any, ...]]:
+    try:
+        return run.sql(sql)
+    except Exception as exc:
+        raise Decline(f"{run.paths[fi].name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
+
+
+def _shapes(run: _Run, rels: Sequence[str]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Pass 1: the key-list hashes (shapes) with a probe row each, and the raw rate keys, in one scan per file."""
+    shapes: dict[tuple[Any, Any], int] = {}
+    keys: set[tuple[Any, ...]] = set()
+    for fi, rel in enumerate(rels):
+        rows = _guarded(run, fi, f"""
+            SELECT kh, kh2, provider, billed, service_tier, region, min(gpos) FROM (
+                SELECT kh, kh2, file * (1::BIGINT << 40) + line AS gpos, {_first(('provider',))} AS provider,
+                       COALESCE({_first(('model_actual', 'model_billed', 'model'))},
+                                {_first(('model_requested', 'model'))}) AS billed,
+                       {_first(('service_tier',))} AS service_tier, {_first(('region',))} AS region
+                FROM {_typed(rel)} WHERE ok1)
+            GROUP BY GROUPING SETS ((kh, kh2), (provider, billed, service_tier, region))""")
+        for kh, kh2, prov, billed, tier, region, at in rows:
+            if kh is not None:
+                shapes[(kh, kh2)] = min(shapes.get((kh, kh2), at), at)
+            elif prov is not None and billed is not None:
+                keys.add((prov, billed, tier, region))
+    return [(kh, kh2, at) for (kh, kh2), at in shapes.items()], sorted(keys, key=repr)
+
+
+def _ev_query(rel: str) -> str:
+    """Every line or row of one file, normalized as the gateway normalizer reads it (``ok_a``: exactly)."""
+    n_nested = " + ".join(f"COALESCE(y_{lv} = 'OBJECT', false)::INT" for lv in _NESTED)
+    str_ok = " AND ".join(_str_ok(f) for f in _STR)
+    cnt_ok = " AND ".join(_cnt_ok(f) for f in _COUNT)
+    top_tags = ", ".join("COALESCE(" + ", ".join(_tag_value("top", k) for k in keys) + f") AS tt_{tag}"
+                         for tag, keys in _TOP_TAGS.items())
+    top_ok = " AND ".join(_tag_ok("top", k) for k in DEFAULT_TAG_ALIASES)
+    money_first = "COALESCE(" + ", ".join(
+        f"CASE WHEN {_jt(f)} <> 'NULL' THEN {_q(f)} END" for f in _MONEY) + ")"
+    money_text = "CASE " + " ".join(
+        f"WHEN {_jt(f)} <> 'NULL' THEN (CASE {_jt(f)} WHEN 'DOUBLE' THEN r_{f} "
+        f"WHEN 'UBIGINT' THEN {_tx(f)} WHEN 'VARCHAR' THEN {_tx(f)} END)" for f in _MONEY) + " END"
+    nested = ", ".join(f"CASE WHEN y_{m} = 'OBJECT' THEN j_{m} END AS n_{m}" for m in _NESTED)
+    select = f"""
+        SELECT file, line, blank, ok1, kh, kh2, file * (1::BIGINT << 40) + line AS gpos,
+               {_first(('provider',))} AS provider,
+               {_first(('model_requested', 'model'))} AS requested,
+               {_first(('model_actual', 'model_billed', 'model'))} AS actual,
+               {_cv('input_tokens')} AS raw_in,
+               CASE WHEN {_cv('cached_input_tokens')} > 0 THEN {_cv('cached_input_tokens')}
+                    ELSE {_cv('cache_read_input_tokens')} END AS m_cached,
+               CASE WHEN {_cv('cache_write_tokens')} > 0 THEN {_cv('cache_write_tokens')}
+                    ELSE {_cv('cache_creation_input_tokens')} END AS m_cw,
+               {_cv('cache_write_1h_tokens')} AS m_cw1h, {_cv('output_tokens')} AS m_out,
+               {_cv('reasoning_tokens')} AS m_reason, {_cv('web_search_requests')} AS m_web,
+               GREATEST(CASE WHEN {_cv('attempt')} > 0 THEN {_cv('attempt')} ELSE {_cv('retry_count')} + 1 END, 1)
+                   AS attempt,
+               {_first(('request_id', 'id'))} AS request_id, {_first(('trace_id',))} AS trace_id,
+               {_first(('span_id',))} AS span_id,
+               {_first(('parent_id', 'parent_span_id', 'parent_request_id'))} AS parent_id,
+               {_first(('retry_of',))} AS retry_of, {_first(('fallback_from',))} AS fallback_from,
+               {_first(('outcome', 'status'))} AS status,
+               {_first(('service_tier',))} AS service_tier, {_first(('region',))} AS region,
+               {top_tags}, {nested},
+               {money_first} AS est_key, {money_text} AS est_text,
+               {_jt('timestamp')} AS ts_type, {_tx('timestamp')} AS ts_text,
+               COALESCE(nb IN (-1, 1 + {n_nested}) AND {str_ok} AND {cnt_ok} AND {top_ok}
+                        AND {_jt('input_tokens')} <> 'NULL' AND {_jt('output_tokens')} <> 'NULL', false) AS ok_a"""
+    return f"""(
+        SELECT * EXCLUDE (est_text, ts_text, tsp), {_ts_expr()} AS ts_us, {_est_expr('est_text')} AS est_units
+        FROM (SELECT *, regexp_extract(ts_text, {_q(_TS)}, ['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'o']) AS tsp
+              FROM ({select} FROM {_typed(rel)})))"""
+
+
+def _keysets(run: _Run, rows: Sequence[tuple[Any, ...]]) -> _Tags:
+    """Which shapes (key lists) are flat gateway events: one probe row of each, asked to the Python reader."""
+    if len(rows) > 2000:
+        raise Decline(f"{len(rows):,} different key sets: too many shapes for the fast engine")
+    wanted: dict[int, list[int]] = {}
+    for _kh, _kh2, at in rows:
+        fi, line = divmod(int(at), 1 << 40)
+        wanted.setdefault(fi, []).append(line)
+    payloads: dict[int, Any] = {}
+    for fi, lines in wanted.items():
+        for item in _read_rows(run, fi, lines):
+            if isinstance(item, Raw) and item.source is not None and item.source.line is not None:
+                payloads[(fi << 40) + item.source.line] = item.payload
+    tags = _Tags()
+    ok = []
+    for kh, kh2, at in rows:
+        probe = payloads.get(int(at))
+        if isinstance(probe, dict) and _classify(probe, tags):
+            ok.append((kh, kh2))
+    run.con.execute("CREATE TABLE ks (kh UBIGINT, kh2 UBIGINT)")
+    if ok:
+        run.con.executemany("INSERT INTO ks VALUES (?, ?)", [list(r) for r in ok])
+    return tags
+
+
+def _c_query(run: _Run, tags: _Tags, providers: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """Stage 2: the rows of known shapes whose every field the SQL read exactly (``ok2``), tags resolved."""
+    provs = list(providers)
+    prov_rows = [(p, canonical_provider(p), canonical_provider(p) in _CACHED_INCLUDED) for p in provs if p]
+    run.con.execute("CREATE TABLE prov (raw VARCHAR, canon VARCHAR, included BOOLEAN)")
+    if prov_rows:
+        run.con.executemany("INSERT INTO prov VALUES (?, ?, ?)", prov_rows)
+    all_tags = sorted({*_TOP_TAGS, *tags.sources, *OWNER_DIMENSIONS})
+    tag_cols = {tag: f"t{i}" for i, tag in enumerate(all_tags)}
+    exprs: list[str] = []
+    oks: list[str] = []
+    for tag in all_tags:
+        # Nested tag maps win over top-level aliases (labels over metadata over tags), as in owner_tags().
+        nested = [(lv, k) for lv, k in tags.sources.get(tag, ()) if lv != "top"]
+        nested.sort(key=lambda s: -_NESTED.index(s[0]))
+        parts = [_tag_value(f"n_{lv}", k) for lv, k in nested]
+        if tag in _TOP_TAGS:
+            parts.append(f"tt_{tag}")
+        exprs.append(f"{'COALESCE(' + ', '.join(parts) + ')' if parts else 'NULL::VARCHAR'} AS {tag_cols[tag]}")
+    for level in _NESTED:
+        keys = sorted({k for ss in tags.sources.values() for lv, k in ss if lv == level})
+        oks.extend(_tag_ok(f"n_{level}", k) for k in keys)
+        # Every key of a nested map becomes a tag: a key not seen in the probes would be missed.
+        oks.append(f"(n_{level} IS NULL OR len(json_keys(n_{level})) = len(list_filter(json_keys(n_{level}), "
+                   f"lambda x: x IN ({', '.join(_q(k) for k in keys) or 'NULL'}))))")
+    drop = ", ".join([*(f"tt_{t}" for t in _TOP_TAGS), *(f"n_{m}" for m in _NESTED), "raw_in", "est_key",
+                      "ts_type", "status", "ok_a", "kh", "kh2"])
+    return f"""(
+            SELECT ev.* EXCLUDE ({drop}), {', '.join(exprs)},
+                   CASE WHEN p.included THEN raw_in - m_cached ELSE raw_in END AS m_in,
+                   p.canon AS canon,
+                   CASE WHEN status IS NULL THEN 'ok'
+                        WHEN lower(status) IN ('ok', 'success', 'succeeded', 'completed', '200') THEN 'ok'
+                        WHEN lower(status) IN ('cancelled', 'canceled', 'aborted') THEN 'cancelled' ELSE 'error' END
+                       AS outcome,
+                   COALESCE(requested, actual) AS model,
+                   CASE WHEN actual IS NOT NULL AND actual <> COALESCE(requested, actual) THEN actual END
+                       AS model_billed,
+                   COALESCE(actual, requested) AS billed,
+                   COALESCE(ok1 AND ks.kh IS NOT NULL AND p.raw IS NOT NULL AND ok_a AND provider IS NOT NULL AND COALESCE(requested, actual) IS NOT NULL
+                            AND (NOT p.included OR m_cached <= raw_in) AND m_reason <= m_out
+                            AND (status IS NULL OR regexp_full_match(status, '[ -~]*'))
+                            AND (ts_type IS NULL OR ts_type = 'NULL' OR ts_us IS NOT NULL)
+                            AND (est_key IS NULL OR est_units IS NOT NULL)
+                            AND {' AND '.join(oks) or 'true'}, false) AS ok2
+            FROM EV ev LEFT JOIN ks ON ks.kh = ev.kh AND ks.kh2 = ev.kh2 LEFT JOIN prov p ON p.raw = ev.provider
+        )""", tag_cols
 
 
 @exact
@@ -353,10 +528,9 @@ def fast_audit(paths: Sequence[Path], *, registry: Registry, contract: Ownership
 
 def _audit(run: _Run, *, registry: Registry, contract: OwnershipContract, by: tuple[str, ...], since: date | None,
            until: date | None, invoices: Sequence[Any], policy: Any, top: int, fx: Any) -> AuditReport:
-    _create_src(run.con, run.paths)
-    tags = _keysets(run)
-    tag_cols = _normalize(run, tags)
-    rates = _price(run, registry, since, until)
+    shapes, keys = _shapes(run, _rels(run))
+    tags = _keysets(run, shapes)
+    rates, tag_cols = _price(run, registry, since, until, keys, tags)
     fallback = _fallback(run, registry, since, until)
     dup_count, dup_units, repeats_possible = _dedupe(run)
     _trees(run, tag_cols)
@@ -367,142 +541,6 @@ def _audit(run: _Run, *, registry: Registry, contract: OwnershipContract, by: tu
     return _report(run, registry=registry, contract=contract, by=by, since=since, until=until, invoices=invoices,
                    policy=policy, top=top, fx=fx, tag_cols=tag_cols, rates=rates, fallback=fallback,
                    dup_count=dup_count, dup_units=dup_units)
-
-
-def _keysets(run: _Run) -> _Tags:
-    rows = run.sql("SELECT keys, k_tags, k_metadata, k_labels, min(file * (1::HUGEINT << 40) + line) FROM src "
-                   "WHERE ok1 GROUP BY ALL")
-    if len(rows) > 2000:
-        raise Decline(f"{len(rows):,} different key sets: too many shapes for the fast engine")
-    tags = _Tags()
-    ok = []
-    wanted: dict[int, list[int]] = {}
-    for row in rows:
-        fi, line = divmod(int(row[4]), 1 << 40)
-        wanted.setdefault(fi, []).append(line)
-    payloads: dict[int, Any] = {}
-    for fi, lines in wanted.items():
-        for item in _read_rows(run, fi, lines):
-            if isinstance(item, Raw) and item.source is not None and item.source.line is not None:
-                payloads[(fi << 40) + item.source.line] = item.payload
-    for keys, k_tags, k_meta, k_labels, probe_at in rows:
-        probe = payloads.get(int(probe_at))
-        probe = probe if isinstance(probe, dict) else None
-        nested = {"tags": k_tags, "metadata": k_meta, "labels": k_labels}
-        if _classify(list(keys or []), nested, tags, probe):
-            ok.append((keys, k_tags, k_meta, k_labels))
-    run.con.execute("CREATE TABLE ks (keys VARCHAR[], k_tags VARCHAR[], k_metadata VARCHAR[], k_labels VARCHAR[])")
-    if ok:
-        run.con.executemany("INSERT INTO ks VALUES (?, ?, ?, ?)", [list(r) for r in ok])
-    return tags
-
-
-def _tag_value(level: str, key: str) -> str:
-    col = f"j_{key}" if level == "top" else f"(j_{level} -> '$.{key}')"
-    return f"(CASE WHEN json_type({col}) IN ('VARCHAR', 'UBIGINT', 'BIGINT') THEN {col} ->> '$' END)"
-
-
-def _tag_ok(level: str, key: str) -> str:
-    col = f"j_{key}" if level == "top" else f"(j_{level} -> '$.{key}')"
-    return f"({col} IS NULL OR json_type({col}) IN ('NULL', 'VARCHAR', 'UBIGINT', 'BIGINT'))"
-
-
-def _normalize(run: _Run, tags: _Tags) -> dict[str, str]:
-    """Stage 2: ``c``, the fast-readable rows normalized as :func:`attribution.normalize.gateway` does."""
-    provs = [r[0] for r in run.sql(f"SELECT DISTINCT {_first(('provider',))} FROM src WHERE ok1")]
-    prov_rows = [(p, canonical_provider(p), canonical_provider(p) in _CACHED_INCLUDED) for p in provs if p]
-    run.con.execute("CREATE TABLE prov (raw VARCHAR, canon VARCHAR, included BOOLEAN)")
-    if prov_rows:
-        run.con.executemany("INSERT INTO prov VALUES (?, ?, ?)", prov_rows)
-    tag_cols: dict[str, str] = {}
-    tag_exprs: list[str] = []
-    tag_oks: list[str] = []
-    levels = {"top": 0, "tags": 1, "metadata": 2, "labels": 3}
-    for i, (tag, sources) in enumerate(sorted(tags.sources.items())):
-        col = f"t{i}"
-        tag_cols[tag] = col
-        # Later levels win (nested tag maps over top-level aliases; labels over metadata over tags).
-        ordered = sorted(sources, key=lambda s: -levels[s[0]])
-        tag_exprs.append("COALESCE(" + ", ".join(_tag_value(lv, k) for lv, k in ordered) + f") AS {col}")
-        tag_oks.extend(_tag_ok(lv, k) for lv, k in sources)
-    for m in OWNER_DIMENSIONS:
-        if m not in tag_cols:
-            tag_cols[m] = f"t{len(tag_cols)}"
-            tag_exprs.append(f"NULL::VARCHAR AS {tag_cols[m]}")
-    # Every key of a nested tag map becomes a tag: each must be a string or an integer.
-    nested_ok = []
-    for level in _NESTED:
-        keys = {k for lv, k in (s for ss in tags.sources.values() for s in ss) if lv == level}
-        nested_ok.append(f"(json_type(j_{level}) IS DISTINCT FROM 'OBJECT' OR len(s.k_{level}) = "
-                         f"len(list_filter(s.k_{level}, lambda x: x IN ({', '.join(_q(k) for k in keys) or 'NULL'}))))")
-    n_nested = " + ".join(f"COALESCE(json_type(j_{lv}) = 'OBJECT', false)::INT" for lv in _NESTED)
-    str_ok = " AND ".join(_str_ok(f) for f in _STR)
-    cnt_ok = " AND ".join(_cnt_ok(f) for f in _COUNT)
-    ts = _tx("timestamp")
-    tsj = _jt("timestamp")
-    money_first = "COALESCE(" + ", ".join(
-        f"CASE WHEN j_{f} IS NOT NULL AND {_jt(f)} <> 'NULL' THEN {_q(f)} END" for f in _MONEY) + ")"
-    money_text = "CASE est_key " + " ".join(
-        f"WHEN {_q(f)} THEN (CASE {_jt(f)} WHEN 'DOUBLE' THEN r_{f} WHEN 'UBIGINT' THEN {_tx(f)} "
-        f"WHEN 'VARCHAR' THEN {_tx(f)} END)" for f in _MONEY) + " END"
-    run.con.execute(f"""
-        CREATE TABLE c0 AS
-        SELECT s.file, s.line, s.file * (1::BIGINT << 40) + s.line AS gpos,
-               {_first(('provider',))} AS provider,
-               {_first(('model_requested', 'model'))} AS requested,
-               {_first(('model_actual', 'model_billed', 'model'))} AS actual,
-               {_cv('input_tokens')} AS raw_in,
-               CASE WHEN {_cv('cached_input_tokens')} > 0 THEN {_cv('cached_input_tokens')}
-                    ELSE {_cv('cache_read_input_tokens')} END AS m_cached,
-               CASE WHEN {_cv('cache_write_tokens')} > 0 THEN {_cv('cache_write_tokens')}
-                    ELSE {_cv('cache_creation_input_tokens')} END AS m_cw,
-               {_cv('cache_write_1h_tokens')} AS m_cw1h, {_cv('output_tokens')} AS m_out,
-               {_cv('reasoning_tokens')} AS m_reason, {_cv('web_search_requests')} AS m_web,
-               GREATEST(CASE WHEN {_cv('attempt')} > 0 THEN {_cv('attempt')} ELSE {_cv('retry_count')} + 1 END, 1)
-                   AS attempt,
-               {_first(('request_id', 'id'))} AS request_id, {_first(('trace_id',))} AS trace_id,
-               {_first(('span_id',))} AS span_id,
-               {_first(('parent_id', 'parent_span_id', 'parent_request_id'))} AS parent_id,
-               {_first(('retry_of',))} AS retry_of, {_first(('fallback_from',))} AS fallback_from,
-               {_first(('outcome', 'status'))} AS status,
-               {_first(('service_tier',))} AS service_tier, {_first(('region',))} AS region,
-               {', '.join(tag_exprs)},
-               {money_first} AS est_key, {money_text} AS est_text,
-               {tsj} AS ts_type, {ts} AS ts_text,
-               COALESCE(ks.keys IS NOT NULL AND s.nb IN (-1, 1 + {n_nested}) AND {str_ok} AND {cnt_ok}
-                AND j_input_tokens IS NOT NULL AND {_jt('input_tokens')} <> 'NULL'
-                AND j_output_tokens IS NOT NULL AND {_jt('output_tokens')} <> 'NULL'
-                AND {' AND '.join(tag_oks) or 'true'} AND {' AND '.join(nested_ok)}, false) AS ok_fields
-        FROM src s LEFT JOIN ks ON ks.keys = s.keys AND ks.k_tags IS NOT DISTINCT FROM s.k_tags
-             AND ks.k_metadata IS NOT DISTINCT FROM s.k_metadata AND ks.k_labels IS NOT DISTINCT FROM s.k_labels
-        WHERE s.ok1""")
-    # Money text is read in a second step (it needs est_key); timestamps are parsed into UTC microseconds.
-    run.con.execute(f"""
-        CREATE TABLE c AS
-        SELECT c0.* EXCLUDE (raw_in, est_key, est_text, ts_type, ts_text, tsp, status),
-               CASE WHEN p.included THEN raw_in - m_cached ELSE raw_in END AS m_in,
-               p.canon AS canon,
-               CASE WHEN status IS NULL THEN 'ok'
-                    WHEN lower(status) IN ('ok', 'success', 'succeeded', 'completed', '200') THEN 'ok'
-                    WHEN lower(status) IN ('cancelled', 'canceled', 'aborted') THEN 'cancelled' ELSE 'error' END
-                   AS outcome,
-               COALESCE(requested, actual) AS model,
-               CASE WHEN actual IS NOT NULL AND actual <> COALESCE(requested, actual) THEN actual END
-                   AS model_billed,
-               COALESCE(actual, requested) AS billed,
-               ts_us, est_units,
-               COALESCE(ok_fields AND provider IS NOT NULL AND p.raw IS NOT NULL AND COALESCE(requested, actual) IS NOT NULL
-                AND (NOT p.included OR m_cached <= raw_in) AND m_reason <= m_out
-                AND (status IS NULL OR regexp_full_match(status, '[ -~]*'))
-                AND (ts_type IS NULL OR ts_type = 'NULL' OR ts_us IS NOT NULL)
-                AND (est_key IS NULL OR est_units IS NOT NULL), false) AS ok2
-        FROM (
-            SELECT c0.*, {_ts_expr()} AS ts_us, {_est_expr('est_text')} AS est_units
-            FROM (SELECT c0.*, regexp_extract(ts_text, {_q(_TS)}, ['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'o']) AS tsp
-                  FROM c0) c0
-        ) c0 LEFT JOIN prov p ON p.raw = c0.provider""")
-    run.con.execute("DROP TABLE c0")
-    return tag_cols
 
 
 def _ts_expr() -> str:
@@ -549,9 +587,10 @@ class _Seg:
         self.vectors = [rate.prices, *(p for _, p in rate.context)]
 
 
-def _price(run: _Run, registry: Registry, since: date | None, until: date | None) -> dict[int, _Seg]:
-    """The rate table: each raw (provider, model, tier, region) resolved by the registry, every price period."""
-    keys = run.sql("SELECT DISTINCT provider, billed, service_tier, region FROM c WHERE ok2")
+def _price(run: _Run, registry: Registry, since: date | None, until: date | None,
+           keys: Sequence[tuple[Any, ...]], tags: _Tags) -> tuple[dict[int, _Seg], dict[str, str]]:
+    """The rate table ``rt`` (each raw (provider, model, tier, region) the registry resolves, every price
+    period), then pass 2: ``pc``, every non-blank row, normalized and priced where it can be (``fast``)."""
     segs: dict[int, _Seg] = {}
     rows = []
     max_tiers = 0
@@ -605,23 +644,28 @@ def _price(run: _Run, registry: Registry, since: date | None, until: date | None
     if until is not None:
         day_ok.append(f"day <= DATE {_q(until.isoformat())}")
     kept = " AND ".join(day_ok) or "true"
-    run.con.execute(f"""
-        CREATE TABLE pc AS
-        SELECT *, CASE WHEN unpriced THEN NULL ELSE units END AS units2,
+    c_query, tag_cols = _c_query(run, tags, sorted({k[0] for k in keys}))
+    for fi, rel in enumerate(_rels(run)):
+        query = f"""
+        SELECT * EXCLUDE (units, ok2, blank, ok1),
+               COALESCE(ok2 AND sid IS NOT NULL AND NOT unpriced, false) AS fast,
+               CASE WHEN unpriced THEN NULL ELSE units END AS units,
                (day IS NULL OR ({kept})) AS in_window
         FROM (
             SELECT c.*, r.sid, tier, ({units}) AS units, ({unpriced}) AS unpriced,
                    CAST(make_timestamp(c.ts_us) AS DATE) AS day
-            FROM (SELECT c.*, (c.m_in + c.m_cached + c.m_cw + c.m_cw1h) AS prompt FROM c WHERE ok2) c
-            JOIN rt r ON r.provider = c.provider AND r.billed = c.billed
+            FROM (SELECT c.*, (c.m_in + c.m_cached + c.m_cw + c.m_cw1h) AS prompt
+                  FROM {c_query.replace("EV", _ev_query(rel))} c WHERE NOT c.blank) c
+            LEFT JOIN rt r ON c.ok2 AND r.provider = c.provider AND r.billed = c.billed
                  AND r.service_tier IS NOT DISTINCT FROM c.service_tier AND r.region IS NOT DISTINCT FROM c.region
                  AND ((c.ts_us IS NULL AND r.last) OR (c.ts_us >= r.t0 AND c.ts_us < r.t1))
             CROSS JOIN LATERAL (SELECT {tier_case.replace('prompt', 'c.prompt')} AS tier)
-        )""")
-    currencies = {segs[s].rate.currency for (s,) in run.sql("SELECT DISTINCT sid FROM pc WHERE NOT unpriced")}
+        )"""
+        _guarded(run, fi, f"CREATE TABLE pc AS {query}" if fi == 0 else f"INSERT INTO pc BY NAME {query}")
+    currencies = {segs[s].rate.currency for (s,) in run.sql("SELECT DISTINCT sid FROM pc WHERE fast")}
     if len(currencies) > 1:
         raise Decline(f"calls priced in {len(currencies)} currencies")
-    return segs
+    return segs, tag_cols
 
 
 def _us(when: datetime | None) -> int | None:
@@ -647,10 +691,7 @@ def _fallback(run: _Run, registry: Registry, since: date | None, until: date | N
     """Read, normalize and price in Python every row the SQL did not take; decline if one is a valid call."""
     run.con.execute("""
         CREATE TABLE fb AS
-        SELECT s.file, s.line FROM src s
-        WHERE NOT s.blank AND NOT EXISTS (
-            SELECT 1 FROM pc WHERE pc.file = s.file AND pc.line = s.line AND NOT pc.unpriced)
-        ORDER BY s.file, s.line""")
+        SELECT file, line FROM pc WHERE NOT fast ORDER BY file, line""")
     out = _Fallback()
     rows = run.sql("SELECT file, list(line ORDER BY line) FROM fb GROUP BY file ORDER BY file")
     for fi, lines in rows:
@@ -706,34 +747,37 @@ def _read_rows(run: _Run, fi: int, lines: Sequence[int]) -> Iterator[Raw | Quara
 
 
 def _line_texts(path: Path, wanted: Sequence[int]) -> dict[int, bytes]:
-    """The bytes (newline included) of the 1-based lines ``wanted`` (sorted), in one pass over the file."""
+    """The bytes (newline included) of the 1-based lines ``wanted`` (sorted), in one streamed pass."""
     out: dict[int, bytes] = {}
-    if not wanted or path.stat().st_size == 0:
-        return out
-    step = 16 << 20
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        size = len(mm)
-        line, pos, i = 1, 0, 0   # ``pos`` is where line ``line`` starts
-        while i < len(wanted) and pos < size:
-            target = wanted[i]
-            if target > line:
-                # Skip whole chunks while the target line starts after them.
-                chunk = mm[pos:pos + step]
-                count = chunk.count(b"\n")
-                if line + count < target and pos + step < size:
-                    line += count
-                    pos += len(chunk)
-                    continue
-                while line < target:
-                    nl = mm.find(b"\n", pos)
-                    if nl == -1:
-                        return out
-                    pos, line = nl + 1, line + 1
-                continue
-            nl = mm.find(b"\n", pos)
-            end = size if nl == -1 else nl + 1
-            out[line] = mm[pos:end]
+    i = 0
+    line = 1              # the number of the first line in ``data``
+    carry = b""
+    for chunk in _chunks(path):
+        if i >= len(wanted):
+            break
+        data = carry + chunk
+        complete = data.count(b"\n")
+        if wanted[i] >= line + complete:   # no wanted line ends in this chunk
+            cut = data.rfind(b"\n") + 1
+            carry, line = data[cut:], line + complete
+            continue
+        pos = 0
+        last = line + complete   # lines before ``last`` end in ``data``
+        while i < len(wanted) and wanted[i] < last:
+            while line < wanted[i]:
+                pos = data.index(b"\n", pos) + 1
+                line += 1
+            end = data.index(b"\n", pos) + 1
+            out[line] = data[pos:end]
             pos, line, i = end, line + 1, i + 1
+        while True:   # skip to the end of the last complete line
+            nl = data.find(b"\n", pos)
+            if nl == -1:
+                break
+            pos, line = nl + 1, line + 1
+        carry = data[pos:]
+    if i < len(wanted) and carry and wanted[i] == line:
+        out[line] = carry   # the last line, without a newline
     return out
 
 
@@ -745,8 +789,7 @@ def _dedupe(run: _Run) -> tuple[int, int, bool]:
     meters = "m_in, m_cached, m_cw, m_cw1h, m_out, m_web, m_reason"
     run.con.execute("""
         CREATE TABLE kp AS
-        SELECT pc.* EXCLUDE (units, unpriced, units2, prompt, ok2, ok_fields), pc.units2 AS units
-        FROM pc WHERE NOT unpriced AND in_window""")
+        SELECT pc.* EXCLUDE (unpriced, prompt, fast, in_window) FROM pc WHERE fast AND in_window""")
     # Attempt keys seen more than once: the only places where a repeat (or a reconciliation repeat) can be.
     run.con.execute("""
         CREATE TABLE multi AS
@@ -897,8 +940,8 @@ def _report(run: _Run, *, registry: Registry, contract: OwnershipContract, by: t
     top_trees = _top_trees(run, registry, top)
     for code, count in fallback.quarantined.items():
         agg.quarantined[code] += count
-    kept = run.sql("SELECT count(*) FROM pc WHERE NOT unpriced")[0][0]
-    excluded = run.sql("SELECT count(*) FROM pc WHERE NOT unpriced AND NOT in_window")[0][0]
+    kept = run.sql("SELECT count(*) FROM pc WHERE fast")[0][0]
+    excluded = run.sql("SELECT count(*) FROM pc WHERE fast AND NOT in_window")[0][0]
     return assemble_report(
         dims=by, contract=contract, registry=registry, period=None, since=since, until=until, invoices=invoices,
         policy=policy, fx=fx, main=agg.rollup(agg.main, by), periods=None,
