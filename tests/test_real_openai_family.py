@@ -222,6 +222,19 @@ def test_groq_normalizes_and_prices_on_the_groq_card(provider):
     assert priced.cost == Decimal("0.00020315")   # 21 x $0.29/1M + 334 x $0.59/1M
 
 
+def test_groq_older_stream_chunk_with_usage_inside_x_groq():
+    # Groq's documented streaming format before usage moved to the chunk: the last chunk's x_groq.usage.
+    chunk = {"id": "chatcmpl-3c9a1f8e-5d4b-4e2a-9f1c-7b6d5e4c3a21", "object": "chat.completion.chunk",
+             "created": 1735000000, "model": "llama-3.3-70b-versatile", "system_fingerprint": "fp_c0cfa69934",
+             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+             "x_groq": {"id": "req_01jbd6g2qdfw2adyrt2az8hz4w",
+                        "usage": {"queue_time": 0.02, "prompt_tokens": 40, "prompt_time": 0.002,
+                                  "completion_tokens": 9, "completion_time": 0.03, "total_tokens": 49}}}
+    rec = at.normalize(chunk)
+    assert (rec.provider, meters(rec)) == ("groq", {"input": 40, "output": 9})
+    assert at.price(rec).cost == Decimal("0.00002360") + Decimal("0.00000711")   # $0.59 / $0.79 per 1M
+
+
 def test_groq_body_without_x_groq_is_not_labelled_openai():
     plain = {k: v for k, v in GROQ.items() if k != "x_groq"}
     assert code(plain) == "unknown_provider"
