@@ -481,6 +481,44 @@ class TestLangfuse:
         assert meters(at.normalize(snake)) == {"input": 9, "output": 3}
 
 
+#: LiteLLM's Langfuse callback, as litellm's own test expects it (litellm tests
+#: langfuse_expected_request_body/completion_with_bedrock_call.json): a generation-create body with
+#: LiteLLM's provider/model id and its cost.
+LITELLM_GENERATION = {
+    "traceId": "litellm-test-c4c1c850", "name": "litellm-acompletion", "startTime": "2025-05-26T14:13:16.469836-07:00",
+    "metadata": {"hidden_params": {"response_cost": 0.00018}, "litellm_response_cost": 0.00018, "cache_hit": False},
+    "level": "DEFAULT", "id": "time-14-13-16-469836_chatcmpl-3803a9e9",
+    "model": "bedrock/anthropic.claude-haiku-4-5-20251001-v1:0", "modelParameters": {"aws_region": "us-east-1"},
+    "usage": {"input": 10, "output": 10, "unit": "TOKENS", "totalCost": 0.00018},
+    "usageDetails": {"input": 10, "output": 10, "total": 20, "cache_creation_input_tokens": 0,
+                     "cache_read_input_tokens": 0}}
+
+
+class TestLangfuseIngestion:
+    def test_a_litellm_generation_names_its_provider_in_the_model_id(self) -> None:
+        rec = at.normalize(LITELLM_GENERATION)
+        assert (rec.provider, rec.billed_model, meters(rec), rec.estimate) == (
+            "bedrock", "anthropic.claude-haiku-4-5-20251001-v1:0", {"input": 10, "output": 10}, Decimal("0.00018"))
+
+    def test_create_and_update_events_of_one_generation_are_one_record(self) -> None:
+        created = {k: v for k, v in LITELLM_GENERATION.items() if k not in ("usage", "usageDetails")}
+        batch = {"batch": [
+            {"id": "e1", "type": "trace-create", "body": {"id": "litellm-test-c4c1c850", "name": "t"}},
+            {"id": "e2", "type": "generation-create", "body": created},
+            {"id": "e3", "type": "generation-update", "body": {"id": created["id"],
+                                                               "usageDetails": LITELLM_GENERATION["usageDetails"]}}],
+            "metadata": {"sdk_integration": "litellm"}}
+        [rec] = at.normalize_many([batch])
+        assert (rec.request_id, meters(rec)) == (created["id"], {"input": 10, "output": 10})
+
+    def test_old_openllmetry_embedding_spans_have_no_output(self) -> None:
+        # opentelemetry-instrumentation-openai 0.33: llm.request.type, gen_ai.usage.prompt_tokens, no output count.
+        rec = at.normalize(span_with(**{"llm.request.type": "embedding", "gen_ai.system": "OpenAI",
+                                        "gen_ai.request.model": "text-embedding-ada-002",
+                                        "llm.usage.total_tokens": 11, "gen_ai.usage.prompt_tokens": 11}))
+        assert (rec.provider, meters(rec)) == ("openai", {"input": 11})
+
+
 # --- SDK objects ---------------------------------------------------------------------------------
 
 class FakeMessage:

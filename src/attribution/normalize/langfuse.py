@@ -39,7 +39,15 @@ trace and parent ids; ``level: ERROR`` the outcome; ``userId``,
 owner tags. JSON from the Langfuse SDK's ``model_dump()`` (snake case) is
 accepted as well as the API's camelCase.
 
-Shapes: one observation; a page of ``GET /api/public/observations`` or
+Logged by LiteLLM (its Langfuse callback), an observation's model is LiteLLM's
+``provider/model`` id (``bedrock/anthropic.claude-...``): the prefix names the
+provider, the rest is the billed model, and ``usage.totalCost`` (LiteLLM's
+cost) is the estimate.
+
+Shapes: one observation (an ingestion ``generation-create`` body has no
+``type``: a model and usage make it one); an ingestion request body
+(``{"batch": [{"type": "generation-create" | "generation-update", "body"}...]}``,
+creates and updates of one generation merged); a page of ``GET /api/public/observations`` or
 ``/api/public/v2/observations`` (``{"data": [...], "meta": {...}}``); a trace
 (``GET /api/public/traces/{id}``: ``{"id", "observations": [...]}``). In a page
 or a trace, observations without usage (spans, events, tools) are skipped;
@@ -61,8 +69,8 @@ from ..exceptions import NormalizeError
 from ._common import Hints, Schema, count, is_mapping, money, optional_str, owner_tags, timestamp, usage_of
 from .otel import otel_provider
 
-__all__ = ["SCHEMAS", "is_observation", "is_observation_list", "normalize_observation",
-           "normalize_observation_list", "usage_details_meters"]
+__all__ = ["SCHEMAS", "is_ingestion_batch", "is_observation", "is_observation_list", "normalize_ingestion_batch",
+           "normalize_observation", "normalize_observation_list", "usage_details_meters"]
 
 #: Observation types that are model calls.
 _CALL_TYPES = frozenset({"GENERATION", "EMBEDDING"})
@@ -78,10 +86,14 @@ def _get(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
 
 
 def is_observation(payload: Mapping[str, Any]) -> bool:
-    """One Langfuse observation: a Langfuse ``type`` and a ``traceId`` (or ``trace_id``)."""
+    """One Langfuse observation: a Langfuse ``type`` (or, as in an ingestion ``generation-create`` body,
+    none but a model and usage), a ``traceId`` (or ``trace_id``) and a start time."""
+    if not (("traceId" in payload or "trace_id" in payload) and ("startTime" in payload or "start_time" in payload)):
+        return False
     kind = payload.get("type")
-    return (isinstance(kind, str) and kind in _TYPES and ("traceId" in payload or "trace_id" in payload)
-            and ("startTime" in payload or "start_time" in payload))
+    if kind is None:
+        return "model" in payload and any(k in payload for k in ("usageDetails", "usage_details", "usage"))
+    return isinstance(kind, str) and kind in _TYPES
 
 
 def is_observation_list(payload: Mapping[str, Any]) -> bool:
@@ -162,6 +174,19 @@ def _meters(obs: Mapping[str, Any], path: str) -> dict[str, int] | None:
     return None
 
 
+#: Metadata keys LiteLLM's Langfuse logger writes: its ``provider/model`` ids then name the provider.
+_LITELLM_KEYS = ("litellm_response_cost", "hidden_params", "litellm_call_id")
+
+
+def _litellm_route(obs: Mapping[str, Any], model: str) -> tuple[str, str] | None:
+    """``(provider, model)`` of a LiteLLM-logged observation whose model is ``provider/model``."""
+    meta = obs.get("metadata")
+    if "/" not in model or not is_mapping(meta) or not any(k in meta for k in _LITELLM_KEYS):
+        return None
+    head, rest = model.split("/", 1)
+    return (head, rest) if head and rest else None
+
+
 def _provider(obs: Mapping[str, Any], hints: Hints) -> str | None:
     if hints.provider:
         return hints.provider
@@ -195,6 +220,10 @@ def normalize_observation(payload: Mapping[str, Any], hints: Hints, path: str = 
         raise NormalizeError("missing_field", "observation has no model (model / providedModelName) and no "
                              "model= hint", path=f"{prefix}model")
     provider = _provider(payload, hints)
+    billed = None
+    route = _litellm_route(payload, model)
+    if route is not None and (provider is None or canonical_provider(provider) == canonical_provider(route[0])):
+        provider, billed = route   # LiteLLM's own provider/model id, as its Langfuse logger writes it
     if not provider:
         raise NormalizeError("missing_field", "a Langfuse observation does not say which provider served it: "
                              "pass provider=, or log metadata.provider", path=f"{prefix}metadata.provider")
@@ -203,8 +232,11 @@ def normalize_observation(payload: Mapping[str, Any], hints: Hints, path: str = 
     if is_mapping(costs) and costs.get("total") is not None:
         stated = money(costs.get("total"), f"{prefix}costDetails.total")
     else:
-        for camel, snake in (("totalCost", "total_cost"), ("calculatedTotalCost", "calculated_total_cost")):
-            value = _get(payload, camel, snake)
+        legacy = payload.get("usage")
+        for obj, camel, snake in ((payload, "totalCost", "total_cost"),
+                                  (payload, "calculatedTotalCost", "calculated_total_cost"),
+                                  (legacy if is_mapping(legacy) else {}, "totalCost", "total_cost")):
+            value = _get(obj, camel, snake)
             if value is not None:
                 stated = money(value, f"{prefix}{camel}")
                 break
@@ -220,6 +252,7 @@ def normalize_observation(payload: Mapping[str, Any], hints: Hints, path: str = 
     return [UsageRecord(
         provider=canonical_provider(provider),
         model=model,
+        model_billed=billed,
         usage=usage_of(f"{prefix}usageDetails", **meters),
         at=timestamp(_get(payload, "startTime", "start_time"), f"{prefix}startTime") or hints.at,
         request_id=optional_str(payload, "id", path) or hints.request_id,
@@ -260,10 +293,59 @@ def normalize_observation_list(payload: Mapping[str, Any], hints: Hints) -> list
     return out
 
 
+#: Ingestion events that create or update an observation (``POST /api/public/ingestion``).
+_OBSERVATION_EVENTS = frozenset({"generation-create", "generation-update", "observation-create",
+                                 "observation-update", "span-create", "span-update", "event-create"})
+
+
+def is_ingestion_batch(payload: Mapping[str, Any]) -> bool:
+    """A Langfuse ingestion request body: ``{"batch": [{"type": "generation-create", "body": {...}}...]}``."""
+    batch = payload.get("batch")
+    return (isinstance(batch, list) and bool(batch)
+            and any(is_mapping(e) and e.get("type") in _OBSERVATION_EVENTS for e in batch))
+
+
+def normalize_ingestion_batch(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record per generation of an ingestion batch; a generation's create and update events are merged.
+
+    Events are applied in order, by body ``id``: an ``*-update`` event's
+    fields replace the create's (Langfuse's own semantics), so a generation
+    created without usage and updated with it is one record, never two.
+
+    Raises:
+        NormalizeError: ``missing_usage`` when no generation in the batch carries usage.
+    """
+    bodies: dict[str, dict[str, Any]] = {}
+    where: dict[str, int] = {}
+    for i, event in enumerate(payload["batch"]):
+        if not is_mapping(event) or event.get("type") not in _OBSERVATION_EVENTS:
+            continue   # trace-create, score-create, sdk-log...: no usage
+        body = event.get("body")
+        if not is_mapping(body):
+            raise NormalizeError("bad_type", f"batch[{i}].body must be an object", path=f"batch[{i}].body")
+        key = optional_str(body, "id", f"batch[{i}].body") or f"#{i}"
+        merged = bodies.setdefault(key, {})
+        merged.update({k: v for k, v in body.items() if v is not None})
+        if event["type"].startswith("generation") and "type" not in merged:
+            merged["type"] = "GENERATION"
+        where.setdefault(key, i)
+    out: list[UsageRecord] = []
+    for key, body in bodies.items():
+        path = f"batch[{where[key]}].body"
+        if _meters(body, f"{path}.") is None:
+            continue
+        out.extend(normalize_observation(body, hints, path))
+    if not out:
+        raise NormalizeError("missing_usage", "no generation in the ingestion batch carries usage", path="batch")
+    return out
+
+
 SCHEMAS = (
     Schema("langfuse.observation", None, is_observation, normalize_observation,
            "Langfuse observation (type GENERATION, traceId, startTime, usageDetails); needs provider= "
-           "unless its metadata names one", keys=frozenset({"type"})),
+           "unless its metadata names one", keys=frozenset({"traceId", "trace_id"})),
+    Schema("langfuse.ingestion", None, is_ingestion_batch, normalize_ingestion_batch,
+           "Langfuse ingestion request body (batch of generation-create/-update events)", keys=frozenset({"batch"})),
     Schema("langfuse.observations", None, is_observation_list, normalize_observation_list,
            "Langfuse observations page (data, meta) or trace (observations)",
            keys=frozenset({"data", "observations"})),

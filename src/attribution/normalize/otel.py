@@ -481,7 +481,8 @@ def _records(s: _Span, hints: Hints) -> list[UsageRecord]:
         raise NormalizeError("missing_usage", "span has usage attributes but no gen_ai.usage.input_tokens "
                              "(nor an older spelling)", path=f"{path}.{_INPUT[0]}")
     if out is None:
-        if operation != "embeddings":  # embeddings produce no output tokens
+        embedding = operation == "embeddings" or a.get("llm.request.type") == "embedding"   # old openllmetry
+        if not embedding:  # embeddings produce no output tokens
             raise NormalizeError("missing_usage", "span has usage attributes but no gen_ai.usage.output_tokens "
                                  "(nor an older spelling)", path=f"{path}.{_OUTPUT[0]}")
         out = 0
