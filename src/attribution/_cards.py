@@ -479,7 +479,11 @@ def _check_regional(period: PricePeriod, ppath: str, err: _Errors, near: str | N
 
 
 def window_spans(window: TimeWindow) -> tuple[int, tuple[tuple[int, int], ...]]:
-    """``(day mask, spans)`` of a validated window: bit ``weekday()`` set per day, spans in seconds."""
+    """``(day mask, spans)`` of a validated window: bit ``weekday()`` set per day, spans in seconds.
+
+    >>> window_spans(TimeWindow(days=("sat", "sun"), hours=("00:00-24:00",), multiplier=Decimal("0.5")))
+    (96, ((0, 86400),))
+    """
     mask = sum(1 << DAYS.index(d) for d in window.days) if window.days else 0x7F
     return mask, tuple(sorted(parse_hours(h) for h in window.hours))
 

@@ -257,6 +257,11 @@ class Rate:
         Only rates from cards with ``time_windows`` differ: DeepSeek's off-peak
         price applies from 16:30:00 UTC, so a call at 16:29:59 pays the standard
         price and one at 16:30:00 the off-peak price.
+
+        >>> noon = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+        >>> rate = default_registry().resolve("deepseek", "deepseek-chat", noon)
+        >>> rate.unit_prices()["input"], rate.at_time(noon.replace(hour=17)).unit_prices()["input"]
+        (Decimal('0.27'), Decimal('0.135'))
         """
         if not self.windows:
             return self
