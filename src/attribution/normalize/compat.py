@@ -68,6 +68,7 @@ from .._usage import Usage
 from ..exceptions import NormalizeError
 from ._common import Hints, Schema, count, is_mapping, mapping, money
 from .openai import (
+    RESPONSE_EVENTS,
     chat_record,
     is_anthropic_style,
     is_bare_usage,
@@ -213,27 +214,53 @@ def _body(payload: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if inner is not None else payload
 
 
+def _groq(body: Mapping[str, Any]) -> bool:
+    return is_mapping(body.get("x_groq"))
+
+
+def _cerebras(body: Mapping[str, Any]) -> bool:
+    return is_mapping(body.get("time_info"))
+
+
+def _openrouter(body: Mapping[str, Any]) -> bool:
+    ident = body.get("id")
+    if type(ident) is str and ident.startswith("gen-") and _OPENROUTER_ID.fullmatch(ident):
+        return True
+    usage = body.get("usage")
+    return is_mapping(usage) and ("is_byok" in usage or "cost_details" in usage)
+
+
+def _ollama(body: Mapping[str, Any]) -> bool:
+    return body.get("system_fingerprint") == "fp_ollama"
+
+
+def _zai(body: Mapping[str, Any]) -> bool:
+    model, ident = body.get("model"), body.get("id")
+    return (type(model) is str and model.startswith(("glm-", "zai/glm-")) and _ZAI_MODEL.fullmatch(model) is not None
+            and ("request_id" in body or (isinstance(ident, str) and _ZAI_ID.fullmatch(ident) is not None)))
+
+
+def _writer(body: Mapping[str, Any]) -> bool:
+    model = body.get("model")
+    return type(model) is str and model.startswith("palmyra-")
+
+
+#: Each host's own signal, checked on the body (the response inside a Responses stream event).
+_SIGNALS: Mapping[str, Callable[[Mapping[str, Any]], bool]] = {
+    "groq": _groq, "cerebras": _cerebras, "openrouter": _openrouter, "ollama": _ollama, "zai": _zai,
+    "writer": _writer,
+}
+#: Top-level keys a host's signalled body always has (Schema.keys: detection skips the rest unasked).
+_SIGNAL_KEYS: Mapping[str, frozenset[str]] = {
+    "groq": frozenset({"x_groq"}), "cerebras": frozenset({"time_info"}), "ollama": frozenset({"system_fingerprint"}),
+    "openrouter": frozenset({"object", "type"}), "zai": frozenset({"object"}), "writer": frozenset({"object"}),
+}
+
+
 def _signal_of(payload: Mapping[str, Any]) -> str | None:
     """The host whose own signal the body carries, or ``None``."""
     body = _body(payload)
-    if is_mapping(body.get("x_groq")):
-        return "groq"
-    if is_mapping(body.get("time_info")):
-        return "cerebras"
-    usage = body.get("usage")
-    ident = body.get("id")
-    if (isinstance(ident, str) and _OPENROUTER_ID.fullmatch(ident)) or (
-            is_mapping(usage) and ("is_byok" in usage or "cost_details" in usage)):
-        return "openrouter"
-    if body.get("system_fingerprint") == "fp_ollama":
-        return "ollama"
-    model = body.get("model")
-    if isinstance(model, str):
-        if _ZAI_MODEL.fullmatch(model) and ("request_id" in body or (isinstance(ident, str) and _ZAI_ID.fullmatch(ident))):
-            return "zai"
-        if model.startswith("palmyra-"):
-            return "writer"
-    return None
+    return next((host for host, signal in _SIGNALS.items() if signal(body)), None)
 
 
 def is_openai_shaped(payload: Mapping[str, Any]) -> bool:
@@ -407,9 +434,16 @@ def normalize_ollama_native(payload: Mapping[str, Any], hints: Hints) -> list[Us
 
 
 def _signalled(host: str) -> Callable[[Mapping[str, Any]], bool]:
+    signal = _SIGNALS[host]
+    events = host == "openrouter"   # the one host here whose Responses stream events are told apart
+
     def detect(payload: Mapping[str, Any]) -> bool:
-        return (is_chat_completion(payload) or is_response(payload) or is_text_completion(payload)
-                or is_embeddings(payload)) and _signal_of(payload) == host
+        # The signal first: it is one or two dict look-ups, and false for almost every body.
+        if payload.get("type") in RESPONSE_EVENTS:
+            inner = payload.get("response")
+            return events and is_mapping(inner) and signal(inner)
+        return signal(payload) and (is_chat_completion(payload) or is_response(payload)
+                                    or is_text_completion(payload) or is_embeddings(payload))
     return detect
 
 
@@ -425,7 +459,7 @@ SCHEMAS: tuple[Schema, ...] = (
            specificity=20, keys=frozenset({"done"})),
     *(Schema(f"{host}.chat", host, _signalled(host), _normalizer(host, compat_usage),
              f"{HOSTS[host]}: OpenAI-shaped body with {host}'s own fields", specificity=20,
-             keys=frozenset({"object", "type"}))
+             keys=_SIGNAL_KEYS[host] | {"type"} if host == "openrouter" else _SIGNAL_KEYS[host])
       for host in SIGNALLED),
     *(schema for host, name in HOSTS.items() for schema in openai_shaped_schemas(host, name)),
 )
