@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import attribution as at
+from attribution.normalize import anthropic as anthropic_schemas
 from attribution.normalize import as_payload, normalize_many, normalize_stream
 
 UTC = timezone.utc
@@ -138,6 +139,16 @@ class TestIterations:
             at.normalize(body)
         assert err.value.code == "inconsistent_usage"
 
+    def test_a_bare_log_line_is_anthropic_only_on_anthropic_evidence(self) -> None:
+        line = {"model": "claude-sonnet-4-5-20250929", "file": "app.log",
+                "usage": {"input_tokens": 14, "cache_read_input_tokens": 2000, "output_tokens": 65}}
+        assert (at.normalize(line).provider, at.normalize(line).schema) == ("anthropic", "anthropic.bare")
+        for other in ({**line, "provider": "bedrock"}, {**line, "model": "anthropic.claude-sonnet-4-5-v1:0"},
+                      {**line, "usage": {"input_tokens": 14, "output_tokens": 65}}):
+            # Not claimed for Anthropic's API here (the generic bare schema may still read it, by its own rules).
+            assert not anthropic_schemas.is_bare_message_usage(other)
+            assert at.normalize(other, provider="anthropic").usage.input == 14
+
     def test_web_searches_stay_with_the_response(self) -> None:
         body = compaction_and_answer(compacted=1000, answer=2000)
         body["usage"]["server_tool_use"] = {"web_search_requests": 3}
@@ -197,6 +208,15 @@ class TestStreams:
                                                 "prompt_tokens_details": {"cached_tokens": 1024}})]
         assert meters(normalize_stream(chunks, provider="openai")) == {"input": 125, "cached_input": 1024,
                                                                        "output": 353}
+
+    def test_a_bedrock_stream_is_billed_from_its_invocation_metrics(self) -> None:
+        # opentelemetry-instrumentation-bedrock sdist cassette test_anthropic_3_completion_streaming: Bedrock
+        # adds the bill to the Anthropic stream's message_stop.
+        stop = {"type": "message_stop", "amazon-bedrock-invocationMetrics": {
+            "inputTokenCount": 16, "outputTokenCount": 21, "invocationLatency": 738, "firstByteLatency": 378}}
+        rec = at.normalize(stop, model="anthropic.claude-3-sonnet-20240229-v1:0")
+        assert (rec.provider, rec.schema, meters(rec)) == ("bedrock", "bedrock.stream_metrics",
+                                                           {"input": 16, "output": 21})
 
     def test_a_stream_without_usage_is_rejected(self) -> None:
         with pytest.raises(at.NormalizeError) as err:

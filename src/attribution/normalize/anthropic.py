@@ -553,8 +553,10 @@ def is_bare_message_usage(payload: Mapping[str, Any]) -> bool:
     Vertex ids look different): see :data:`SCHEMAS` for the hinted form.
     """
     usage = _bare_usage(payload)
+    named = payload.get("provider")   # a log line that names another provider (Bedrock, Vertex) is not claimed
     return (usage is not None and any(k in usage for k in _ANTHROPIC_ONLY)
-            and _FIRST_PARTY_MODEL.match(payload["model"]) is not None)
+            and _FIRST_PARTY_MODEL.match(payload["model"]) is not None
+            and (named is None or (isinstance(named, str) and named.strip().lower() == "anthropic")))
 
 
 def is_bare_message_usage_hinted(payload: Mapping[str, Any]) -> bool:

@@ -39,6 +39,12 @@ Three shapes:
   ``aws_identity_arn`` tags. The TTL split and web-search count are read from
   the logged response body when it has them.
 
+The last chunk of an **InvokeModelWithResponseStream** stream carries
+``amazon-bedrock-invocationMetrics`` (input, output and cache counts) whatever
+the model: it is read as the stream's bill (schema ``bedrock.stream_metrics``,
+pass ``model=``), and wins over the chunk's own shape (an Anthropic
+``message_stop``, a Nova ``metadata`` event).
+
 Service tier: ``serviceTier.type`` (``priority``, ``default``, ``flex``,
 ``reserved``), or ``latency_optimized`` when ``performanceConfig.latency`` is
 ``optimized`` (latency-optimized inference has its own prices).
@@ -65,10 +71,12 @@ __all__ = [
     "is_invocation_log",
     "is_messages_body",
     "is_native_body",
+    "is_stream_metrics",
     "normalize_converse",
     "normalize_invocation_log",
     "normalize_invoke_model",
     "normalize_native_body",
+    "normalize_stream_metrics",
 ]
 
 _TTLS = ("5m", "1h")
@@ -415,7 +423,57 @@ def normalize_native_body(payload: Mapping[str, Any], hints: Hints) -> list[Usag
     )]
 
 
+_METRICS = "amazon-bedrock-invocationMetrics"
+
+
+def is_stream_metrics(payload: Mapping[str, Any]) -> bool:
+    """The last chunk of an InvokeModelWithResponseStream stream: it carries ``amazon-bedrock-invocationMetrics``."""
+    metrics = payload.get(_METRICS)
+    return is_mapping(metrics) and "inputTokenCount" in metrics
+
+
+def normalize_stream_metrics(payload: Mapping[str, Any], hints: Hints) -> list[UsageRecord]:
+    """One record from the ``amazon-bedrock-invocationMetrics`` of a stream's last chunk (pass ``model=``).
+
+    Bedrock adds the metrics to the last chunk of every model's stream
+    (Anthropic's ``message_stop``, Titan's final chunk, Nova's ``metadata``):
+    ``inputTokenCount`` and ``outputTokenCount``, with
+    ``cacheReadInputTokenCount`` / ``cacheWriteInputTokenCount`` beside the
+    input count, as everywhere on Bedrock (writes are 5-minute: the metrics
+    carry no TTL split). Source: Amazon Bedrock user guide, "Run model
+    inference: InvokeModelWithResponseStream" (invocation metrics in the
+    final chunk).
+
+    Raises:
+        NormalizeError: ``missing_field`` without ``model=`` (the chunk names no model).
+    """
+    metrics = mapping(payload, _METRICS, "", required=True)
+    assert metrics is not None
+    if not hints.model:
+        raise NormalizeError("missing_field", "a Bedrock stream chunk names no model: pass model= (the modelId you "
+                             "invoked)", path="model")
+    return [UsageRecord(
+        provider="bedrock",
+        model=hints.model,
+        usage=_usage(_METRICS, input=count(metrics, "inputTokenCount", _METRICS, required=True),
+                     cached_input=count(metrics, "cacheReadInputTokenCount", _METRICS),
+                     cache_write=count(metrics, "cacheWriteInputTokenCount", _METRICS),
+                     output=count(metrics, "outputTokenCount", _METRICS, required=True)),
+        at=hints.at,
+        request_id=hints.request_id,
+        service_tier=hints.service_tier,
+        region=hints.region,
+        tags=owner_tags({}, "", hints),
+        schema="bedrock.stream_metrics",
+        source=hints.source,
+    )]
+
+
 SCHEMAS = (
+    # Wins over the Anthropic stream-event and ConverseStream-metadata schemas: the metrics are the bill.
+    Schema("bedrock.stream_metrics", "bedrock", is_stream_metrics, normalize_stream_metrics,
+           "last chunk of a Bedrock InvokeModelWithResponseStream stream (amazon-bedrock-invocationMetrics); "
+           "needs model=", specificity=30, keys=frozenset({_METRICS})),
     Schema("bedrock.native_body", "bedrock", is_native_body, normalize_native_body,
            "Bedrock InvokeModel body of Amazon Titan text (inputTextTokenCount) or Meta Llama "
            "(prompt_token_count); needs model=", keys=frozenset({"inputTextTokenCount", "prompt_token_count"})),
