@@ -8,9 +8,12 @@ source (package, version, path, sdist sha256; or repository, path, commit) and
 the meters that the payload's own usage fields mean under the provider's
 documented semantics (see ``tests/fixtures/real/README.md``). Every entry is
 normalized twice, with the provider as hint and without, and must give exactly
-those meters, the billed model and the provider, and, where the model is
-priced, a bill of exactly those meters at the card's unit prices; a payload
-without billable usage must be rejected with a typed error.
+those meters, the billed model and the provider, the cost the payload itself
+states (``stated_cost``) and, where the model is priced, a bill of exactly
+those meters at the card's unit prices; a payload without billable usage must
+be rejected with a typed error. SDK-object entries are handed over as objects
+with ``model_dump()`` / ``to_dict()``, whole streams go to ``normalize_stream``
+(``measure.payload_of``).
 
 What fails today is listed in ``tests/fixtures/real/known_gaps.json`` (entry id
 -> gap category, per mode). Such an entry is marked xfail only while it still
