@@ -428,6 +428,12 @@ def test_bare_model_usage_bodies_with_and_without_a_hint():
     responses_style = {"model": "gpt-5", "usage": {"input_tokens": 900, "output_tokens": 50,
                                                    "input_tokens_details": {"cached_tokens": 600}}}
     assert meters(at.normalize(responses_style)) == {"input": 300, "cached_input": 600, "output": 50}
+    named = {"provider": "together", "model": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "timestamp": 1760000000,
+             "usage": {"prompt_tokens": 40, "completion_tokens": 9, "cached_tokens": 8}}   # a gateway's own log line
+    rec = at.normalize(named)
+    assert (rec.provider, rec.schema, meters(rec)) == ("together", "together.usage",
+                                                       {"input": 32, "cached_input": 8, "output": 9})
+    assert rec.at == datetime(2025, 10, 9, 8, 53, 20, tzinfo=UTC)
     claude_on_bedrock = {"model": "us.anthropic.claude-3-5-haiku-20241022-v1:0",
                          "usage": {"input_tokens": 14, "output_tokens": 65, "cache_read_input_tokens": 2000}}
     rec = at.normalize(claude_on_bedrock)

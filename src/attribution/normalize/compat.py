@@ -64,6 +64,7 @@ from typing import Any
 import attrs
 
 from .._records import UsageRecord
+from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import NormalizeError
 from ._common import Hints, Schema, count, is_mapping, mapping, money
@@ -92,6 +93,7 @@ __all__ = [
     "is_ollama_native",
     "is_openai_shaped",
     "normalize_bare_anthropic_usage",
+    "normalize_named_bare",
     "normalize_ollama_native",
     "openai_shaped_schemas",
 ]
@@ -294,7 +296,8 @@ def _record(payload: Mapping[str, Any], hints: Hints, provider: str, reader: Usa
         else reader(usage, upath)
     kind = "completions" if is_text_completion(payload) else ("usage" if is_bare_usage(payload) else "chat")
     rec = chat_record(payload, hints, meters, provider=provider, schema=f"{provider}.{kind}",
-                      created_key="created" if "created" in payload else "created_at")
+                      created_key=next((k for k in ("created", "created_at", "timestamp") if payload.get(k) is not None),
+                                       "created"))
     return _stated(rec, payload, usage, upath)
 
 
@@ -304,6 +307,11 @@ def _response(payload: Mapping[str, Any], hints: Hints, provider: str) -> UsageR
     usage = body.get("usage")
     path = "response.usage" if body is not payload else "usage"
     return _stated(rec, body, usage, path) if is_mapping(usage) else rec
+
+
+def normalize_named_bare(payload: Mapping[str, Any], hints: Hints, provider: str) -> list[UsageRecord]:
+    """One record from a bare ``{"provider", "model", "usage"}`` line whose ``provider`` names the host."""
+    return [_record(payload, hints, provider, compat_usage)]
 
 
 def _normalizer(provider: str, reader: UsageReader) -> Callable[[Mapping[str, Any], Hints], list[UsageRecord]]:
@@ -387,7 +395,9 @@ def normalize_bare_anthropic_usage(payload: Mapping[str, Any], hints: Hints) -> 
     """
     from .anthropic import message_usage  # imported late: anthropic's module is not needed otherwise
 
-    provider = hints.provider or claude_provider(payload.get("model"))
+    named = payload.get("provider")
+    provider = hints.provider or (canonical_provider(named) if isinstance(named, str) and named.strip() else None) \
+        or claude_provider(payload.get("model"))
     if provider is None:
         raise NormalizeError("unknown_provider", f"a bare log body with Anthropic-style usage for model "
                              f"{str(payload.get('model'))[:60]!r}: pass provider= (anthropic, bedrock, vertex...)",

@@ -55,6 +55,7 @@ from typing import Any
 import attrs
 
 from .._records import UsageRecord
+from .._registry import canonical_provider
 from .._usage import Usage
 from ..exceptions import InvalidUsage, NormalizeError
 from ._common import Hints, Schema, count, is_mapping, mapping, optional_str, owner_tags, tag_name, timestamp
@@ -516,16 +517,28 @@ def normalize_bare_usage(payload: Mapping[str, Any], hints: Hints) -> list[Usage
     ``usage`` is read as Chat Completions' (``prompt_tokens``...) or Responses'
     (``input_tokens``...), with their usual inclusive semantics; ``created``,
     ``created_at`` or ``timestamp`` gives the time when present (else ``at=``).
-    Without ``provider=``, the model must be one of OpenAI's, else
-    ``unknown_provider``.
+    A ``provider`` field in the line names the provider as a hint would (a
+    gateway's log that nests the usage); without either, the model must be one
+    of OpenAI's, else ``unknown_provider``.
 
     >>> from attribution import normalize
     >>> rec = normalize({"model": "gpt-4.1-mini", "usage": {"prompt_tokens": 1200, "completion_tokens": 80,
     ...                  "prompt_tokens_details": {"cached_tokens": 1000}}})
     >>> rec.provider, rec.usage.input, rec.usage.cached_input, rec.schema
     ('openai', 200, 1000, 'openai.bare')
+    >>> rec = normalize({"provider": "groq", "model": "llama-3.3-70b-versatile",
+    ...                  "usage": {"prompt_tokens": 40, "completion_tokens": 9}})
+    >>> rec.provider, rec.schema
+    ('groq', 'groq.usage')
     """
-    _require_openai(payload, hints, 'log body {"model", "usage"}')
+    named = payload.get("provider") if hints.provider is None else None
+    if isinstance(named, str) and named.strip():
+        provider = canonical_provider(named)
+        if provider != PROVIDER:
+            from .compat import normalize_named_bare  # imported late: compat imports this module
+            return normalize_named_bare(payload, hints, provider)
+    else:
+        _require_openai(payload, hints, 'log body {"model", "usage"}')
     usage = require_usage(payload, "")
     meters = chat_usage(usage, "usage") if "prompt_tokens" in usage else responses_usage(usage, "usage")
     created = next((k for k in ("created", "created_at", "timestamp") if payload.get(k) is not None), "created")
