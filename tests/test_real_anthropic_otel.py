@@ -696,3 +696,26 @@ def test_every_iteration_is_billed_exactly_once(iterations: list[dict[str, Any]]
     assert at.rollup(priced).total == sum(p.cost for p in priced)
     [tree] = at.build_forest(priced)
     assert tree.cost == at.rollup(priced).total
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), st.integers(1, 50_000), st.integers(0, 5000)), min_size=1, max_size=8),
+       st.randoms(use_true_random=False))
+def test_each_call_counts_once_however_many_spans_report_it(calls: list[tuple[int, int, int]], rnd: Any) -> None:
+    """Calls reported by 1-3 spans each (SDK, instrumentation, framework), exported one by one in any order:
+    one unmarked record per call, and the rollup sums each call once."""
+    exported = []
+    for n, (copies, inp, out) in enumerate(calls):
+        for c in range(copies):
+            span = span_with(**{"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+                                "gen_ai.response.id": f"chatcmpl-{n}", "gen_ai.usage.input_tokens": inp,
+                                "gen_ai.usage.output_tokens": out})
+            span["context"] = {"trace_id": f"0x{n + 1:032x}", "span_id": f"0x{(n + 1) * 10 + c + 1:016x}"}
+            exported.append(span)
+    rnd.shuffle(exported)
+    out_records = [r for r in normalize_many(exported, at=WHEN) if isinstance(r, at.UsageRecord)]
+    assert len(out_records) == len(exported)   # nothing dropped: copies are marked, not removed
+    kept = [r for r in out_records if not r.flags]
+    assert sorted(r.request_id for r in kept) == sorted(f"chatcmpl-{n}" for n in range(len(calls)))
+    priced = [at.price(r) for r in out_records]
+    assert at.rollup(priced).total == sum((at.price(r).cost for r in kept), Decimal(0))
+    assert sum(len(t.calls) for t in at.build_forest(priced)) == len(calls)
