@@ -59,6 +59,14 @@ def test_openai_cache_writes_are_their_own_meter_and_priced_at_the_cache_write_r
     assert at.price(rec).cost == Decimal("0.000040") + Decimal("0.025075") + Decimal("0.000120")
 
 
+def test_litellm_spelling_of_cache_writes_in_an_openai_shaped_body_is_read_too():
+    # LiteLLM's ModelResponse writes the count as prompt_tokens_details.cache_creation_tokens (see LITELLM_ANTHROPIC).
+    body = {**CHAT_CACHE_WRITE, "usage": {"prompt_tokens": 4020, "completion_tokens": 4,
+                                          "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_tokens": 4012}}}
+    assert meters(at.normalize(body)) == {"input": 8, "cache_write": 4012, "output": 4}
+    assert meters(at.normalize(body, provider="together"))["cache_write"] == 4012
+
+
 def test_responses_cache_write_tokens_are_inside_input_tokens():
     # The Responses body of the same pydantic-ai e2e test reports the write under input_tokens_details.
     body = {"id": "resp_0ad5fc08e797addd006a6c04bf3dbc8197a8ff0e748fe8cc6c", "object": "response",

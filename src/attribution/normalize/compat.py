@@ -154,7 +154,7 @@ def compat_usage(usage: Mapping[str, Any], path: str) -> Usage:
     pd, pdp = _details(usage, "prompt_tokens_details", path)
     cd, cdp = _details(usage, "completion_tokens_details", path)
     cached = count(pd, "cached_tokens", pdp) or count(usage, "cached_tokens", path)
-    writes = count(pd, "cache_write_tokens", pdp)
+    writes = count(pd, "cache_write_tokens", pdp) or count(pd, "cache_creation_tokens", pdp)
     audio_in = count(pd, "audio_tokens", pdp)
     audio_out = count(cd, "audio_tokens", cdp)
     reasoning = count(cd, "reasoning_tokens", cdp)

@@ -225,7 +225,9 @@ def chat_usage(usage: Mapping[str, Any], path: str) -> Usage:
     pd = mapping(usage, "prompt_tokens_details", path)
     cd = mapping(usage, "completion_tokens_details", path)
     cached = count(pd, "cached_tokens", f"{path}.prompt_tokens_details")
-    writes = count(pd, "cache_write_tokens", f"{path}.prompt_tokens_details")
+    # cache_creation_tokens: the same count as LiteLLM's OpenAI-shaped responses write it.
+    writes = (count(pd, "cache_write_tokens", f"{path}.prompt_tokens_details")
+              or count(pd, "cache_creation_tokens", f"{path}.prompt_tokens_details"))
     audio_in = count(pd, "audio_tokens", f"{path}.prompt_tokens_details")
     reasoning = count(cd, "reasoning_tokens", f"{path}.completion_tokens_details")
     audio_out = count(cd, "audio_tokens", f"{path}.completion_tokens_details")
