@@ -188,3 +188,26 @@ def test_the_cli_reads_a_focus_invoice(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code in (0, 1)                                      # 1: the example month's lines are not on this bill
     assert sum(x["rows"] for x in doc["reconciliation"]["out_of_scope"]) == 8
+
+
+def test_a_malformed_out_of_scope_row_is_refused_too(tmp_path):
+    """Rows that are not AI services are still summed exactly, so a bad amount there is an error, not a skip."""
+    rows = rows_of(MULTI)
+    ec2 = next(i for i, r in enumerate(rows) if r["ServiceName"] == "Amazon Elastic Compute Cloud")
+    rows[ec2]["BilledCost"] = "96,00"
+    path = tmp_path / "focus.csv"
+    write_rows(path, rows)
+    with pytest.raises(at.InvoiceError, match="not a decimal number") as info:
+        read_invoice(path)
+    assert (info.value.line, info.value.column) == (ec2 + 2, "BilledCost")
+
+
+def test_without_billing_period_columns_out_of_scope_rows_are_summed_by_calendar_month(tmp_path):
+    path = tmp_path / "focus.csv"
+    path.write_text("BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ServiceName\n"
+                    "1.00,USD,2026-06-01T00:00:00Z,2026-06-02T00:00:00Z,Usage,Amazon S3\n"
+                    "2.00,USD,2026-06-30T00:00:00Z,2026-07-01T00:00:00Z,Usage,Amazon S3\n"
+                    "4.00,USD,2026-07-01T00:00:00Z,2026-07-02T00:00:00Z,Usage,Amazon S3\n")
+    lines = read_invoice(path)
+    assert sorted((x.period_start.isoformat(), x.amount, x.quantity) for x in lines) == [
+        ("2026-06-01", Decimal("3.00"), Decimal(2)), ("2026-07-01", Decimal("4.00"), Decimal(1))]

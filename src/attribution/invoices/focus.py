@@ -284,12 +284,16 @@ class _OutOfScope:
     def add(self, record: Record) -> None:
         amount = _amount(record, self.cost)
         currency = record.currency("BillingCurrency")
-        start = record.instant("BillingPeriodStart") or record.must_instant("ChargePeriodStart")
-        end = record.instant("BillingPeriodEnd") or record.instant("ChargePeriodEnd")
-        try:
-            first, last = day_period(start, end)
-        except ValueError as exc:
-            raise record.error("BillingPeriodEnd", str(exc)) from None
+        start = record.instant("BillingPeriodStart")
+        if start is not None:
+            try:
+                first, last = day_period(start, record.instant("BillingPeriodEnd"))
+            except ValueError as exc:
+                raise record.error("BillingPeriodEnd", str(exc)) from None
+        else:   # no billing period (it is mandatory, but not every file has it): the charge's calendar month
+            day = _period(record)[0]
+            first = day.replace(day=1)
+            last = date(first.year + 1, 1, 1) if first.month == 12 else date(first.year, first.month + 1, 1)
         provider = record.text("ServiceProviderName", "ProviderName", "InvoiceIssuerName") or "unknown"
         service = record.text("ServiceName") or "(no service name)"
         key = (provider, service, currency, first, last)
