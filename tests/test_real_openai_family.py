@@ -364,6 +364,16 @@ def test_genuine_openai_bodies_are_still_openai():
     assert code(gpt_oss) == "unknown_provider"
 
 
+def test_fireworks_model_paths_are_fireworks_and_price_on_its_card():
+    # Fireworks answers with its full model path (its docs' "Querying text models" response).
+    body = {"id": "7b3e0c1a-5f2d-4c8e-9a61-2d4f8b0e1c93", "object": "chat.completion", "created": 1760000000,
+            "model": "accounts/fireworks/models/llama-v3p1-8b-instruct",
+            "usage": {"prompt_tokens": 18, "total_tokens": 46, "completion_tokens": 28}}
+    rec = at.normalize(body)
+    assert (rec.provider, meters(rec)) == ("fireworks", {"input": 18, "output": 28})
+    assert at.price(rec).cost == Decimal("0.0000092")   # 46 tokens x $0.20/1M
+
+
 def test_deepseek_responses_api_is_deepseek():
     # The shape of pydantic-ai's test_deepseek_responses cassettes (DeepSeek answers with UUID ids).
     body = {"id": "012561fe-41a4-4c1b-9a9e-2f2c1b1f7c3d", "object": "response", "created_at": 1785000000,

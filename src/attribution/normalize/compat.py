@@ -14,7 +14,8 @@ host*:
   ``gen-<unix time>-<20 characters>`` ids and its ``usage.cost`` /
   ``usage.is_byok`` fields, Ollama's ``system_fingerprint: "fp_ollama"``,
   z.ai's own ``glm-*`` model ids with its ``request_id`` (or date-stamped
-  ids), Writer's ``palmyra-*`` models. (Mistral, DeepSeek and Azure have
+  ids), Writer's ``palmyra-*`` models, Fireworks' ``accounts/fireworks/models/...``
+  model paths. (Mistral, DeepSeek and Azure have
   their own modules with their own signals.) A body with no such signal and no
   sign of OpenAI either is rejected with ``unknown_provider`` by the OpenAI
   module rather than labelled OpenAI: Hugging Face's router, Snowflake
@@ -242,6 +243,11 @@ def _zai(body: Mapping[str, Any]) -> bool:
             and ("request_id" in body or (isinstance(ident, str) and _ZAI_ID.fullmatch(ident) is not None)))
 
 
+def _fireworks(body: Mapping[str, Any]) -> bool:
+    model = body.get("model")
+    return type(model) is str and model.startswith("accounts/fireworks/models/")
+
+
 def _writer(body: Mapping[str, Any]) -> bool:
     model = body.get("model")
     return type(model) is str and model.startswith("palmyra-")
@@ -250,12 +256,13 @@ def _writer(body: Mapping[str, Any]) -> bool:
 #: Each host's own signal, checked on the body (the response inside a Responses stream event).
 _SIGNALS: Mapping[str, Callable[[Mapping[str, Any]], bool]] = {
     "groq": _groq, "cerebras": _cerebras, "openrouter": _openrouter, "ollama": _ollama, "zai": _zai,
-    "writer": _writer,
+    "writer": _writer, "fireworks": _fireworks,
 }
 #: Top-level keys a host's signalled body always has (Schema.keys: detection skips the rest unasked).
 _SIGNAL_KEYS: Mapping[str, frozenset[str]] = {
     "groq": frozenset({"x_groq"}), "cerebras": frozenset({"time_info"}), "ollama": frozenset({"system_fingerprint"}),
     "openrouter": frozenset({"object", "type"}), "zai": frozenset({"object"}), "writer": frozenset({"object"}),
+    "fireworks": frozenset({"object"}),
 }
 
 
@@ -458,7 +465,7 @@ def _signalled(host: str) -> Callable[[Mapping[str, Any]], bool]:
 
 
 #: Hosts with a signal of their own in the body (detected without a hint).
-SIGNALLED = ("groq", "cerebras", "openrouter", "ollama", "zai", "writer")
+SIGNALLED = ("groq", "cerebras", "openrouter", "ollama", "zai", "writer", "fireworks")
 
 SCHEMAS: tuple[Schema, ...] = (
     Schema("bare.anthropic", None, is_bare_anthropic_usage, normalize_bare_anthropic_usage,
