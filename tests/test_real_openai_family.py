@@ -2,7 +2,7 @@
 
 Every payload here is a recorded body (its source on the line above it; long
 text fields and ``choices`` left out, usage and ids kept as recorded) or, where
-said, a real body with one field changed. Classes: OpenAI cache writes (1b),
+said, a real body with one field changed or a body built in a documented shape. Classes: OpenAI cache writes (1b),
 OpenRouter and gateway-stated costs (1c), OpenAI-compatible hosts and
 detection without a hint (3), compactions, bare ``{model, usage}`` bodies,
 LiteLLM payloads and the current Usage API results (4), web-search fees (6).
@@ -365,7 +365,7 @@ def test_genuine_openai_bodies_are_still_openai():
 
 
 def test_fireworks_model_paths_are_fireworks_and_price_on_its_card():
-    # Fireworks answers with its full model path (its docs' "Querying text models" response).
+    # Constructed, not recorded: an OpenAI-shaped body with Fireworks' full model path as the model id.
     body = {"id": "7b3e0c1a-5f2d-4c8e-9a61-2d4f8b0e1c93", "object": "chat.completion", "created": 1760000000,
             "model": "accounts/fireworks/models/llama-v3p1-8b-instruct",
             "usage": {"prompt_tokens": 18, "total_tokens": 46, "completion_tokens": 28}}
