@@ -326,3 +326,25 @@ def test_unknown_or_absent_audit_tables_say_what_is_needed(month):
         plain.to_arrow("reconciliation")
     assert plain._repr_html_().startswith("<div")
     assert repr(plain).startswith("<AuditReport by=team, 0 records read")
+
+
+def test_budget_report_is_a_list_with_a_notebook_view(month):
+    from datetime import date
+
+    from attribution.io import read_payloads
+
+    owner_map = at.load_owner_map(f"{EXAMPLES}/owners.toml")
+    records = [p for p in at.price_many(at.normalize_many(read_payloads(f"{EXAMPLES}/gateway-month.jsonl")),
+                                        at.load_registry(f"{EXAMPLES}/pricecards")) if isinstance(p, at.PricedRecord)]
+    budgets = at.budget_report(records, owner_map, date(2026, 6, 30))
+    assert isinstance(budgets, list)
+    assert budgets
+    html = budgets._repr_html_()
+    assert html.count("<tr>") == 1 + len(budgets)
+    assert "Budgets" in html
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    df = budgets.to_pandas()
+    assert df["actual"].dtype == pd.ArrowDtype(pa.decimal128(38, 15))
+    assert df["actual"].sum() == sum(b.actual for b in budgets)
+    assert budgets.to_arrow().num_rows == len(budgets)

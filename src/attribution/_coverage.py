@@ -31,7 +31,7 @@ from ._records import PricedRecord, Quarantined
 from ._tree import RequestTree, call_role
 from .exceptions import CurrencyMismatch
 
-__all__ = ["BudgetLine", "Coverage", "CoverageCounter", "UnattributedSource", "budget_lines", "budget_report", "budget_spend",
+__all__ = ["BudgetLine", "BudgetReport", "Coverage", "CoverageCounter", "UnattributedSource", "budget_lines", "budget_report", "budget_spend",
            "coverage"]
 
 #: Default target: unattributed spend below 2% of the total (seed 004).
@@ -281,7 +281,7 @@ class BudgetLine:
 
 
 def budget_report(items: Iterable[PricedRecord | Quarantined | RequestTree], owner_map: OwnerMap, as_of: date, *,
-                  tz: tzinfo | None = None, fx: FxTable | None = None) -> list[BudgetLine]:
+                  tz: tzinfo | None = None, fx: FxTable | None = None) -> BudgetReport:
     """Actual spend to date vs monthly budget per budget line, with a month-end forecast.
 
     Counts calls in the month of ``as_of`` up to and including that day (in
@@ -302,7 +302,29 @@ def budget_report(items: Iterable[PricedRecord | Quarantined | RequestTree], own
     for p in apply_ownership(items, contract):
         if not isinstance(p, Quarantined):
             budget_spend(spend, p, zone)
-    return budget_lines(spend, owner_map, as_of, fx=fx)
+    return BudgetReport(budget_lines(spend, owner_map, as_of, fx=fx))
+
+
+class BudgetReport(list[BudgetLine]):
+    """The budget lines :func:`budget_report` returns: a plain list, with a notebook view and frames."""
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: one row per budget line, every value escaped."""
+        from . import _notebook
+
+        return _notebook.html(_notebook.budgets_table(self))
+
+    def to_pandas(self) -> Any:
+        """The budget lines as a ``pandas.DataFrame``; money is an exact Arrow decimal (extra ``pandas``)."""
+        from . import _notebook
+
+        return _notebook.to_pandas(_notebook.budgets_table(self), "budget_report().to_pandas()")
+
+    def to_arrow(self) -> Any:
+        """The budget lines as a ``pyarrow.Table``; money is ``decimal128(38, 15)`` (extra ``arrow``)."""
+        from . import _notebook
+
+        return _notebook.to_arrow(_notebook.budgets_table(self), "budget_report().to_arrow()")
 
 
 def budget_spend(spend: Counter[tuple[str, date, str]], p: PricedRecord, zone: tzinfo = timezone.utc) -> None:
