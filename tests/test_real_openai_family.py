@@ -68,12 +68,13 @@ def test_litellm_spelling_of_cache_writes_in_an_openai_shaped_body_is_read_too()
 
 
 def test_responses_cache_write_tokens_are_inside_input_tokens():
-    # The Responses body of the same pydantic-ai e2e test reports the write under input_tokens_details.
-    body = {"id": "resp_0ad5fc08e797addd006a6c04bf3dbc8197a8ff0e748fe8cc6c", "object": "response",
-            "created_at": 1785463999, "model": "gpt-5.6-sol", "status": "completed", "output": [],
+    # pydantic/pydantic-ai tests/models/cassettes/test_openai_prompt_cache/test_openai_responses_prompt_cache_e2e.yaml
+    # @ 7ddc62ce35 (search tool read_file): the response's model, status and usage (id and output left out)
+    body = {"object": "response", "model": "gpt-5.6-sol", "status": "completed", "service_tier": "default",
+            "output": [],
             "usage": {"input_tokens": 4020, "input_tokens_details": {"cache_write_tokens": 4012, "cached_tokens": 0},
-                      "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 4024}}
-    assert meters(at.normalize(body)) == {"input": 8, "cache_write": 4012, "output": 4}
+                      "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 4025}}
+    assert meters(at.normalize(body)) == {"input": 8, "cache_write": 4012, "output": 5}
     bad = {**body, "usage": {**body["usage"], "input_tokens": 4000}}
     assert code(bad) == "inconsistent_usage"
 
@@ -231,7 +232,7 @@ def test_groq_normalizes_and_prices_on_the_groq_card(provider):
 
 
 def test_groq_older_stream_chunk_with_usage_inside_x_groq():
-    # Groq's documented streaming format before usage moved to the chunk: the last chunk's x_groq.usage.
+    # Constructed: an older Groq final stream chunk, whose usage sat inside x_groq rather than beside choices.
     chunk = {"id": "chatcmpl-3c9a1f8e-5d4b-4e2a-9f1c-7b6d5e4c3a21", "object": "chat.completion.chunk",
              "created": 1735000000, "model": "llama-3.3-70b-versatile", "system_fingerprint": "fp_c0cfa69934",
              "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
@@ -355,10 +356,12 @@ def test_a_body_any_host_could_have_sent_needs_a_hint_and_is_never_called_openai
 
 def test_genuine_openai_bodies_are_still_openai():
     assert at.normalize(CHAT_CACHE_WRITE).provider == "openai"   # chatcmpl- and 29 base-62 characters
-    # pydantic-ai test_openai/test_openai_web_search_tool: a search-preview model answers with a UUID id
-    search = {"created": 1747227087, "id": "chatcmpl-e05fbf7b-44c0-406d-8662-bc7a9a518747",
+    # pydantic/pydantic-ai tests/models/cassettes/test_openai/test_openai_web_search_tool.yaml @ 6d0cde46c7
+    # (search tool read_file): a search-preview model answers with a UUID id
+    search = {"created": 1756109356, "id": "chatcmpl-b2ed94c7-51cb-4fb3-bf4d-4138b0c2a0fc",
               "model": "gpt-4o-search-preview-2025-03-11", "object": "chat.completion", "system_fingerprint": "",
-              "usage": {"completion_tokens": 17, "prompt_tokens": 11, "total_tokens": 28}}
+              "usage": {"completion_tokens": 603, "prompt_tokens": 14, "total_tokens": 617,
+                        "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": 0}}}
     assert at.normalize(search).provider == "openai"   # an OpenAI-only model id
     gpt_oss = {**search, "model": "gpt-oss-120b"}   # open weights: any host serves it
     assert code(gpt_oss) == "unknown_provider"
@@ -375,7 +378,7 @@ def test_fireworks_model_paths_are_fireworks_and_price_on_its_card():
 
 
 def test_deepseek_responses_api_is_deepseek():
-    # The shape of pydantic-ai's test_deepseek_responses cassettes (DeepSeek answers with UUID ids).
+    # Constructed in the shape of DeepSeek's Responses API bodies (UUID ids, OpenAI's Responses usage).
     body = {"id": "012561fe-41a4-4c1b-9a9e-2f2c1b1f7c3d", "object": "response", "created_at": 1785000000,
             "model": "deepseek-v4-flash", "status": "completed", "content_filters": None, "output": [],
             "usage": {"input_tokens": 120, "input_tokens_details": {"cached_tokens": 64}, "output_tokens": 30,
@@ -387,7 +390,7 @@ def test_deepseek_responses_api_is_deepseek():
 
 
 def test_bedrock_openai_compatible_endpoint_reads_with_the_bedrock_hint():
-    # Bedrock's /openai/v1/chat/completions answers in OpenAI's shape with Bedrock model ids.
+    # Constructed: Bedrock's OpenAI-compatible /openai/v1/chat/completions shape with a Bedrock model id.
     body = {"id": "chatcmpl-2b7e8f1c", "object": "chat.completion", "created": 1760000000,
             "model": "openai.gpt-oss-120b-1:0",
             "usage": {"prompt_tokens": 52, "completion_tokens": 120, "total_tokens": 172,
