@@ -94,8 +94,8 @@ class Coverage:
         return self.retry_cost + self.fallback_cost
 
     def __repr__(self) -> str:
-        return (f"<Coverage {present(self.coverage * 100, Decimal('0.1'))}% of {self.total} {self.currency or ''}"
-                f" owned, unattributed {self.unattributed} ({'PASS' if self.passed else 'FAIL'}), "
+        return (f"<Coverage {present(self.coverage * 100, Decimal('0.1'))}% of {self.total:f} {self.currency or ''}"
+                f" owned, unattributed {self.unattributed:f} ({'PASS' if self.passed else 'FAIL'}), "
                 f"{len(self.by_reason)} reasons, {len(self.by_source)} sources>").replace(" , ", ", ")
 
     def _repr_html_(self) -> str:

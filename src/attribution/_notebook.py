@@ -167,8 +167,8 @@ def true_up_table(t: TrueUp) -> Table:
     rows = tuple({**r, "currency": t.currency} for r in t.to_records())
     kinds = {**dict.fromkeys(columns, "decimal"), "owner": "string", "currency": "string"}
     cur = f" {t.currency}" if t.currency else ""
-    summary = (f"{len(t.rows)} owners; attributed {t.attributed}{cur} + variance {t.variance}{cur} = invoiced "
-               f"{t.invoiced}{cur}")
+    summary = (f"{len(t.rows)} owners; attributed {t.attributed:f}{cur} + variance {t.variance:f}{cur} = invoiced "
+               f"{t.invoiced:f}{cur}")
     return Table(title="True-up to the invoice", summary=summary, columns=columns, rows=rows, kinds=kinds)
 
 

@@ -375,7 +375,7 @@ class Reconciliation:
 
     def __repr__(self) -> str:
         """One line per reconciliation (the lines themselves are in :meth:`to_records`)."""
-        totals = "; ".join(f"{cur} invoiced {t.invoiced} priced {t.priced} variance {t.variance}"
+        totals = "; ".join(f"{cur} invoiced {t.invoiced:f} priced {t.priced:f} variance {t.variance:f}"
                            for cur, t in self.totals.items())
         return (f"<Reconciliation {len(self.lines)} invoice lines, {len(self.other_charges)} other charges, "
                 f"{len(self.unmatched)} unmatched usage groups; {totals or 'nothing invoiced'}; "
@@ -954,8 +954,8 @@ class TrueUp:
 
     def __repr__(self) -> str:
         cur = f" {self.currency}" if self.currency else ""
-        return (f"<TrueUp {len(self.rows)} owners, attributed {self.attributed}{cur} + variance {self.variance}{cur}"
-                f" = invoiced {self.invoiced}{cur}>")
+        return (f"<TrueUp {len(self.rows)} owners, attributed {self.attributed:f}{cur} + variance "
+                f"{self.variance:f}{cur} = invoiced {self.invoiced:f}{cur}>")
 
     def _repr_html_(self) -> str:
         """Jupyter's view: one row per owner, every value escaped."""
