@@ -211,3 +211,28 @@ def test_without_billing_period_columns_out_of_scope_rows_are_summed_by_calendar
     lines = read_invoice(path)
     assert sorted((x.period_start.isoformat(), x.amount, x.quantity) for x in lines) == [
         ("2026-06-01", Decimal("3.00"), Decimal(2)), ("2026-07-01", Decimal("4.00"), Decimal(1))]
+
+
+def test_focus_both_ways_our_export_reads_back_as_the_invoice_of_the_same_usage(tmp_path):
+    """Export the example month as FOCUS, read it back as an invoice: every priced cent is invoiced,
+    model and meter come back from the FOCUS 1.3 SkuPriceDetails, and the internal pool is out of scope."""
+    from attribution.io import read_payloads
+
+    policy = at.parse_policy({"policy": {"owner": "team", "name": "june"},
+                              "pools": [{"id": "gateway", "amount": Decimal("400.00"), "method": "even"}]})
+    report = at.run_audit(read_payloads("examples/gateway-month.jsonl"), by=("team",), policy=policy)
+    path = tmp_path / "focus.csv"
+    with open(path, "w", newline="") as fh:
+        write_report(report, "focus", fh)
+    lines = read_invoice(path)
+    usage = [x for x in lines if x.charge_category == "usage"]
+    rest = [x for x in lines if x.charge_category == "out_of_scope"]
+    assert sum(x.amount for x in usage) == report.total
+    assert {x.provider for x in usage} == {c.provider for c in report.charges}
+    assert {(x.model, x.meter) for x in usage} == {(c.model, c.meter) for c in report.charges}
+    assert [(x.provider, x.sku) for x in rest] == [("Internal", "Shared pool gateway")]   # BilledCost 0
+    again = at.run_audit(read_payloads("examples/gateway-month.jsonl"), by=("team",), invoices=lines)
+    totals = again.reconciliation.totals["USD"]
+    assert totals.invoiced == totals.priced == report.total
+    assert totals.variance == 0
+    assert not again.reconciliation.unmatched

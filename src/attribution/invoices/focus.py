@@ -31,7 +31,8 @@ and whose meter names a token class
 ``SkuPriceDetails`` with the FOCUS 1.3 AI properties (``ModelId``,
 ``TokenDirection`` ``Input``/``Output``, ``TokenCacheAction``
 ``Uncached``/``Read``/``Write``) is used on any AI row that has it, ahead of
-the provider-specific names.
+the provider-specific names (and ``x_Meter``, which this library's own FOCUS
+export writes, ahead of both: so an export reads back as its own invoice).
 
 Columns read (FOCUS names; a missing optional column reads as null):
 
@@ -76,6 +77,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from .._invoice import InvoiceLine
+from .._usage import METERS
 from ..exceptions import InvoiceError, MissingDependency
 from ._common import PathLike, Record, base_suffix, csv_header, csv_records, day_period, token_meter
 from .aws import model_from_billing_name, parse_usage_type
@@ -99,7 +101,8 @@ _AZURE_MAYBE = frozenset({"azure ai services", "cognitive services", "azure cogn
 _AZURE_METER_CATEGORIES = frozenset({"cognitive services", "foundry models", "azure openai"})
 #: FOCUS service provider names of the direct LLM APIs -> library provider ids (1.3 ``Generative AI`` rows).
 _PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic", "google": "google", "mistral ai": "mistral",
-                 "mistral": "mistral", "cohere": "cohere", "deepseek": "deepseek", "xai": "xai"}
+                 "mistral": "mistral", "cohere": "cohere", "deepseek": "deepseek", "xai": "xai",
+                 "fireworks ai": "fireworks", "groq": "groq", "together ai": "together"}
 
 
 def is_focus_header(columns: object) -> bool:
@@ -169,6 +172,9 @@ def _ai_details(record: Record) -> Mapping[str, Any] | None:
 
 
 def _details_meter(details: Mapping[str, Any]) -> str | None:
+    own = details.get("x_Meter")   # this library's own export says the meter outright (audio, 1-hour writes)
+    if isinstance(own, str) and own in METERS:
+        return own
     direction = _lower(str(details.get("TokenDirection") or ""))
     action = _lower(str(details.get("TokenCacheAction") or ""))
     return token_meter(direction or None, cached=action == "read", cache_write=action == "write")

@@ -56,6 +56,12 @@ Rules the rows follow (each is checked by ``tests/test_focus.py``):
   charges' first and last day).
 * Absent values are real nulls (empty cells), never ``N/A``, ``0`` or empty
   JSON.
+* ``SkuPriceDetails`` carries the FOCUS 1.3 AI SKU properties: ``ModelId``
+  (the card's model id), ``TokenDirection`` (``Input``/``Output``) and, for
+  input, ``TokenCacheAction`` (``Uncached``, ``Read``, ``Write``), then
+  ``x_Meter``, ``x_ServiceTier`` and ``x_Region``; so the export reads back
+  as an invoice (:func:`attribution.invoices.read_focus`) with every model
+  and meter.
 * ``PricingUnit`` is ``1000000 Tokens`` or ``1000 Requests`` (UnitFormat's
   ``<unit-quantity> <plural-units>``); ``PricingQuantity`` is the quantity in
   that unit as an exact decimal (``quantity / per``), so ``ListUnitPrice x
@@ -191,6 +197,16 @@ _PROVIDERS: Mapping[str, tuple[str, str, str]] = {
     "together": ("Together AI", "Together AI", "Together AI"),
 }
 _SOURCES = {"amount": "a fixed amount"}
+#: Meter -> the FOCUS 1.3 SkuPriceDetails token properties (specification/data/ai_prompt_caching samples).
+_TOKEN_CLASSES: Mapping[str, Mapping[str, str]] = {
+    "input": {"TokenDirection": "Input", "TokenCacheAction": "Uncached"},
+    "cached_input": {"TokenDirection": "Input", "TokenCacheAction": "Read"},
+    "cache_write": {"TokenDirection": "Input", "TokenCacheAction": "Write"},
+    "cache_write_1h": {"TokenDirection": "Input", "TokenCacheAction": "Write"},
+    "output": {"TokenDirection": "Output"},
+    "input_audio": {"TokenDirection": "Input"}, "output_audio": {"TokenDirection": "Output"},
+    "input_image": {"TokenDirection": "Input"}, "output_image": {"TokenDirection": "Output"},
+}
 _METER_NAMES = {
     "input": "Input Tokens", "cached_input": "Cached Input Tokens", "cache_write": "Cache Write Tokens (5 Minutes)",
     "cache_write_1h": "Cache Write Tokens (1 Hour)", "output": "Output Tokens",
@@ -363,7 +379,9 @@ def _line_row(ctx: _Context, line: ChargeLine, *, billed: int, quantity: int) ->
     contracted_cost = to_decimal(quantity * unit_units)
     list_cost = to_decimal(quantity * list_units)
     sku = f"{line.provider}:{line.model}:{line.meter}"
-    price_details = {"x_Meter": line.meter, "x_ServiceTier": line.service_tier}
+    # FOCUS 1.3's AI SKU properties (ModelId, TokenDirection, TokenCacheAction), then our own x_ keys.
+    price_details: dict[str, Any] = {"ModelId": line.model, **_TOKEN_CLASSES.get(line.meter, {}),
+                                     "x_Meter": line.meter, "x_ServiceTier": line.service_tier}
     if line.region:
         price_details["x_Region"] = line.region
     undated = "" if line.day is not None else "; calls without a timestamp, charged over the report's window"
