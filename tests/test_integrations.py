@@ -320,3 +320,27 @@ def test_the_pytest_fixtures_layer_a_users_cards(tmp_path):
                              *plugin, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+@pytest.mark.filterwarnings("ignore")      # litellm's own import warns (pydantic ReadOnly TypedDicts)
+def test_the_callback_inside_the_real_litellm(tmp_path, monkeypatch):
+    """With the litellm extra installed: a real ``litellm.completion`` (``mock_response``: no network) calls it."""
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")   # LiteLLM's bundled prices, no download
+    litellm = pytest.importorskip("litellm", reason="needs the litellm extra (too heavy for CI)")
+    from attribution.integrations.litellm import CostLogger
+
+    got = []
+    logger = CostLogger(tmp_path / "calls.jsonl", on_record=got.append)
+    monkeypatch.setattr(litellm, "callbacks", [logger])
+    litellm.completion(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                       mock_response="Hello there, how can I help?", metadata={"tags": ["team:search"]})
+    for _ in range(100):                 # LiteLLM runs success callbacks on a thread of its own
+        if got:
+            break
+        import time
+
+        time.sleep(0.05)
+    (p,) = got
+    assert p.record.provider == "openai"
+    assert p.cost == p.record.stated_cost          # LiteLLM's price and the card's agree for gpt-4o-mini
+    assert dict(p.record.tags)["team"] == "search"
