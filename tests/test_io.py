@@ -142,3 +142,42 @@ def test_unknown_suffix(tmp_path: Path) -> None:
         read_payloads(write(tmp_path, "x.xlsx", ""))
     assert err.value.code == "unknown_format"
     assert ".csv" in err.value.message
+
+
+# -- ConsoleSpanExporter output: indented JSON documents one after another ----------------------------------
+
+_SPANS = json.loads((Path(__file__).parent / "fixtures" / "otel" / "real" / "openai_v2.json").read_text())["console_spans"]
+
+
+def _console_file(tmp_path: Path, docs: list[str]) -> Path:
+    # The SDK's ConsoleSpanExporter writes span.to_json() (indent=4) followed by a line separator.
+    path = tmp_path / "spans.json"
+    path.write_text("".join(doc + "\n" for doc in docs), encoding="utf-8")
+    return path
+
+
+def test_console_exporter_output_is_read_document_by_document(tmp_path: Path) -> None:
+    docs = [json.dumps(span, indent=4) for span in _SPANS]
+    items = list(read_payloads(_console_file(tmp_path, docs)))
+    assert [type(i) for i in items] == [Raw, Raw]
+    assert [i.source.line for i in items if isinstance(i, Raw) and i.source] == [1, 1 + docs[0].count("\n") + 1]
+    priced = [r for r in at.normalize_many(items) if isinstance(r, at.UsageRecord)]
+    assert [(r.model, r.usage.input, r.usage.output) for r in priced] == [("gpt-4o-mini-2024-07-18", 1149, 353)]
+
+
+def test_a_broken_document_after_good_ones_quarantines_the_rest_at_its_line(tmp_path: Path) -> None:
+    docs = [json.dumps(span, indent=4) for span in _SPANS] + ['{\n  "name": "cut off', json.dumps(_SPANS[0])]
+    items = list(read_payloads(_console_file(tmp_path, docs)))
+    assert [type(i) for i in items] == [Raw, Raw, at.Quarantined]
+    bad = items[2]
+    assert isinstance(bad, at.Quarantined)
+    assert bad.code == "bad_json"
+    assert bad.source is not None
+    assert bad.source.line == 1 + docs[0].count("\n") + 1 + docs[1].count("\n") + 1
+
+
+def test_one_document_followed_by_garbage_is_still_bad_json(tmp_path: Path) -> None:
+    path = _console_file(tmp_path, [json.dumps(_SPANS[0], indent=4), "not json"])
+    with pytest.raises(at.NormalizeError, match="invalid JSON") as caught:
+        list(read_payloads(path))
+    assert caught.value.code == "bad_json"

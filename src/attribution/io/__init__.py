@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from .._bounded import (
+    DECODER,
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_LINE_BYTES,
@@ -47,6 +48,7 @@ from .._bounded import (
     TooDeep,
     current_limits,
     decode_text,
+    json_too_deep,
     limits,
     preview,
     size,
@@ -192,7 +194,10 @@ def read_json(path: str | Path, *, max_file_bytes: int | None = None, max_line_b
 
     A file holding one JSON document per line (the OpenTelemetry collector's
     file exporter writes OTLP/JSON this way) is read as JSON lines instead,
-    each payload numbered by its line, bad lines quarantined.
+    each payload numbered by its line, bad lines quarantined. A file of
+    indented documents one after another (the OpenTelemetry SDK's
+    ``ConsoleSpanExporter`` output) is read document by document, each
+    numbered by the line it starts on.
 
     The file is read whole, so it may hold at most ``max_file_bytes`` (default
     :data:`MAX_FILE_BYTES`); nesting is capped at ``max_depth``. An array item
@@ -221,7 +226,11 @@ def read_json(path: str | Path, *, max_file_bytes: int | None = None, max_line_b
         if _is_json_lines(text, lim.max_depth):
             yield from _json_lines(io.BytesIO(text.encode()), file, lim)
             return
-        raise NormalizeError("bad_json", f"invalid JSON: {exc}", file=file) from None
+        documents = _concatenated(text, file, lim.max_depth)
+        if documents is None:
+            raise NormalizeError("bad_json", f"invalid JSON: {exc}", file=file) from None
+        yield from documents
+        return
     if isinstance(data, _Dup):
         raise NormalizeError("duplicate_key", str(DuplicateKey(data.key)), file=file)
     items = data if isinstance(data, list) else [data]
@@ -276,6 +285,46 @@ def _find_dup(value: Any) -> str | None:
             if isinstance(item, (dict, list)) and (found := _find_dup(item)) is not None:
                 return found
     return None
+
+
+def _concatenated(text: str, file: str, max_depth: int) -> list[Raw | Quarantined] | None:
+    """Several JSON documents one after another, each over many lines, or ``None``.
+
+    The OpenTelemetry SDK's ``ConsoleSpanExporter`` writes spans this way (one
+    indented ``span.to_json()`` after another). Each document is numbered by
+    the line it starts on; after a document that does not parse, the rest of
+    the file is one ``bad_json`` quarantine (where the next document starts
+    cannot be known). ``None`` when the text does not start with two documents.
+    """
+    if text.count("[") + text.count("{") > max_depth and json_too_deep(text, max_depth):
+        return None
+    out: list[Raw | Quarantined] = []
+    end, line, counted = len(text), 1, 0
+    pos = _skip_space(text, 0)
+    while pos < end:
+        line += text.count("\n", counted, pos)
+        counted = pos
+        where = SourceLocation(file=file, line=line)
+        try:
+            value, pos = DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            if len(out) < 2:
+                return None
+            problem = f"repeated key: {exc}" if isinstance(exc, DuplicateKey) else f"invalid JSON: {exc}"
+            out.append(Quarantined(code="duplicate_key" if isinstance(exc, DuplicateKey) else "bad_json",
+                                   message=f"{problem} (the rest of the file from this line is not read)",
+                                   stage="read", source=where))
+            break
+        out.append(Raw(value, where))
+        pos = _skip_space(text, pos)
+    return out if len(out) >= 2 else None
+
+
+def _skip_space(text: str, pos: int) -> int:
+    end = len(text)
+    while pos < end and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
 
 
 def _is_json_lines(text: str, max_depth: int) -> bool:
