@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # the names below load on first use (PEP 562); see __getattr_
         charge_lines,
         run_audit,
     )
+    from ._cardbuild import model_price, price_card, price_period
     from ._cards import load_card
     from ._change import (
         Anomaly,
@@ -144,6 +145,9 @@ _LAZY: dict[str, str] = {
     "ChargeLine": "._audit",
     "charge_lines": "._audit",
     "run_audit": "._audit",
+    "model_price": "._cardbuild",
+    "price_card": "._cardbuild",
+    "price_period": "._cardbuild",
     "load_card": "._cards",
     "Anomaly": "._change",
     "ChangeRow": "._change",
@@ -276,11 +280,14 @@ __all__ = [
     "load_owner_map",
     "load_policy",
     "load_registry",
+    "model_price",
     "normalize",
     "normalize_many",
     "parse_policy",
     "price",
+    "price_card",
     "price_many",
+    "price_period",
     "read_invoice",
     "reconcile",
     "rollup",

@@ -904,11 +904,12 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def load_registry(*paths: str | Path, bundled: bool = True) -> Registry:
+def load_registry(*paths: str | Path | CardFile, bundled: bool = True) -> Registry:
     """Load the bundled price cards, then each of ``paths`` as a later layer.
 
     A path may be a card file or a directory of ``*.toml`` cards (read in name
-    order). A later layer adds models, aliases (internal names, Azure
+    order), or a card built in code (:func:`~attribution.price_card`), layered
+    in the same place as a file would be. A later layer adds models, aliases (internal names, Azure
     deployment names) and negotiated discounts; it replaces a model defined
     earlier only where that model says ``override = true``.
 
@@ -919,7 +920,8 @@ def load_registry(*paths: str | Path, bundled: bool = True) -> Registry:
     >>> "openai" in reg.providers()
     True
     """
-    own = [load_card(f) for f in _expand(paths)]
+    own = [card for p in paths
+           for card in ([p] if isinstance(p, CardFile) else [load_card(f) for f in _expand([p])])]
     registry = Registry([*(load_card(f) for f in (bundled_card_paths() if bundled else [])), *own])
     if own:
         # A user's card can layer a discount that pricing cannot apply exactly: refuse it now,
