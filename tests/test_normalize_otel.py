@@ -210,6 +210,12 @@ class TestSemantics:
         rec = at.normalize(payload, tags={"team": "search"})
         assert dict(rec.tags) == {"service": "svc", "team": "search", "project": "p1", "tenant": "t_span"}
 
+    @pytest.mark.parametrize("default", ["unknown_service", "unknown_service:python", "unknown_service:node"])
+    def test_the_sdk_default_service_name_is_no_owner(self, default: str) -> None:
+        # The OTel SDK reports unknown_service[:executable] when the app set no service.name: not an owner.
+        rec = at.normalize(export(span(**chat()), resource={"service.name": default, "team": "search"}))
+        assert dict(rec.tags) == {"team": "search"}
+
     def test_plain_attribute_objects_are_accepted(self) -> None:
         assert attribute_map({"gen_ai.usage.input_tokens": 5}, "a") == {"gen_ai.usage.input_tokens": 5}
         assert attribute_map([{"key": "k", "value": {"arrayValue": {"values": [{"intValue": "3"}]}}}], "a") == {

@@ -42,6 +42,7 @@ the sum of its children's. A remote agent (kind CLIENT) with no child usage
 spans is the billed call and is kept.
 
 Owner tags come from resource attributes (``service.name`` -> ``service``,
+except the SDK's default ``unknown_service[:executable]``, which names no owner;
 ``deployment.environment(.name)`` -> ``environment``, and any attribute whose
 name, with dots as underscores, or last segment is a known owner alias:
 ``team``, ``team.id``, ``acme.tenant_id``...), then the span's own alias
@@ -160,6 +161,8 @@ _FIXED_TAGS = {
     "deployment.environment.name": "environment",
     "enduser.id": "user",
 }
+#: The OTel SDK's ``service.name`` when none is set (``unknown_service`` or ``unknown_service:<executable>``).
+_UNKNOWN_SERVICE = "unknown_service"
 #: Operations whose INTERNAL spans sum their children's model calls.
 _ROLLUP_OPERATIONS = frozenset({"invoke_agent", "invoke_workflow"})
 _SPAN_KIND_INTERNAL = (1, "SPAN_KIND_INTERNAL", "SpanKind.INTERNAL", "INTERNAL")
@@ -335,6 +338,8 @@ def _tags_from(attrs_: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[st
         if dim is None:
             continue
         if isinstance(value, str) and value:
+            if key == "service.name" and value.startswith(_UNKNOWN_SERVICE):
+                continue  # the SDK's default when no service is configured names no owner
             out[dim] = value
         elif isinstance(value, int) and not isinstance(value, bool):
             out[dim] = str(value)
