@@ -181,6 +181,138 @@ def stage_audit_stream(n: int) -> Result:
                 "file_mb": path.stat().st_size / 1e6, "rss_mb": bench_price._peak_rss_mb()}
 
 
+# -- the audit with both engines, against a json.loads loop and a hand-written DuckDB query -----------
+
+_CHILD_RSS = ("import resource, sys; hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]"
+              ".split()[1]; print('VmHWM', hwm, file=sys.stderr)")
+
+
+def _child(code: str, *args: str) -> tuple[float, float, str]:
+    """Run ``code`` in a fresh interpreter: (seconds, peak RSS MB, stdout)."""
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code + "\n" + _CHILD_RSS, *args], capture_output=True, text=True,
+                          check=False)
+    seconds = time.perf_counter() - t
+    if proc.returncode not in (0, 1):
+        raise RuntimeError((proc.stderr.strip().splitlines() or ["failed"])[-1])
+    hwm_kb = int(next(line for line in proc.stderr.splitlines() if line.startswith("VmHWM")).split()[1])
+    return seconds, hwm_kb / 1024, proc.stdout
+
+
+_JSON_LOOP = """
+import json, sys
+total = 0
+with open(sys.argv[1]) as fh:
+    for line in fh:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        total += e.get("input_tokens", 0) if isinstance(e.get("input_tokens"), int) else 0
+print(total)
+"""
+
+# The query an analyst would write: typed columns, a price table, cached tokens split out, sum by team.
+_DUCKDB_QUERY = """
+import json, sys, duckdb
+path, prices = sys.argv[1], json.loads(sys.argv[2])
+con = duckdb.connect()
+con.execute("SET threads = 2; SET memory_limit = '250MB'")
+con.execute("CREATE TABLE p (provider VARCHAR, model VARCHAR, included BOOLEAN, pi HUGEINT, pc HUGEINT, pw HUGEINT,"
+            " po HUGEINT)")
+con.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?, ?, ?)", prices)
+rows = con.execute(f'''
+    SELECT team_id, sum(CASE WHEN p.included THEN input_tokens - cached ELSE input_tokens END * p.pi
+                        + cached * p.pc + COALESCE(cache_creation_input_tokens, 0) * p.pw + output_tokens * p.po)
+    FROM (SELECT *, COALESCE(cached_input_tokens, cache_read_input_tokens, 0) AS cached
+          FROM read_json(?, format='newline_delimited', ignore_errors=true,
+                         columns={{'provider': 'VARCHAR', 'model_actual': 'VARCHAR', 'input_tokens': 'BIGINT',
+                                   'cached_input_tokens': 'BIGINT', 'cache_read_input_tokens': 'BIGINT',
+                                   'cache_creation_input_tokens': 'BIGINT', 'output_tokens': 'BIGINT',
+                                   'team_id': 'VARCHAR'}})) e
+    JOIN p ON p.provider = e.provider AND p.model = e.model_actual
+    GROUP BY team_id''', [path]).fetchall()
+print(sum(r[1] for r in rows))
+"""
+
+_AUDIT = ("import sys, attribution.cli as c; code = c.main(sys.argv[1:])")
+
+
+def _write_month(path: Path, n: int) -> None:
+    sys.path.insert(0, str(HERE.parent / "examples"))
+    import generate_month
+
+    with path.open("w") as fh:
+        done = 0
+        while done < n:  # in slices, so the parent stays small too
+            step = min(200_000, n - done)
+            for row in generate_month.events(step, seed=generate_month.SEED + done):
+                # The generator numbers ids from 0 in every slice: keep them unique across the month.
+                for key in ("request_id", "trace_id", "retry_of"):
+                    if row.get(key):
+                        row[key] = f"s{done}-{row[key]}"
+                fh.write(json.dumps(row) + "\n")
+            done += step
+
+
+def _duckdb_prices() -> str:
+    from attribution.normalize.gateway import _CACHED_INCLUDED
+
+    sys.path.insert(0, str(HERE.parent / "examples"))
+    import generate_month
+
+    reg = at.load_registry(HERE.parent / "examples" / "pricecards")
+    out = []
+    models = {(w[3], w[4]) for w in generate_month.WORKLOADS} | {(p, m) for p, m in (
+        ("openai", "gpt-4.1"), ("anthropic", "claude-sonnet-4-5-20250929"), ("openai", "gpt-latest"))}
+    for provider, model in sorted(models):
+        rate = reg.resolve(provider, model, date(2026, 6, 15))
+        pr = dict(zip(at.METERS, rate.prices, strict=False))
+        out.append([provider, model, provider in _CACHED_INCLUDED, pr["input"], max(pr["cached_input"], 0),
+                    max(pr["cache_write"], 0), pr["output"]])
+    return json.dumps(out)
+
+
+def stage_audit_engines(n: int) -> Result:
+    """The audit of an n-record gateway month with both engines, beside a json.loads loop and a DuckDB query."""
+    keep = os.environ.get("BENCH_MONTH_FILE")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(keep) if keep and Path(keep).exists() else Path(tmp) / "month.jsonl"
+        if not path.exists():
+            _write_month(path, n)
+            if keep:
+                path.rename(keep)
+                path = Path(keep)
+        with path.open("rb") as fh:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b""))
+        cards = str(HERE.parent / "examples" / "pricecards")
+        out: Result = {"records": lines, "file_mb": path.stat().st_size / 1e6}
+        s, rss, _ = _child(_JSON_LOOP, str(path))
+        out["json_loop"] = {"per_s": lines / s, "rss_mb": rss}
+        try:
+            s, rss, _ = _child(_DUCKDB_QUERY, str(path), _duckdb_prices())
+            out["duckdb_query"] = {"per_s": lines / s, "rss_mb": rss}
+        except RuntimeError as exc:
+            out["duckdb_query"] = {"error": str(exc)}
+        runs = [("fast", ["--engine", "fast"])]
+        if n <= 1_000_000 or os.environ.get("BENCH_PYTHON_10M"):
+            # The Python engine holds every call in memory (exact trees); --chunk-size streams it.
+            runs.append(("python", ["--engine", "python"] + (["--chunk-size", "50000"] if n > 1_000_000 else [])))
+        totals = {}
+        for name, flags in runs:
+            report = Path(tmp) / f"{name}.json"
+            s, rss, _ = _child(_AUDIT, "audit", str(path), "--pricecards", cards, *flags, "--format", "json",
+                               "-o", str(report))
+            doc = json.loads(report.read_text())
+            totals[name] = doc["totals"]["cost"]
+            out[name] = {"per_s": lines / s, "seconds": s, "rss_mb": rss, "engine": doc["engine"]["name"],
+                         "note": doc["engine"]["note"], "total": doc["totals"]["cost"],
+                         "records_read": doc["totals"]["records_read"]}
+        out["totals_identical"] = len(set(totals.values())) == 1
+        out["rss_mb"] = bench_price._peak_rss_mb()
+        return out
+
+
 COLD_START = {
     "python -c pass": "pass",
     "import attrs (our one heavy dependency)": "import attrs",
@@ -230,6 +362,8 @@ STAGES: dict[str, tuple[Callable[[int], Result], int]] = {
     "audit-stream-1m": (stage_audit_stream, 1_000_000),
     "audit-stream-3m": (stage_audit_stream, 3_000_000),
     "audit-stream-10m": (stage_audit_stream, 10_000_000),
+    "audit-engines-200k": (stage_audit_engines, 200_000),
+    "audit-engines-10m": (stage_audit_engines, 10_000_000),
     "genai-prices": (bench_price.stage_genai_prices, 20_000),
     "litellm": (bench_price.stage_litellm, 20_000),
     "tokencost": (bench_price.stage_tokencost, 20_000),
@@ -281,6 +415,24 @@ def _table(res: dict[str, Any]) -> str:
             out.append(f"| attribution audit --chunk-size 50000 on a {a['file_mb']:,.0f} MB JSONL | "
                        f"{a['records_read']:,} | {a['ours_per_s']:,.0f} | peak RSS of the audit process | "
                        f"{a['child_rss_mb']:,.0f} |")
+    for key in ("audit-engines-200k", "audit-engines-10m"):
+        a = res.get(key)
+        if not a:
+            continue
+        base, query = a["json_loop"]["per_s"], a["duckdb_query"].get("per_s")
+        out.append(f"| json.loads loop over the {a['file_mb']:,.0f} MB gateway JSONL | {a['records']:,} | "
+                   f"{base:,.0f} | 1.00x | {a['json_loop']['rss_mb']:,.0f} |")
+        if query:
+            out.append(f"| hand-written DuckDB price-and-group query, same file | {a['records']:,} | {query:,.0f} | "
+                       f"{query / base:.2f}x json.loads | {a['duckdb_query']['rss_mb']:,.0f} |")
+        for engine in ("fast", "python"):
+            e = a.get(engine)
+            if e:
+                vs = f"{e['per_s'] / base:.2f}x json.loads" + (f", {e['per_s'] / query:.2f}x DuckDB query" if query
+                                                               else "")
+                out.append(f"| attribution audit --engine {engine} (ran: {e['engine']}) | {a['records']:,} | "
+                           f"{e['per_s']:,.0f} | {vs} | {e['rss_mb']:,.0f} |")
+        out.append(f"| totals identical across engines: {'yes' if a['totals_identical'] else 'NO'} | | | | |")
     m = res.get("month")
     if m:
         row(f"(e) reconcile against {m['invoice_lines']:,} invoice lines", res["sizes"]["month"], m["reconcile_per_s"],
@@ -328,7 +480,7 @@ def main() -> int:
         if unknown:
             ap.error(f"unknown stage {', '.join(unknown)}; stages: all, {', '.join(STAGES)}")
     else:
-        chosen = [s for s in STAGES if s != "audit-stream-10m"]
+        chosen = [s for s in STAGES if s not in ("audit-stream-10m", "audit-engines-10m")]
     # Every ratio compares the price stage with the bare loop or a peer: time all of them in this
     # run, so that no ratio mixes two runs (two moments of a noisy machine).
     for needed in ("tokencost", "litellm", "genai-prices", "price", "baseline"):

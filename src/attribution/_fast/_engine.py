@@ -126,7 +126,7 @@ def _struct(fields: Sequence[str]) -> str:
     return "{" + ", ".join(f'"{f}": "JSON"' for f in fields) + "}"
 
 
-_CHUNK = 16 << 20
+_CHUNK = 4 << 20
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -151,7 +151,7 @@ def _check_bytes(path: Path) -> None:
 def _lines_sql(path: Path, cap: int) -> str:
     return (f"(SELECT row_number() OVER () AS n, line FROM read_csv({_q(str(path))}, columns={{'line': 'VARCHAR'}}, "
             f"header=false, delim=e'\\x01', quote='', escape='', auto_detect=false, strict_mode=false, "
-            f"max_line_size={cap + 1024}, compression='none'))")
+            f"max_line_size={cap + 1024}, buffer_size={2 * (cap + 1024)}, compression='none'))")
 
 
 def _nested_keys(col: str) -> str:
@@ -369,27 +369,6 @@ def _guarded(run: _Run, fi: int, sql: str) -> list[tuple[Any, ...]]:
         raise Decline(f"{run.paths[fi].name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
 
 
-def _shapes(run: _Run, rels: Sequence[str]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Pass 1: the key-list hashes (shapes) with a probe row each, and the raw rate keys, in one scan per file."""
-    shapes: dict[tuple[Any, Any], int] = {}
-    keys: set[tuple[Any, ...]] = set()
-    for fi, rel in enumerate(rels):
-        rows = _guarded(run, fi, f"""
-            SELECT kh, kh2, provider, billed, service_tier, region, min(gpos) FROM (
-                SELECT kh, kh2, file * (1::BIGINT << 40) + line AS gpos, {_first(('provider',))} AS provider,
-                       COALESCE({_first(('model_actual', 'model_billed', 'model'))},
-                                {_first(('model_requested', 'model'))}) AS billed,
-                       {_first(('service_tier',))} AS service_tier, {_first(('region',))} AS region
-                FROM {_typed(rel)} WHERE ok1)
-            GROUP BY GROUPING SETS ((kh, kh2), (provider, billed, service_tier, region))""")
-        for kh, kh2, prov, billed, tier, region, at in rows:
-            if kh is not None:
-                shapes[(kh, kh2)] = min(shapes.get((kh, kh2), at), at)
-            elif prov is not None and billed is not None:
-                keys.add((prov, billed, tier, region))
-    return [(kh, kh2, at) for (kh, kh2), at in shapes.items()], sorted(keys, key=repr)
-
-
 def _ev_query(rel: str) -> str:
     """Every line or row of one file, normalized as the gateway normalizer reads it (``ok_a``: exactly)."""
     n_nested = " + ".join(f"COALESCE(y_{lv} = 'OBJECT', false)::INT" for lv in _NESTED)
@@ -460,13 +439,37 @@ def _keysets(run: _Run, rows: Sequence[tuple[Any, ...]]) -> _Tags:
     return tags
 
 
-def _c_query(run: _Run, tags: _Tags, providers: Sequence[str]) -> tuple[str, dict[str, str]]:
-    """Stage 2: the rows of known shapes whose every field the SQL read exactly (``ok2``), tags resolved."""
-    provs = list(providers)
-    prov_rows = [(p, canonical_provider(p), canonical_provider(p) in _CACHED_INCLUDED) for p in provs if p]
+def _c_query(run: _Run, providers: Sequence[str]) -> str:
+    """Stage 2: every row, with ``ok2`` where each field the SQL reads was read exactly (shapes checked later)."""
+    prov_rows = [(p, canonical_provider(p), canonical_provider(p) in _CACHED_INCLUDED) for p in providers if p]
     run.con.execute("CREATE TABLE prov (raw VARCHAR, canon VARCHAR, included BOOLEAN)")
     if prov_rows:
         run.con.executemany("INSERT INTO prov VALUES (?, ?, ?)", prov_rows)
+    return """(
+            SELECT ev.* EXCLUDE (raw_in, est_key, ts_type, status, ok_a),
+                   CASE WHEN p.included THEN raw_in - m_cached ELSE raw_in END AS m_in,
+                   p.canon AS canon,
+                   CASE WHEN status IS NULL THEN 'ok'
+                        WHEN lower(status) IN ('ok', 'success', 'succeeded', 'completed', '200') THEN 'ok'
+                        WHEN lower(status) IN ('cancelled', 'canceled', 'aborted') THEN 'cancelled' ELSE 'error' END
+                       AS outcome,
+                   COALESCE(requested, actual) AS model,
+                   CASE WHEN actual IS NOT NULL AND actual <> COALESCE(requested, actual) THEN actual END
+                       AS model_billed,
+                   COALESCE(actual, requested) AS billed,
+                   COALESCE(ok1 AND p.raw IS NOT NULL AND ok_a AND provider IS NOT NULL
+                            AND COALESCE(requested, actual) IS NOT NULL
+                            AND (NOT p.included OR m_cached <= raw_in) AND m_reason <= m_out
+                            AND (status IS NULL OR regexp_full_match(status, '[ -~]*'))
+                            AND (ts_type IS NULL OR ts_type = 'NULL' OR ts_us IS NOT NULL)
+                            AND (est_key IS NULL OR est_units IS NOT NULL), false) AS ok2
+            FROM EV ev LEFT JOIN prov p ON p.raw = ev.provider
+        )"""
+
+
+def _tag_exprs(tags: _Tags) -> tuple[dict[str, str], str, str]:
+    """The owner tag columns (``t0``...) as expressions over the top-level and nested tag values, and the
+    check that every nested tag of a row was read (for rows whose shape the probes saw)."""
     all_tags = sorted({*_TOP_TAGS, *tags.sources, *OWNER_DIMENSIONS})
     tag_cols = {tag: f"t{i}" for i, tag in enumerate(all_tags)}
     exprs: list[str] = []
@@ -485,28 +488,42 @@ def _c_query(run: _Run, tags: _Tags, providers: Sequence[str]) -> tuple[str, dic
         # Every key of a nested map becomes a tag: a key not seen in the probes would be missed.
         oks.append(f"(n_{level} IS NULL OR len(json_keys(n_{level})) = len(list_filter(json_keys(n_{level}), "
                    f"lambda x: x IN ({', '.join(_q(k) for k in keys) or 'NULL'}))))")
-    drop = ", ".join([*(f"tt_{t}" for t in _TOP_TAGS), *(f"n_{m}" for m in _NESTED), "raw_in", "est_key",
-                      "ts_type", "status", "ok_a", "kh", "kh2"])
-    return f"""(
-            SELECT ev.* EXCLUDE ({drop}), {', '.join(exprs)},
-                   CASE WHEN p.included THEN raw_in - m_cached ELSE raw_in END AS m_in,
-                   p.canon AS canon,
-                   CASE WHEN status IS NULL THEN 'ok'
-                        WHEN lower(status) IN ('ok', 'success', 'succeeded', 'completed', '200') THEN 'ok'
-                        WHEN lower(status) IN ('cancelled', 'canceled', 'aborted') THEN 'cancelled' ELSE 'error' END
-                       AS outcome,
-                   COALESCE(requested, actual) AS model,
-                   CASE WHEN actual IS NOT NULL AND actual <> COALESCE(requested, actual) THEN actual END
-                       AS model_billed,
-                   COALESCE(actual, requested) AS billed,
-                   COALESCE(ok1 AND ks.kh IS NOT NULL AND p.raw IS NOT NULL AND ok_a AND provider IS NOT NULL AND COALESCE(requested, actual) IS NOT NULL
-                            AND (NOT p.included OR m_cached <= raw_in) AND m_reason <= m_out
-                            AND (status IS NULL OR regexp_full_match(status, '[ -~]*'))
-                            AND (ts_type IS NULL OR ts_type = 'NULL' OR ts_us IS NOT NULL)
-                            AND (est_key IS NULL OR est_units IS NOT NULL)
-                            AND {' AND '.join(oks) or 'true'}, false) AS ok2
-            FROM EV ev LEFT JOIN ks ON ks.kh = ev.kh AND ks.kh2 = ev.kh2 LEFT JOIN prov p ON p.raw = ev.provider
-        )""", tag_cols
+    return tag_cols, ", ".join(exprs), " AND ".join(oks) or "true"
+
+
+def _rate_keys(run: _Run, rels: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Pass 1: every raw (provider, billed model, tier, region) in the input (a superset of the calls' keys)."""
+    keys: set[tuple[Any, ...]] = set()
+    billed = "COALESCE(NULLIF(model_actual, ''), NULLIF(model_billed, ''), NULLIF(model, ''), NULLIF(model_requested, ''))"
+    for fi, (p, rel) in enumerate(zip(run.paths, rels, strict=True)):
+        name = p.name.lower()
+        if name.endswith((".csv", ".parquet")):
+            sql = f"""SELECT DISTINCT {_first(('provider',))}, COALESCE({_first(('model_actual', 'model_billed', 'model'))},
+                          {_first(('model_requested', 'model'))}), {_first(('service_tier',))}, {_first(('region',))}
+                      FROM {_typed(rel)} WHERE ok1"""
+        else:
+            cols = ", ".join(f"'{c}': 'VARCHAR'" for c in ("provider", "model_actual", "model_billed", "model",
+                                                             "model_requested", "service_tier", "region"))
+            sql = f"""SELECT DISTINCT NULLIF(provider, ''), {billed}, NULLIF(service_tier, ''), NULLIF(region, '')
+                      FROM read_json({_q(str(p))}, format='newline_delimited', ignore_errors=true,
+                                     maximum_object_size={current_limits().max_line_bytes + 1024},
+                                     columns={{{cols}}})"""
+        for row in _guarded(run, fi, sql):
+            if row[0] is not None and row[1] is not None:
+                keys.add(tuple(row))
+    return sorted(keys, key=repr)
+
+
+def _shape_filter(run: _Run) -> tuple[dict[str, str], str]:
+    """After pass 2: which shapes are flat gateway events (a probe row each, asked to the Python reader); the
+    table ``bad`` holds the priced rows of other shapes, or whose nested tags were not all read."""
+    shapes = run.sql("SELECT kh, kh2, min(gpos) FROM pc WHERE ok1 GROUP BY ALL")
+    tags = _keysets(run, shapes)
+    tag_cols, exprs, nested_ok = _tag_exprs(tags)
+    run.con.execute(f"""
+        CREATE TABLE bad AS SELECT gpos FROM pc LEFT JOIN ks USING (kh, kh2)
+        WHERE pc.fast AND (ks.kh IS NULL OR NOT COALESCE({nested_ok}, false))""")
+    return tag_cols, exprs
 
 
 @exact
@@ -518,26 +535,27 @@ def fast_audit(paths: Sequence[Path], *, registry: Registry, contract: Ownership
         if not p.exists():
             raise Decline(f"no such file: {p}")
     with tempfile.TemporaryDirectory(prefix="attribution-fast-") as tmp:
+        import duckdb
+
         con = _connect(tmp)
         try:
             return _audit(_Run(con, paths), registry=registry, contract=contract, by=by, since=since, until=until,
                           invoices=invoices, policy=policy, top=top, fx=fx)
+        except duckdb.Error as exc:   # out of memory or disk: the Python engine gives the same report
+            raise Decline(f"DuckDB: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
         finally:
             con.close()
 
 
 def _audit(run: _Run, *, registry: Registry, contract: OwnershipContract, by: tuple[str, ...], since: date | None,
            until: date | None, invoices: Sequence[Any], policy: Any, top: int, fx: Any) -> AuditReport:
-    shapes, keys = _shapes(run, _rels(run))
-    tags = _keysets(run, shapes)
-    rates, tag_cols = _price(run, registry, since, until, keys, tags)
+    keys = _rate_keys(run, _rels(run))
+    rates = _price(run, registry, since, until, keys)
+    tag_cols, tag_exprs = _shape_filter(run)
     fallback = _fallback(run, registry, since, until)
-    dup_count, dup_units, repeats_possible = _dedupe(run)
+    dup_count, dup_units, repeats_possible = _dedupe(run, tag_exprs)
     _trees(run, tag_cols)
-    if repeats_possible:
-        _repeats(run)
-    else:
-        run.con.execute("ALTER TABLE k ADD COLUMN repeat BOOLEAN DEFAULT false")
+    _repeats(run, repeats_possible)
     return _report(run, registry=registry, contract=contract, by=by, since=since, until=until, invoices=invoices,
                    policy=policy, top=top, fx=fx, tag_cols=tag_cols, rates=rates, fallback=fallback,
                    dup_count=dup_count, dup_units=dup_units)
@@ -588,7 +606,7 @@ class _Seg:
 
 
 def _price(run: _Run, registry: Registry, since: date | None, until: date | None,
-           keys: Sequence[tuple[Any, ...]], tags: _Tags) -> tuple[dict[int, _Seg], dict[str, str]]:
+           keys: Sequence[tuple[Any, ...]]) -> dict[int, _Seg]:
     """The rate table ``rt`` (each raw (provider, model, tier, region) the registry resolves, every price
     period), then pass 2: ``pc``, every non-blank row, normalized and priced where it can be (``fast``)."""
     segs: dict[int, _Seg] = {}
@@ -619,6 +637,7 @@ def _price(run: _Run, registry: Registry, since: date | None, until: date | None
     cols += [f"a{t} BIGINT" for t in range(1, max_tiers + 1)]
     cols += [f"p{t}_{col} HUGEINT" for t in range(max_tiers + 1) for _, _, col in _BILLED_COLS]
     run.con.execute(f"CREATE TABLE rt ({', '.join(cols)})")
+    run.con.execute("ALTER TABLE rt ADD COLUMN tier_key VARCHAR; ALTER TABLE rt ADD COLUMN region_key VARCHAR")
     values = []
     for kid, prov, model, tier, region, sid, t0, t1, last, rate in rows:
         above = [a for a, _ in rate.context] + [None] * (max_tiers - len(rate.context))
@@ -626,7 +645,8 @@ def _price(run: _Run, registry: Registry, since: date | None, until: date | None
         prices = [None if v is None else v[i] for v in vectors for i, _, _ in _BILLED_COLS]
         values.append([kid, prov, model, tier, region, sid, t0, t1, last, *above, *prices])
     if values:
-        run.con.executemany(f"INSERT INTO rt VALUES ({', '.join('?' * len(cols))})", values)
+        run.con.executemany(f"INSERT INTO rt VALUES ({', '.join('?' * len(cols))}, NULL, NULL)", values)
+    run.con.execute("UPDATE rt SET tier_key = COALESCE(service_tier, chr(0)), region_key = COALESCE(region, chr(0))")
     run.con.execute("CREATE TABLE rate_ids (sid INTEGER, model VARCHAR, tier VARCHAR)")
     if segs:
         run.con.executemany("INSERT INTO rate_ids VALUES (?, ?, ?)",
@@ -634,38 +654,41 @@ def _price(run: _Run, registry: Registry, since: date | None, until: date | None
     tier_case = "0" if not max_tiers else (
         "CASE " + " ".join(f"WHEN r.a{t} IS NOT NULL AND prompt > r.a{t} THEN {t}" for t in range(max_tiers, 0, -1))
         + " ELSE 0 END")
-    price_of = {col: "CASE tier " + " ".join(f"WHEN {t} THEN r.p{t}_{col}" for t in range(max_tiers + 1)) + " END"
+    price_of = {col: "CASE tier " + " ".join(f"WHEN {t} THEN p{t}_{col}" for t in range(max_tiers + 1)) + " END"
                 for _, _, col in _BILLED_COLS}
-    units = " + ".join(f"c.{col} * ({price_of[col]})" for _, _, col in _BILLED_COLS)
-    unpriced = " OR ".join(f"(c.{col} > 0 AND ({price_of[col]}) < 0)" for _, _, col in _BILLED_COLS)
+    units = " + ".join(f"{col} * ({price_of[col]})" for _, _, col in _BILLED_COLS)
+    unpriced = " OR ".join(f"({col} > 0 AND ({price_of[col]}) < 0)" for _, _, col in _BILLED_COLS)
+    price_cols = ", ".join(f"r.p{t}_{col}" for t in range(max_tiers + 1) for _, _, col in _BILLED_COLS)
     day_ok = []
     if since is not None:
         day_ok.append(f"day >= DATE {_q(since.isoformat())}")
     if until is not None:
         day_ok.append(f"day <= DATE {_q(until.isoformat())}")
     kept = " AND ".join(day_ok) or "true"
-    c_query, tag_cols = _c_query(run, tags, sorted({k[0] for k in keys}))
+    c_query = _c_query(run, sorted({k[0] for k in keys}))
     for fi, rel in enumerate(_rels(run)):
         query = f"""
-        SELECT * EXCLUDE (units, ok2, blank, ok1),
+        SELECT * EXCLUDE (units, ok2, blank, tier_key, region_key),
                COALESCE(ok2 AND sid IS NOT NULL AND NOT unpriced, false) AS fast,
                CASE WHEN unpriced THEN NULL ELSE units END AS units,
                (day IS NULL OR ({kept})) AS in_window
         FROM (
-            SELECT c.*, r.sid, tier, ({units}) AS units, ({unpriced}) AS unpriced,
-                   CAST(make_timestamp(c.ts_us) AS DATE) AS day
-            FROM (SELECT c.*, (c.m_in + c.m_cached + c.m_cw + c.m_cw1h) AS prompt
-                  FROM {c_query.replace("EV", _ev_query(rel))} c WHERE NOT c.blank) c
-            LEFT JOIN rt r ON c.ok2 AND r.provider = c.provider AND r.billed = c.billed
-                 AND r.service_tier IS NOT DISTINCT FROM c.service_tier AND r.region IS NOT DISTINCT FROM c.region
-                 AND ((c.ts_us IS NULL AND r.last) OR (c.ts_us >= r.t0 AND c.ts_us < r.t1))
-            CROSS JOIN LATERAL (SELECT {tier_case.replace('prompt', 'c.prompt')} AS tier)
+            SELECT x.* EXCLUDE ({price_cols.replace('r.', '')}), ({units}) AS units, ({unpriced}) AS unpriced FROM (
+                SELECT c.*, r.sid, {tier_case.replace('prompt', 'c.prompt')} AS tier, {price_cols},
+                       CAST(make_timestamp(c.ts_us) AS DATE) AS day
+                FROM (SELECT c.*, (c.m_in + c.m_cached + c.m_cw + c.m_cw1h) AS prompt,
+                             COALESCE(c.service_tier, chr(0)) AS tier_key, COALESCE(c.region, chr(0)) AS region_key
+                      FROM {c_query.replace("EV", _ev_query(rel))} c WHERE NOT c.blank) c
+                LEFT JOIN rt r ON c.ok2 AND r.provider = c.provider AND r.billed = c.billed
+                     AND r.tier_key = c.tier_key AND r.region_key = c.region_key
+                     AND ((c.ts_us IS NULL AND r.last) OR (c.ts_us >= r.t0 AND c.ts_us < r.t1))
+            ) x
         )"""
         _guarded(run, fi, f"CREATE TABLE pc AS {query}" if fi == 0 else f"INSERT INTO pc BY NAME {query}")
     currencies = {segs[s].rate.currency for (s,) in run.sql("SELECT DISTINCT sid FROM pc WHERE fast")}
     if len(currencies) > 1:
         raise Decline(f"calls priced in {len(currencies)} currencies")
-    return segs, tag_cols
+    return segs
 
 
 def _us(when: datetime | None) -> int | None:
@@ -691,7 +714,7 @@ def _fallback(run: _Run, registry: Registry, since: date | None, until: date | N
     """Read, normalize and price in Python every row the SQL did not take; decline if one is a valid call."""
     run.con.execute("""
         CREATE TABLE fb AS
-        SELECT file, line FROM pc WHERE NOT fast ORDER BY file, line""")
+        SELECT file, line FROM pc WHERE NOT fast OR gpos IN (SELECT gpos FROM bad) ORDER BY file, line""")
     out = _Fallback()
     rows = run.sql("SELECT file, list(line ORDER BY line) FROM fb GROUP BY file ORDER BY file")
     for fi, lines in rows:
@@ -784,17 +807,27 @@ def _line_texts(path: Path, wanted: Sequence[int]) -> dict[int, bytes]:
 # -- repeats, trees ---------------------------------------------------------------------------------
 
 
-def _dedupe(run: _Run) -> tuple[int, int, bool]:
-    """Drop repeats of one provider call (:func:`~attribution.duplicate_key`); ``k`` holds the calls kept."""
+def _repeated(run: _Run, source: str, cols: str, where: str) -> str:
+    """The values of ``cols`` that occur more than once in ``source`` (a grouping that spills to disk)."""
+    return f"""
+        SELECT {cols}, count(*) AS n, min(gpos) AS first FROM {source}
+        WHERE {where} GROUP BY {cols} HAVING count(*) > 1"""
+
+
+def _dedupe(run: _Run, tag_exprs: str) -> tuple[int, int, bool]:
+    """Repeats of one provider call (:func:`~attribution.duplicate_key`); the view ``k0`` holds the calls kept.
+
+    Nothing is copied: the 10M-row table ``pc`` is written once, and the stages after it are views over it
+    plus small tables (repeated keys, duplicates, multi-call trees).
+    """
     meters = "m_in, m_cached, m_cw, m_cw1h, m_out, m_web, m_reason"
-    run.con.execute("""
-        CREATE TABLE kp AS
-        SELECT pc.* EXCLUDE (unpriced, prompt, fast, in_window) FROM pc WHERE fast AND in_window""")
+    key = "canon, request_id, attempt, outcome"
+    drop = ", ".join(["unpriced", "prompt", "fast", "in_window", "ok1", "kh", "kh2",
+                      *(f"tt_{t}" for t in _TOP_TAGS), *(f"n_{m}" for m in _NESTED)])
+    run.con.execute(f"CREATE VIEW kp AS SELECT * EXCLUDE ({drop}), {tag_exprs} FROM pc "
+                    "WHERE fast AND in_window AND gpos NOT IN (SELECT gpos FROM bad)")
     # Attempt keys seen more than once: the only places where a repeat (or a reconciliation repeat) can be.
-    run.con.execute("""
-        CREATE TABLE multi AS
-        SELECT canon, request_id, attempt, outcome, count(*) AS n FROM kp WHERE request_id IS NOT NULL
-        GROUP BY ALL HAVING count(*) > 1""")
+    run.con.execute(f"CREATE TABLE multi AS {_repeated(run, 'kp', key, 'request_id IS NOT NULL')}")
     run.con.execute(f"""
         CREATE TABLE dups AS
         SELECT gpos, units FROM (
@@ -806,77 +839,82 @@ def _dedupe(run: _Run) -> tuple[int, int, bool]:
             JOIN rate_ids rs ON rs.sid = kp.sid
         ) WHERE rn > 1""")
     dup_count, dup_units = run.sql("SELECT count(*), COALESCE(sum(units), 0) FROM dups")[0]
-    run.con.execute("CREATE TABLE k AS SELECT * FROM kp ANTI JOIN dups USING (gpos)")
-    run.con.execute("DROP TABLE kp")
-    left = run.sql("""SELECT count(*) FROM (SELECT canon, request_id, attempt, outcome FROM k
-                      SEMI JOIN multi USING (canon, request_id, attempt, outcome) GROUP BY ALL HAVING count(*) > 1)""")
+    run.con.execute("CREATE VIEW k0 AS SELECT * FROM kp ANTI JOIN dups USING (gpos)")
+    left = run.sql(f"""SELECT count(*) FROM (SELECT {key} FROM k0 SEMI JOIN multi USING ({key})
+                       GROUP BY ALL HAVING count(*) > 1)""")
     return int(dup_count), int(dup_units), bool(left[0][0])
 
 
-def _repeats(run: _Run) -> None:
-    """Reconciliation repeats (:class:`~attribution._reconcile.RecentIds`): later copies of one attempt."""
+def _repeats(run: _Run, possible: bool) -> None:
+    """Reconciliation repeats (:class:`~attribution._reconcile.RecentIds`): later copies of one attempt.
+
+    Defines the view ``k``: the calls kept, owner fields inherited, with their ``repeat`` flag.
+    """
     from .._reconcile import RecentIds
 
-    distinct = run.sql("SELECT count(*) FROM (SELECT DISTINCT canon, request_id, attempt, outcome FROM k "
-                       "WHERE request_id IS NOT NULL)")[0][0]
-    if distinct > RecentIds().limit:
-        raise Decline("copies of one attempt that disagree on what was billed, in a stream too long to be sure "
-                      "which the Python engine's recent-id window would see")
-    run.con.execute("""
-        CREATE TABLE rep AS SELECT gpos FROM (
-            SELECT gpos, row_number() OVER (PARTITION BY canon, request_id, attempt, outcome ORDER BY tree_first, gpos)
-                AS rn FROM k WHERE request_id IS NOT NULL) WHERE rn > 1""")
-    run.con.execute("ALTER TABLE k ADD COLUMN repeat BOOLEAN DEFAULT false")
-    run.con.execute("UPDATE k SET repeat = true WHERE gpos IN (SELECT gpos FROM rep)")
+    run.con.execute("CREATE TABLE rep (gpos BIGINT)")
+    if possible:
+        distinct = run.sql("SELECT count(*) FROM (SELECT DISTINCT canon, request_id, attempt, outcome FROM k1 "
+                           "WHERE request_id IS NOT NULL)")[0][0]
+        if distinct > RecentIds().limit:
+            raise Decline("copies of one attempt that disagree on what was billed, in a stream too long to be sure "
+                          "which the Python engine's recent-id window would see")
+        run.con.execute("""
+            INSERT INTO rep SELECT gpos FROM (
+                SELECT gpos, row_number() OVER (PARTITION BY canon, request_id, attempt, outcome
+                                                ORDER BY tree_first, gpos) AS rn
+                FROM k1 SEMI JOIN multi USING (canon, request_id, attempt, outcome)) WHERE rn > 1""")
+    run.con.execute("CREATE VIEW k AS SELECT k1.*, rep.gpos IS NOT NULL AS repeat FROM k1 LEFT JOIN rep USING (gpos)")
 
 
 def _trees(run: _Run, tag_cols: dict[str, str]) -> None:
-    """Request trees: trace groups (links must stay inside one), root, owner inheritance; adds columns to ``k``."""
+    """Request trees: trace groups (links must stay inside one), root, owner inheritance: the view ``k1``."""
     run.con.execute("""
         CREATE TABLE links AS
-        SELECT gpos, trace_id, parent_id AS link, true AS is_parent FROM k WHERE parent_id IS NOT NULL
-        UNION ALL SELECT gpos, trace_id, retry_of, false FROM k WHERE retry_of IS NOT NULL""")
+        SELECT gpos, trace_id, parent_id AS link, true AS is_parent FROM k0 WHERE parent_id IS NOT NULL
+        UNION ALL SELECT gpos, trace_id, retry_of, false FROM k0 WHERE retry_of IS NOT NULL""")
     run.con.execute("""
         CREATE TABLE ids AS
         SELECT id, arg_min(gpos, gpos) AS gpos, arg_min(trace_id, gpos) AS trace_id FROM (
-            SELECT span_id AS id, gpos, trace_id FROM k WHERE span_id IS NOT NULL
-            UNION ALL SELECT request_id, gpos, trace_id FROM k WHERE request_id IS NOT NULL
+            SELECT span_id AS id, gpos, trace_id FROM k0 WHERE span_id IS NOT NULL
+            UNION ALL SELECT request_id, gpos, trace_id FROM k0 WHERE request_id IS NOT NULL
         ) SEMI JOIN (SELECT DISTINCT link AS id FROM links) USING (id) GROUP BY id""")
     cross = run.sql("""
         SELECT count(*) FROM links l JOIN ids i ON i.id = l.link
         WHERE l.trace_id IS NULL OR i.trace_id IS NULL OR i.trace_id <> l.trace_id""")[0][0]
     if cross:
         raise Decline(f"{cross:,} calls link to a call outside their trace (the Python engine resolves those trees)")
-    run.con.execute("""
-        CREATE TABLE groups AS
-        SELECT trace_id, count(*) AS n, min(gpos) AS first FROM k WHERE trace_id IS NOT NULL
-        GROUP BY trace_id HAVING count(*) > 1""")
+    run.con.execute(f"CREATE TABLE groups AS {_repeated(run, 'k0', 'trace_id', 'trace_id IS NOT NULL')}")
+    owner_cols = [tag_cols[f] for f in OWNER_DIMENSIONS]
+    run.con.execute(f"CREATE TABLE gk AS SELECT gpos, trace_id, parent_id, {', '.join(owner_cols)} "
+                    "FROM k0 SEMI JOIN groups USING (trace_id)")
     # Root: the first call whose parent is not in the tree (or the first call).
     run.con.execute("""
         CREATE TABLE roots AS
         SELECT g.trace_id, COALESCE(min(k.gpos) FILTER (
                    WHERE k.parent_id IS NULL OR k.parent_id NOT IN (SELECT id FROM ids)), g.first) AS root
-        FROM groups g JOIN k USING (trace_id) GROUP BY g.trace_id, g.first""")
-    owner_cols = [tag_cols[f] for f in OWNER_DIMENSIONS]
-    owners = ", ".join(
-        f"COALESCE(NULLIF(arg_min(k.{col}, k.gpos) FILTER (WHERE k.gpos = r.root), ''), "
-        f"CASE WHEN count(DISTINCT NULLIF(k.{col}, '')) = 1 THEN min(NULLIF(k.{col}, '')) END) AS o_{col}"
-        for col in owner_cols)
+        FROM groups g JOIN gk k USING (trace_id) GROUP BY g.trace_id, g.first""")
+    spans = ", ".join(f"min(NULLIF({col}, '')) AS mn_{col}, max(NULLIF({col}, '')) AS mx_{col}" for col in owner_cols)
+    owners = ", ".join(f"COALESCE(NULLIF(rt.{col}, ''), CASE WHEN a.mn_{col} = a.mx_{col} THEN a.mn_{col} END) "
+                       f"AS o_{col}" for col in owner_cols)
+    run.con.execute(f"CREATE TABLE spans AS SELECT trace_id, {spans} FROM gk GROUP BY trace_id")
+    # Two tables at a time: DuckDB's plan for the four-way join held far more memory than its limit.
+    run.con.execute(f"""
+        CREATE TABLE rootrow AS
+        SELECT r.trace_id, {', '.join(f'rt.{c}' for c in owner_cols)} FROM roots r JOIN gk rt ON rt.gpos = r.root""")
+    run.con.execute("CREATE TABLE gspans AS SELECT * FROM groups g JOIN spans a USING (trace_id)")
     run.con.execute(f"""
         CREATE TABLE owners AS
-        SELECT r.trace_id, g.first, {owners}
-        FROM roots r JOIN groups g USING (trace_id) JOIN k USING (trace_id) GROUP BY r.trace_id, r.root, g.first""")
+        SELECT a.trace_id, a.first, {owners} FROM gspans a JOIN rootrow rt USING (trace_id)""")
     inherit = " OR ".join(f"(o.o_{col} IS NOT NULL AND COALESCE(k.{col}, '') = '')" for col in owner_cols)
     sets = ", ".join(f"CASE WHEN o.o_{col} IS NOT NULL AND COALESCE(k.{col}, '') = '' THEN o.o_{col} "
                      f"ELSE k.{col} END AS {col}" for col in owner_cols)
     run.con.execute(f"""
-        CREATE TABLE k2 AS
+        CREATE VIEW k1 AS
         SELECT k.* EXCLUDE ({', '.join(owner_cols)}), {sets},
                COALESCE(o.first, k.gpos) AS tree_first, o.trace_id IS NOT NULL AS multi,
                COALESCE({inherit}, false) AS inherited
-        FROM k LEFT JOIN owners o ON o.trace_id = k.trace_id""")
-    run.con.execute("DROP TABLE k")
-    run.con.execute("ALTER TABLE k2 RENAME TO k")
+        FROM k0 k LEFT JOIN owners o ON o.trace_id = k.trace_id""")
 
 
 # -- classes to aggregates ------------------------------------------------------------------------
@@ -940,8 +978,8 @@ def _report(run: _Run, *, registry: Registry, contract: OwnershipContract, by: t
     top_trees = _top_trees(run, registry, top)
     for code, count in fallback.quarantined.items():
         agg.quarantined[code] += count
-    kept = run.sql("SELECT count(*) FROM pc WHERE fast")[0][0]
-    excluded = run.sql("SELECT count(*) FROM pc WHERE fast AND NOT in_window")[0][0]
+    kept, excluded = run.sql("SELECT count(*), count(*) FILTER (WHERE NOT in_window) FROM pc "
+                             "WHERE fast AND gpos NOT IN (SELECT gpos FROM bad)")[0]
     return assemble_report(
         dims=by, contract=contract, registry=registry, period=None, since=since, until=until, invoices=invoices,
         policy=policy, fx=fx, main=agg.rollup(agg.main, by), periods=None,
@@ -956,12 +994,10 @@ def _report(run: _Run, *, registry: Registry, contract: OwnershipContract, by: t
 
 def _emails(run: _Run, cols: Sequence[str]) -> list[str]:
     """Tag values that are e-mail addresses (the normalizer's ``email_in_tags``), checked by Python's regex."""
-    found: set[str] = set()
-    for col in cols:
-        for (v,) in run.sql(f"SELECT DISTINCT {col} FROM k WHERE contains({col}, '@')"):
-            if _EMAIL_RE.fullmatch(v):
-                found.add(v)
-    return sorted(found)
+    values = "[" + ", ".join(cols) + "]"
+    rows = run.sql(f"SELECT DISTINCT v FROM (SELECT unnest(list_filter({values}, lambda x: contains(x, '@'))) AS v "
+                   f"FROM k0 WHERE {' OR '.join(f'contains({c}, chr(64))' for c in cols) or 'false'})")
+    return sorted(v for (v,) in rows if v is not None and _EMAIL_RE.fullmatch(v))
 
 
 class _Class:
