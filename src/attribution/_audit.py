@@ -78,6 +78,9 @@ class ChargeLine:
     tags: tuple[tuple[str, str], ...] = ()
 
 
+#: The model view's dimensions: the provider and the model as priced (a fallback counts as the model that served it).
+MODEL_DIMENSIONS = ("provider", "priced_model")
+
 #: Tags that say who owns a call, carried into the FOCUS export's ``Tags`` whatever the report is grouped by.
 OWNER_TAGS = ("team", "project", "feature", "workflow", "tenant", "environment", "application", "service",
               "cost_center", "budget_line", "owner")
@@ -230,6 +233,8 @@ class AuditReport:
     engine: str = "python"
     #: Why the fast engine was not used (``None`` when it was, or was not asked for).
     engine_note: str | None = None
+    #: The priced calls by :data:`MODEL_DIMENSIONS` (provider, model as priced): the reports' model view.
+    models: Rollup | None = None
 
     @property
     def total(self) -> Decimal:
@@ -429,7 +434,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     recent = RecentIds()
     seen = DuplicateFilter(limit=dedupe_limit if chunk_size is not None else None)
     spend: Counter[tuple[str, date, str]] = Counter()
-    main = periods = alloc_rollup = owner_rollup = None
+    main = periods = alloc_rollup = owner_rollup = models = None
     top_trees: list[RequestTree] = []
     all_calls: list[PricedRecord] = []
     excluded = read = trees_count = 0
@@ -479,6 +484,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
             alloc_rollup = _merge(alloc_rollup, rollup(calls, by=alloc_dims))
         if dims:
             owner_rollup = _merge(owner_rollup, rollup(calls, by=dims[:1]))
+        models = _merge(models, rollup(calls, by=MODEL_DIMENSIONS))
         if chunk_size is None:
             all_calls = calls
 
@@ -491,7 +497,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
         quarantined=quarantined, examples=examples, unpriced=unpriced, last_day=last_day, records_read=read,
         trees=trees_count, top_trees=top_trees, excluded=excluded, duplicates_unchecked=seen.unchecked,
         dedupe_limit=seen.limit, all_calls=all_calls if chunk_size is None else None, engine="python",
-        engine_note=engine_note)
+        engine_note=engine_note, models=models)
 
 
 def assemble_report(*, dims: tuple[str, ...], contract: OwnershipContract, registry: Registry, period: str | None,
@@ -504,14 +510,14 @@ def assemble_report(*, dims: tuple[str, ...], contract: OwnershipContract, regis
                     last_day: date | None, records_read: int, trees: int, top_trees: Sequence[RequestTree],
                     excluded: int, duplicates_unchecked: int, dedupe_limit: int | None,
                     all_calls: Sequence[PricedRecord] | None, engine: str, engine_note: str | None = None,
-                    changes: tuple[ChangeRow, ...] | None = None) -> AuditReport:
+                    changes: tuple[ChangeRow, ...] | None = None, models: Rollup | None = None) -> AuditReport:
     """The report from the audit's aggregates: what either engine (Python or the fast one) hands over.
 
     Allocation, reconciliation, true-up, budgets and the period comparison are
     computed here from the rollups, coverage counter, charge lines and
     reconciliation cells, so both engines share them. ``all_calls`` (every
     priced call, for :func:`explain_change`) may be ``None`` when ``changes``
-    is given or not wanted.
+    is given or not wanted. ``models`` is the rollup by :data:`MODEL_DIMENSIONS`.
     """
     c, reg, cov = contract, registry, coverage
     read, trees_count = records_read, trees
@@ -563,7 +569,8 @@ def assemble_report(*, dims: tuple[str, ...], contract: OwnershipContract, regis
                        tagged_charges=tuple(charges.tagged_lines()), top_trees=tuple(top_trees), changes=changes,
                        anomalies=anomalies, allocation=allocation, reconciliation=reconciliation, true_up=trued,
                        budgets=budgets, excluded=excluded, duplicates_unchecked=duplicates_unchecked,
-                       dedupe_limit=dedupe_limit, engine=engine, engine_note=engine_note)
+                       dedupe_limit=dedupe_limit, engine=engine, engine_note=engine_note,
+                       models=models if models is not None else Rollup(MODEL_DIMENSIONS))
 
 
 #: The engines ``run_audit(engine=...)`` and ``attribution audit --engine`` accept.

@@ -32,7 +32,14 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .._audit import EXAMPLES_PER_REASON, MAX_EVIDENCE, AuditReport, ChargeCounter, assemble_report
+from .._audit import (
+    EXAMPLES_PER_REASON,
+    MAX_EVIDENCE,
+    MODEL_DIMENSIONS,
+    AuditReport,
+    ChargeCounter,
+    assemble_report,
+)
 from .._bounded import current_limits
 from .._coverage import SOURCE_DIMENSIONS, CoverageCounter
 from .._money import exact, round_to_units
@@ -989,7 +996,7 @@ def _report(run: _Run, *, registry: Registry, contract: OwnershipContract, by: t
         examples=fallback.examples, unpriced=fallback.unpriced, last_day=agg.last_day,
         records_read=int(kept) + fallback.read, trees=int(trees_count), top_trees=top_trees,
         excluded=int(excluded) + fallback.excluded, duplicates_unchecked=0, dedupe_limit=None, all_calls=None,
-        engine="fast")
+        engine="fast", models=agg.rollup(agg.models, MODEL_DIMENSIONS))
 
 
 def _emails(run: _Run, cols: Sequence[str]) -> list[str]:
@@ -1043,6 +1050,7 @@ class _Aggregates:
         self.main: dict[Any, list[int]] = {}
         self.alloc: dict[Any, list[int]] = {}
         self.owner: dict[Any, list[int]] = {}
+        self.models: dict[Any, list[int]] = {}   # the report's model view (MODEL_DIMENSIONS)
         self.policy = policy
         self.currency: str | None = None
         self._names: dict[tuple[str, str], frozenset[str]] = {}
@@ -1158,6 +1166,7 @@ class _Aggregates:
             self._roll(self.alloc, self.alloc_dims, cls)
         if self.by:
             self._roll(self.owner, self.by[:1], cls)
+        self._roll(self.models, MODEL_DIMENSIONS, cls)
 
     def add_meter(self, cls: _Class, i: int, col: str) -> None:
         """ChargeCounter.add and add_cells for one meter of a class, in the order the calls first used it."""
