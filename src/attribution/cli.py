@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -211,9 +212,11 @@ def _cmd_cards_validate(args: argparse.Namespace) -> int:
                 print(f"FAIL {_safe(err)}")
             continue
         _say(f"ok   {f}")
-    if good and not failures:
+    if good:
         # Layer the cards on the bundled ones, as load_registry would: catches
-        # aliases pointing nowhere and clashes with bundled models.
+        # aliases pointing nowhere and clashes with bundled models. The cards that
+        # failed are left out, so every problem is reported in one run.
+        note = " (layered without the cards that failed above)" if failures else ""
         bundled = {p.resolve() for p in bundled_card_paths()}
         own = [c.path for c in good if c.path and Path(c.path).resolve() not in bundled]
         try:
@@ -224,7 +227,7 @@ def _cmd_cards_validate(args: argparse.Namespace) -> int:
         except PriceCardError as exc:
             failures += 1 + len(exc.others)
             for err in (exc, *exc.others):
-                print(f"FAIL {_safe(err)}")
+                print(f"FAIL {_safe(err)}{note}")
     print(f"{len(files) - min(failures, len(files))} valid, {failures} problem(s)")
     return 1 if failures else 0
 
@@ -332,28 +335,23 @@ def _cmd_price(args: argparse.Namespace) -> int:
 # -- audit -------------------------------------------------------------------------
 
 
-class _Progress:
-    """A records-read counter on stderr, only when stderr is a terminal."""
+#: The input name that reads standard input.
+STDIN = "-"
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.count = 0
 
-    def wrap(self, items: Iterable[Any]) -> Iterator[Any]:
-        for item in items:
-            self.count += 1
-            if self.enabled and self.count % 50_000 == 0:
-                print(f"\rattribution: {self.count:,} records read...", end="", file=sys.stderr, flush=True)
-            yield item
-        if self.enabled and self.count >= 50_000:
-            print(f"\rattribution: {self.count:,} records read.    ", file=sys.stderr, flush=True)
+def _stdin_payloads() -> Iterator[Any]:
+    """JSON Lines from standard input, read and bounded exactly like a ``.jsonl`` file named ``<stdin>``."""
+    from ._bounded import current_limits
+    from .io import _json_lines
+
+    yield from _json_lines(sys.stdin.buffer, "<stdin>", current_limits())
 
 
 def _inputs(paths: Sequence[str]) -> Iterator[Any]:
     from .io import read_payloads
 
     for p in paths:
-        yield from read_payloads(p)
+        yield from (_stdin_payloads() if p == STDIN else read_payloads(p))
 
 
 def _parse_day(text: str) -> date:
@@ -416,9 +414,18 @@ def _audit(args: argparse.Namespace) -> int:
     reg = _registry(args)
     dims = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("team",)
     required = tuple(f.strip() for f in args.require.split(",") if f.strip())
+    if args.inputs.count(STDIN) > 1:
+        raise _UsageError("standard input ('-') can be read only once")
+    stdin = STDIN in args.inputs
+    if stdin and args.engine == "fast":
+        raise _UsageError("--engine fast reads files; standard input ('-') goes through --engine python or auto")
     for p in (*args.inputs, *(args.invoice or ()), *(x for x in (args.owners, args.policy, args.fx) if x)):
-        if not Path(p).exists():
+        if p != STDIN and not Path(p).exists():
             raise _UsageError(f"no such file: {p}")
+    for p in (*(args.invoice or ()), *(x for x in (args.owners, args.policy, args.fx) if x)):
+        if p == STDIN:
+            raise _UsageError("standard input ('-') is for usage records; give invoices, owner maps, policies "
+                              "and FX tables as files")
     owner_map = load_owner_map(args.owners) if args.owners else None
     policy = load_policy(args.policy) if args.policy else None
     fx = load_fx(args.fx) if args.fx else None
@@ -427,14 +434,18 @@ def _audit(args: argparse.Namespace) -> int:
                       if Path(path).is_dir() else [Path(path)])]
     invoices = [line for path in invoice_files for line in read_invoice(path)]
     contract = OwnershipContract(required=required, owner_map=owner_map)
-    progress = _Progress(sys.stderr.isatty())
-    # The fast engine reads the files itself; the Python engine streams them (with a progress count).
+    from ._progress import Progress, count_records
+
+    show = sys.stderr.isatty() and not args.quiet
+    progress = Progress(enabled=show, total=count_records(args.inputs) if show else None)
+    # The fast engine reads the files itself; the Python engine streams them (with a progress bar).
     items: Any = ([Path(p) for p in args.inputs] if args.engine != "python" and args.chunk_size is None
-                  else progress.wrap(_inputs(args.inputs)))
+                  and not stdin else progress.wrap(_inputs(args.inputs)))
     report = run_audit(items, registry=reg, contract=contract, by=dims,
                        period=args.period, since=args.since, until=args.until, invoices=invoices, policy=policy,
                        chunk_size=args.chunk_size, fx=fx, dedupe_limit=args.dedupe_limit or DEDUPE_LIMIT,
                        engine=args.engine)
+    _check_by(dims, report, required)
     if args.tolerance is not None and report.reconciliation is not None:
         report = attrs.evolve(report, reconciliation=attrs.evolve(report.reconciliation, tolerance=args.tolerance))
     fmt = args.format
@@ -450,7 +461,13 @@ def _audit(args: argparse.Namespace) -> int:
                 write_report(report, fmt, fh)
         except OSError as exc:
             raise _UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        print(f"attribution: wrote {fmt} report to {args.output}", file=sys.stderr)
+        if not args.quiet:
+            print(f"attribution: wrote {fmt} report to {args.output}", file=sys.stderr)
+    elif fmt == "table" and sys.stdout.isatty():
+        from .reports._table import write_table
+
+        # Prose lines wrap at the terminal's width; a pipe or file gets the lines whole.
+        write_table(report, sys.stdout, width=shutil.get_terminal_size((100, 24)).columns)
     else:
         write_report(report, fmt, sys.stdout)
     failures = []
@@ -466,6 +483,25 @@ def _audit(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"attribution: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _check_by(dims: Sequence[str], report: Any, required: Sequence[str]) -> None:
+    """Refuse a ``--by`` field that is neither built in, an owner field, nor a tag any priced call carries.
+
+    A misspelt field (``--by teem``) would otherwise put every call under ``(none)``.
+    """
+    from ._audit import OWNER_TAGS
+    from ._rollup import BUILTIN_DIMENSIONS
+
+    known = (*BUILTIN_DIMENSIONS, *dict.fromkeys((*OWNER_TAGS, *required)))
+    if not report.rollup.records:
+        return
+    keys = report.rollup.keys()
+    for i, dim in enumerate(dims):
+        if dim in known or any(k[i] is not None for k in keys):
+            continue
+        raise _UsageError(f"unknown --by field {dim!r}: no priced call carries it; known fields: "
+                          f"{', '.join(known)} (or any tag the calls carry)")
 
 
 # -- wiring ------------------------------------------------------------------------
@@ -522,20 +558,29 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_cards_validate)
 
     p = sub.add_parser("price", help="price one request and show the line items")
-    p.add_argument("--provider", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--provider", required=True, help="provider id as on the cards: openai, anthropic, bedrock, "
+                   "vertex, azure... (synonyms such as azure_openai fold)")
+    p.add_argument("--model", required=True, help="model id, alias or dated snapshot (an unknown one is an error "
+                   "listing close matches)")
     p.add_argument("--at", type=_parse_at, help="ISO date or datetime the request was made (default: newest price)")
     p.add_argument("--tier", help="service tier: batch, priority, flex... (default standard)")
     p.add_argument("--region", help="region or cross-region profile (global, us, eu...)")
     for meter in (*BILLED_METERS, "reasoning"):
-        p.add_argument(f"--{meter.replace('_', '-')}", dest=meter, type=_count, default=0, metavar="N")
+        p.add_argument(f"--{meter.replace('_', '-')}", dest=meter, type=_count, default=0, metavar="N",
+                       help=_METER_HELP[meter])
     cards_opt(p)
     p.set_defaults(func=_cmd_price)
 
     p = sub.add_parser("audit", help="normalize, price and roll up usage files; print spend by owner")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl / .json files (optionally .gz)")
-    p.add_argument("--by", default="team", help="comma-separated dimensions (default: team)")
-    p.add_argument("--format", choices=REPORT_FORMATS, default="table")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help=".jsonl / .ndjson / .json / .csv files (optionally .gz) or .parquet; '-' reads JSON Lines "
+                   "from standard input")
+    p.add_argument("--by", default="team",
+                   help="comma-separated fields to group by: owner tags (team, project, feature, tenant...), "
+                   "provider, model, service_tier, region, day, week, month... (default: team)")
+    p.add_argument("--format", choices=REPORT_FORMATS, default="table",
+                   help="report format: table (terminal), json, html (one self-contained page), csv or parquet "
+                   "(charge lines), focus or focus-parquet (FOCUS 1.3 export) (default: table)")
     p.add_argument("-o", "--output", metavar="OUT", help="write the report to OUT instead of standard output")
     p.add_argument("--invoice", action="append", metavar="FILE",
                    help="provider cost export or plain invoice CSV to reconcile against, or a directory of them "
@@ -572,9 +617,27 @@ def _parser() -> argparse.ArgumentParser:
                    "(default 64MiB)")
     p.add_argument("--max-depth", type=_positive, metavar="N",
                    help="deepest JSON nesting read; a deeper line is quarantined (default 64)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no 'wrote' line on standard error (errors are still shown)")
     cards_opt(p)
     p.set_defaults(func=_cmd_audit)
     return parser
+
+
+#: ``price`` meter options' help: the unit each counts.
+_METER_HELP = {
+    "input": "uncached input (prompt) tokens",
+    "cached_input": "input tokens read from the prompt cache",
+    "cache_write": "input tokens written to the prompt cache (5-minute TTL)",
+    "cache_write_1h": "input tokens written to the prompt cache (1-hour TTL)",
+    "output": "output tokens, reasoning included",
+    "input_audio": "audio input tokens",
+    "output_audio": "audio output tokens",
+    "input_image": "image input tokens",
+    "output_image": "image output tokens",
+    "web_search": "web search calls (priced per 1,000 calls)",
+    "reasoning": "of the output tokens, how many were reasoning (shown, not billed again)",
+}
 
 
 # -- option values: every numeric and date option is checked here, at parse time ----------------

@@ -2,30 +2,63 @@
 
 from __future__ import annotations
 
+import textwrap
 from decimal import Decimal
 from typing import IO
 
 from .._audit import AuditReport
 from .._money import exact, present
 from .._text import safe, table
+from ._views import PER_REQUEST, model_entries, partial_period, per_1k, per_request, true_up_parts
 
 __all__ = ["render_table", "safe", "table", "write_table"]
 
 _PCT = Decimal("0.1")
 
 
-def money(amount: Decimal, currency: str | None = "USD") -> str:
+def money(amount: Decimal, currency: str | None = "USD", quantum: Decimal | None = None) -> str:
     symbol = "$" if currency in (None, "USD") else f"{currency} "
     sign = "-" if amount < 0 else ""
-    return f"{sign}{symbol}{present(abs(amount)):,}"
+    shown = present(abs(amount)) if quantum is None else present(abs(amount), quantum)
+    return f"{sign if shown else ''}{symbol}{shown:,}"   # never "-$0.00"
+
+
+def _signed(amount: Decimal) -> str:
+    """A change as shown: ``+0.12``, ``-0.12``, or ``0.00`` when it rounds to nothing."""
+    shown = present(amount)
+    return f"+{shown}" if shown > 0 else f"{shown}"
+
+
+def _unit(value: Decimal | None, currency: str | None, quantum: Decimal | None = None) -> str:
+    return "-" if value is None else money(value, currency, quantum)
 
 
 def _pct(part: Decimal, whole: Decimal) -> str:
     return f"{present(part / whole * 100, _PCT) if whole else Decimal(0)}%"
 
 
-def render_table(report: AuditReport) -> str:
-    """The whole terminal report as one string."""
+def _wrap(lines: list[str], width: int | None) -> list[str]:
+    """Prose lines folded at ``width`` (a continuation indented under its line); table lines kept whole."""
+    if width is None:
+        return lines
+    out: list[str] = []
+    for block in lines:
+        for line in block.split("\n"):
+            if len(line) <= width or "  " in line.strip():   # two spaces inside: a table row, never folded
+                out.append(line)
+                continue
+            indent = " " * (len(line) - len(line.lstrip()))
+            out.extend(textwrap.wrap(line, width=width, initial_indent="", subsequent_indent=indent + "    ",
+                                     break_long_words=False, break_on_hyphens=False) or [line])
+    return out
+
+
+def render_table(report: AuditReport, *, width: int | None = None) -> str:
+    """The whole terminal report as one string; ``width`` folds long prose lines (tables stay whole).
+
+    Unit costs are the exact cost divided by the requests, shown rounded half
+    up: per request to $0.0001, per 1,000 requests to the cent.
+    """
     cur = report.currency
     total = report.total
     out: list[str] = []
@@ -39,19 +72,40 @@ def render_table(report: AuditReport) -> str:
     rows = []
     for e in report.rollup.entries():
         rows.append([*("(none)" if v is None else v for v in e.key), f"{e.requests:,}",
-                     f"{e.usage.prompt_tokens:,}", f"{e.usage.output:,}", money(e.cost, cur), _pct(e.cost, total)])
+                     f"{e.usage.prompt_tokens:,}", f"{e.usage.output:,}", money(e.cost, cur),
+                     _unit(per_request(e.cost, e.requests), cur, PER_REQUEST), _pct(e.cost, total)])
     n = len(dims)
-    out.append(table([*dims, "requests", "input tok", "output tok", "cost", "share"], rows, right=range(n, n + 5)))
+    out.append(table([*dims, "requests", "input tok", "output tok", "cost", "per request", "share"], rows,
+                     right=range(n, n + 6)))
     out.append("")
-    out.append(f"Total priced: {money(total, cur)} over {report.rollup.requests:,} requests")
+    out.append(f"Total priced: {money(total, cur)} over {report.rollup.requests:,} requests "
+               f"({_unit(per_request(total, report.rollup.requests), cur, PER_REQUEST)} per request, "
+               f"{_unit(per_1k(total, report.rollup.requests), cur)} per 1,000)")
+    partial = partial_period(report)
+    if partial:
+        out.append(f"NOTE {partial}")
+
+    models = model_entries(report)
+    if models:
+        out.append("")
+        out.append("Spend by provider and model (as priced; unit costs per request and per 1,000 requests):")
+        mrows = [[safe(e.key[0] or "(none)"), safe(e.key[1] or "(none)"), f"{e.requests:,}",
+                  f"{e.usage.prompt_tokens:,}", f"{e.usage.output:,}", money(e.cost, cur),
+                  _unit(per_request(e.cost, e.requests), cur, PER_REQUEST), _unit(per_1k(e.cost, e.requests), cur),
+                  _pct(e.cost, total)] for e in models]
+        out.append(table(["provider", "model", "requests", "input tok", "output tok", "cost", "per request",
+                          "per 1K req", "share"], mrows, right=range(2, 9)))
 
     cov = report.coverage
     out.append("")
-    out.append(cov.summary())
+    summary = cov.summary().splitlines()
+    out.append(summary[0])
+    # The breakdown of the unattributed spend belongs under the coverage line it explains.
     for src in cov.by_source[:3]:
         out.append(f"  unowned from {src.dimension}={safe(src.value)}: {money(src.cost, cur)} ({src.records} calls)")
     for reason in cov.by_reason[:3]:
         out.append(f"  {safe(reason.value)}: {money(reason.cost, cur)} ({reason.records} calls)")
+    out.extend(summary[1:])
 
     if report.changes:
         out.append("")
@@ -61,7 +115,8 @@ def render_table(report: AuditReport) -> str:
             pct = f"{c.change_pct}%" if c.change_pct is not None else "new"
             crow.append([*("(none)" if v is None else v for v in c.key), money(c.before, cur), money(c.after, cur),
                          pct, *(money(c.parts[p], cur) for p in ("volume", "tokens_per_request", "model_mix",
-                                                                  "price", "retries")), c.driver()])
+                                                                  "price", "retries")),
+                         c.driver().replace("_", " ")])
         out.append(table([*dims, "before", "after", "change", "volume", "tokens/req", "mix", "price", "retries",
                           "driver"], crow, right=range(n, n + 8)))
     for a in report.anomalies[:5]:
@@ -94,19 +149,24 @@ def render_table(report: AuditReport) -> str:
             out.append(f"  {safe(what)} {line.period_start}..{line.period_end}: invoiced {money(r.invoiced, lc)}, "
                        f"priced {money(r.priced, lc)}, variance {money(r.variance, lc)} [{flag}]")
             out.extend(f"      - {safe(cause)}" for cause in r.causes[:3])
-    if report.true_up is not None:
+    parts = true_up_parts(report)
+    if report.true_up is not None and parts is not None:
         t = report.true_up
         tc = t.currency or cur
-        out.append(f"True-up to the invoice ({money(t.invoiced, tc)}): "
-                   + ", ".join(f"{'(none)' if r.owner is None else safe(r.owner)} {money(r.total, tc)} "
-                               f"({'+' if r.true_up >= 0 else ''}{present(r.true_up)})" for r in t.rows[:6]))
+        usage, shared, variance = parts
+        out.append(f"True-up to the invoice: {money(t.invoiced, tc)} = priced usage {money(usage, tc)}"
+                   + (f" + shared costs not on the invoice {money(shared, tc)}" if shared else "")
+                   + f" + usage variance {money(variance, tc)} (invoiced usage minus priced, spread in proportion "
+                   "to each owner's charge; tax and other charges are not spread). Owner total (change):")
+        out.append("  " + ", ".join(f"{'(none)' if r.owner is None else safe(r.owner)} {money(r.total, tc)} "
+                                    f"({_signed(r.true_up)})" for r in t.rows[:6]))
 
     if report.budgets:
         out.append("")
         out.append("Budgets (month to date, run-rate forecast):")
         brows = [[b.name, money(b.actual, b.currency), money(b.forecast, b.currency), money(b.budget, b.currency),
                   "OVER" if b.projected_over else "ok"] for b in report.budgets]
-        out.append(table(["budget line", "actual", "forecast", "budget", ""], brows, right=(1, 2, 3)))
+        out.append(table(["budget line", "actual", "forecast", "budget", "status"], brows, right=(1, 2, 3)))
         out.extend(f"  {safe(b.name)}: spend converted to {b.currency} at {rate}" for b in report.budgets
                    for rate in b.fx)
 
@@ -133,11 +193,11 @@ def render_table(report: AuditReport) -> str:
         for code, k in sorted(report.quarantined.items(), key=lambda kv: -kv[1]):
             example = f": {safe(first[code])}" if code in first else ""
             out.append(f"  {code} x{k}{example}")
-    return "\n".join(out)
+    return "\n".join(_wrap(out, width))
 
 
 @exact
-def write_table(report: AuditReport, out: IO[str]) -> None:
-    """Write the terminal report."""
-    out.write(render_table(report))
+def write_table(report: AuditReport, out: IO[str], *, width: int | None = None) -> None:
+    """Write the terminal report; ``width`` (the terminal's columns) folds long prose lines."""
+    out.write(render_table(report, width=width))
     out.write("\n")
