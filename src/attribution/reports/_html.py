@@ -30,6 +30,15 @@ from .._invoice import InvoiceLine
 from .._money import exact, present
 from .._reconcile import ReconciledLine, Reconciliation
 from ._table import safe
+from ._views import (
+    PER_REQUEST,
+    model_entries,
+    partial_period,
+    per_1k,
+    per_request,
+    pool_source,
+    true_up_parts,
+)
 
 __all__ = ["render_html", "write_html"]
 
@@ -96,6 +105,23 @@ svg .grid { stroke: var(--line); stroke-width: 1; }
 svg .axis { stroke: #9aa5b1; stroke-width: 1; }
 .empty { color: var(--muted); font-style: italic; margin: 4px 0; }
 footer { color: var(--muted); font-size: 12px; margin-top: 8px; }
+.tw { overflow-x: auto; }
+p.partial { margin: 0 0 14px; color: var(--warn); }
+/* A narrow window (700 px, a phone held sideways): tighter boxes, tables scroll inside their box,
+   and chart text drawn larger in the chart's own units, so it stays about 11 px on screen. */
+@media (max-width: 760px) {
+  main { padding: 14px 10px 32px; }
+  section { padding: 12px 10px; }
+  h1 { font-size: 22px; }
+  table { font-size: 12px; }
+  th, td { padding: 4px 5px; }
+  td.wrap { max-width: 260px; }
+  .kpis { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; }
+  .kpi .value { font-size: 20px; }
+  nav.toc a { display: inline-block; margin: 0 10px 4px 0; }
+  svg text { font-size: 19px; }
+  svg text.muted { font-size: 17px; }
+}
 @media print { body { background: #fff; } nav.toc { display: none; } section, .kpi { border-color: #ccc; } }
 """
 
@@ -129,6 +155,16 @@ def _exact(amount: Decimal, currency: str | None) -> str:
 def _m(amount: Decimal, currency: str | None) -> str:
     """Money rounded to the cent, with the exact amount as a tooltip."""
     return f'<span title="{_e(_exact(amount, currency))}">{_e(_money_text(amount, currency))}</span>'
+
+
+def _unit(amount: Decimal | None, currency: str | None, quantum: Decimal | None = None) -> str:
+    """A unit cost (per request to $0.0001, per 1,000 requests to the cent), exact quotient in the tooltip."""
+    if amount is None:
+        return '<span class="none">-</span>'
+    symbol = "$" if currency in (None, "USD") else f"{currency} "
+    shown = present(abs(amount), quantum) if quantum is not None else present(abs(amount))
+    sign = "-" if amount < 0 and shown else ""
+    return f'<span title="{_e(_exact(amount, currency))}">{_e(f"{sign}{symbol}{shown:,}")}</span>'
 
 
 def _pct_text(part: Decimal, whole: Decimal) -> str:
@@ -166,7 +202,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Itera
     body = "".join("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows)
     if total is not None:
         body += '<tr class="total">' + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(total)) + "</tr>"
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _section(anchor: str, title: str, body: str, lead: str = "") -> str:
@@ -231,7 +267,7 @@ def _hbars(rows: Sequence[tuple[str, Decimal, str, str]], currency: str | None, 
     """Horizontal bars: ``(label, amount, colour, tooltip)`` per row, largest first."""
     if not rows:
         return '<p class="empty">No priced usage.</p>'
-    width, label_w, value_w, bar_h, gap = 1100, 260, 110, 20, 7
+    width, label_w, value_w, bar_h, gap = 1100, 300, 110, 20, 7
     top = max((r[1] for r in rows), default=Decimal(0))
     plot = width - label_w - value_w
     height = len(rows) * (bar_h + gap) + gap
@@ -239,7 +275,8 @@ def _hbars(rows: Sequence[tuple[str, Decimal, str, str]], currency: str | None, 
     for i, (name, amount, colour, tip) in enumerate(rows):
         y = gap + i * (bar_h + gap)
         w = plot * _f(amount / top) if top > 0 else 0.0
-        parts.append(_text(label_w - 10, y + bar_h * 0.72, _short(name, 38), "end"))
+        # 24 characters fit the label column at the larger text a narrow window draws; the tooltip has all.
+        parts.append(_text(label_w - 10, y + bar_h * 0.72, _short(name, 24), "end"))
         parts.append(_rect(label_w, y, max(w, 1.0), bar_h, colour, tip, ' rx="3"'))
         parts.append(_text(label_w + max(w, 1.0) + 6, y + bar_h * 0.72, _money_text(amount, currency)))
     return _svg(width, height, label, "".join(parts))
@@ -373,6 +410,12 @@ def _header(report: AuditReport) -> str:
             f'{report.trees:,} request trees</div></header>')
 
 
+def _partial(report: AuditReport) -> str:
+    """The partial-period warning, when the data stops before its last week or month ends."""
+    note = partial_period(report)
+    return f'<p class="partial"><span class="badge warn">PARTIAL</span> {_e(note)}</p>' if note else ""
+
+
 def _kpi(label: str, value: str, note: str = "", tone: str = "") -> str:
     cls = f"kpi {tone}" if tone else "kpi"
     return (f'<div class="{cls}"><div class="label">{_e(label)}</div><div class="value">{value}</div>'
@@ -435,14 +478,37 @@ def _owners(report: AuditReport, owners: Sequence[tuple[str, str]]) -> str:
     key_headers = list(dims) or ["scope"]
     n = len(key_headers)
     rows = [[*(_cell(v) for v in e.key or ("all usage",)), f"{e.requests:,}", f"{e.usage.prompt_tokens:,}",
-             f"{e.usage.output:,}", _m(e.cost, cur), _e(_pct_text(e.cost, total))] for e in entries]
-    tot = ["Total", *([""] * (n - 1)), f"{report.rollup.requests:,}",
+             f"{e.usage.output:,}", _m(e.cost, cur), _unit(per_request(e.cost, e.requests), cur, PER_REQUEST),
+             _unit(per_1k(e.cost, e.requests), cur), _e(_pct_text(e.cost, total))] for e in entries]
+    requests = report.rollup.requests
+    tot = ["Total", *([""] * (n - 1)), f"{requests:,}",
            f"{sum(e.usage.prompt_tokens for e in entries):,}", f"{sum(e.usage.output for e in entries):,}",
-           _m(total, cur), "100.0%" if total else "0.0%"]
-    table = _table([*key_headers, "requests", "input tokens", "output tokens", "cost", "share"], rows,
-                   numeric=range(n, n + 5), total=tot)
+           _m(total, cur), _unit(per_request(total, requests), cur, PER_REQUEST), _unit(per_1k(total, requests), cur),
+           "100.0%" if total else "0.0%"]
+    table = _table([*key_headers, "requests", "input tokens", "output tokens", "cost", "per request",
+                    "per 1K requests", "share"], rows, numeric=range(n, n + 7), total=tot)
     return _section("owners", f"Spend by {', '.join(dims) or 'total'}", chart + table,
-                    "Priced usage per owner key, most expensive first. Input tokens include cached input.")
+                    "Priced usage per owner key, most expensive first. Input tokens include cached input. "
+                    "Unit costs are the exact cost over the requests, shown rounded half up.")
+
+
+def _models(report: AuditReport) -> str:
+    entries = model_entries(report)
+    if not entries:
+        return ""
+    cur = report.currency
+    total = report.total
+    rows = [[_cell(e.key[0]), _cell(e.key[1]), f"{e.requests:,}", f"{e.usage.prompt_tokens:,}", f"{e.usage.output:,}",
+             _m(e.cost, cur), _unit(per_request(e.cost, e.requests), cur, PER_REQUEST),
+             _unit(per_1k(e.cost, e.requests), cur), _e(_pct_text(e.cost, total))] for e in entries]
+    bars = [(_label(e.key[1]), e.cost, _PALETTE[i % len(_PALETTE)],
+             f"{_label(e.key[0])} / {_label(e.key[1])}: {_exact(e.cost, cur)}, {e.requests:,} requests")
+            for i, e in enumerate(entries[:_MAX_BARS])]
+    table = _table(["provider", "model", "requests", "input tokens", "output tokens", "cost", "per request",
+                    "per 1K requests", "share"], rows, numeric=range(2, 9))
+    return _section("models", "Spend by provider and model", _hbars(bars, cur, "Spend by provider and model") + table,
+                    "Priced usage per model as priced (a fallback counts as the model that served it), most "
+                    "expensive first, with the cost per request and per 1,000 requests.")
 
 
 def _over_time(report: AuditReport, owners: Sequence[tuple[str, str]]) -> str:
@@ -509,7 +575,7 @@ def _coverage(report: AuditReport) -> str:
     required = ", ".join(report.required) or "none"
     body = (bar + legend + '<div class="cols"><div><h3>Unattributed by reason</h3>' + reasons
             + '</div><div><h3>Unattributed by source</h3>' + sources + "</div></div>"
-            + "<h3>Overhead and data quality</h3>" + _table(["", ""], quality, numeric=(1,)))
+            + "<h3>Overhead and data quality</h3>" + _table(["measure", "amount"], quality, numeric=(1,)))
     return _section("coverage", "Owner coverage", body,
                     f"A call is attributed when it carries every required owner field ({_e(required)}) "
                     f"and maps to an owner. {_m(cov.unattributed, cur)} of {_m(cov.total, cur)} has no valid "
@@ -627,7 +693,7 @@ def _reconciliation_in(report: AuditReport, rep: Reconciliation, suffix: str, an
     total = ["Total", "", "", f"{len(rep.lines):,}", _m(rep.invoiced, cur), _m(rep.priced, cur),
              _m(rep.attributed, cur), _m(unowned, cur), _m(rep.variance, cur), ""]
     lines = _table(["provider", "model or SKU", "period", "lines", "invoiced", "priced", "attributed", "unowned",
-                    "variance", ""], rows, numeric=range(3, 9), total=total)
+                    "variance", "status"], rows, numeric=range(3, 9), total=total)
     outside = sorted((r for r in rep.lines if not r.matched), key=lambda r: -abs(r.variance))
     if outside:
         off_rows = []
@@ -697,7 +763,7 @@ def _allocation(report: AuditReport) -> str:
              *(_m(sum((r.share(p) for r in alloc.rows), Decimal(0)), cur) for p in pools), _m(alloc.total, cur)]
     table = _table([alloc.by, "direct", *pools, "total"], rows, numeric=range(1, len(pools) + 3), total=total)
     pool_rows = [[_e(p.id), _e(p.kind), _e(p.method + (f" by {p.basis}" if p.basis else "")),
-                  _e(p.source + "".join(f", converted at {rate}" for rate in p.fx)),
+                  _e(pool_source(p.source) + "".join(f", converted at {rate}" for rate in p.fx)),
                   _m(p.amount, cur), _e(", ".join(p.flags))] for p in alloc.pools]
     pool_table = _table(["pool", "kind", "method", "source", "amount", "flags"], pool_rows, numeric=(4,))
     return _section("allocation", f"Allocation by {alloc.by}", table + "<h3>Shared pools</h3>" + pool_table,
@@ -712,10 +778,18 @@ def _true_up(report: AuditReport) -> str:
     cur = t.currency or report.currency
     rows = [[_cell(r.owner), _m(r.attributed, cur), _m(r.true_up, cur), _m(r.total, cur)] for r in t.rows]
     total = ["Total", _m(t.attributed, cur), _m(t.variance, cur), _m(t.invoiced, cur)]
+    parts = true_up_parts(report)
+    made_of = ""
+    if parts is not None:
+        usage, shared, variance = parts
+        made_of = (f"What owners are charged, {_m(t.invoiced, cur)}, is priced usage {_m(usage, cur)}"
+                   + (f" plus shared costs not on the provider's invoice {_m(shared, cur)}" if shared else "")
+                   + f" plus the usage variance {_m(variance, cur)} (invoiced usage minus priced usage). ")
     return _section("true-up", "True-up to the invoice",
                     _table(["owner", "before true-up", "true-up", "charged"], rows, numeric=(1, 2, 3), total=total),
-                    "The usage variance (invoiced minus priced) spread over owners in proportion to what they "
-                    "were charged; shared pools that are not on the provider's invoice are kept as they are.")
+                    made_of + "The variance is spread over owners in proportion to what they were charged; shared "
+                    "pools that are not on the provider's invoice are kept as they are; tax and other charges "
+                    "are not spread.")
 
 
 def _budgets(report: AuditReport) -> str:
@@ -737,8 +811,7 @@ def _budgets(report: AuditReport) -> str:
         parts.append(f'<line x1="{mark:.1f}" x2="{mark:.1f}" y1="{y - 3}" y2="{y + bar_h + 3}" stroke="#1f2933" '
                      'stroke-width="2"/>')
         parts.append(_text(label_w + plot + 10, y + bar_h * 0.75,
-                           f"{_money_text(b.actual, b.currency)} of {_money_text(b.budget, b.currency)}"
-                           f" · forecast {_money_text(b.forecast, b.currency)}", cls="muted"))
+                           f"{_money_text(b.actual, b.currency)} of {_money_text(b.budget, b.currency)}", cls="muted"))
     chart = _svg(width, len(report.budgets) * (bar_h + gap) + gap, "Budgets", "".join(parts))
     legend = _legend([("actual to date", "#2f855a"), ("month-end forecast", "#b9d7b0"),
                       ("projected over budget", "#c05621"), ("budget", "#1f2933")])
@@ -746,7 +819,8 @@ def _budgets(report: AuditReport) -> str:
              f"{b.days_elapsed} of {b.days_in_month}",
              '<span class="badge bad">OVER</span>' if b.projected_over else '<span class="badge good">OK</span>']
             for b in report.budgets]
-    table = _table(["budget line", "month", "actual", "forecast", "budget", "days", ""], rows, numeric=(2, 3, 4, 5))
+    table = _table(["budget line", "month", "actual", "forecast", "budget", "days", "status"], rows,
+                   numeric=(2, 3, 4, 5))
     converted = [f"<li>{_e(b.name)}: spend converted to {_e(b.currency)} at {_e(str(rate))}</li>"
                  for b in report.budgets for rate in b.fx]
     if converted:
@@ -776,9 +850,11 @@ def _changes(report: AuditReport) -> str:
             ["key", "latest", "trailing baseline", "why"],
             [[_e(" / ".join(_label(v) for v in a.key)), _m(a.latest, cur), _m(a.baseline, cur), _e(a.reason)]
              for a in report.anomalies[:15]], numeric=(1, 2))
+    partial = partial_period(report)
     return _section("changes", f"Change vs the previous {report.period or 'period'}", body,
                     "Each owner's change split into its drivers; the parts add up to the change exactly. "
-                    "The latest period may be partial.")
+                    + (f'<span class="badge warn">PARTIAL</span> {_e(partial)}' if partial
+                       else "" if report.period == "day" else f"The latest {_e(report.period or 'period')} is complete."))
 
 
 def _trees(report: AuditReport) -> str:
@@ -842,6 +918,7 @@ def render_html(report: AuditReport) -> str:
     owners = _owner_colours(report)
     blocks = [
         ("owners", "Spend by owner", _owners(report, owners)),
+        ("models", "Models", _models(report)),
         ("time", "Over time", _over_time(report, owners)),
         ("coverage", "Coverage", _coverage(report)),
         ("reconciliation", "Reconciliation", _reconciliation(report)),
@@ -865,6 +942,7 @@ def render_html(report: AuditReport) -> str:
         f'<meta name="generator" content="attribution {_e(__version__)}">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
         _header(report),
+        _partial(report),
         _kpis(report),
         _toc([(a, t) for a, t, _ in present_blocks]),
         *(b for _, _, b in present_blocks),

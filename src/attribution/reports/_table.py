@@ -9,7 +9,15 @@ from typing import IO
 from .._audit import AuditReport
 from .._money import exact, present
 from .._text import safe, table
-from ._views import PER_REQUEST, model_entries, partial_period, per_1k, per_request, true_up_parts
+from ._views import (
+    PER_REQUEST,
+    model_entries,
+    partial_period,
+    per_1k,
+    per_request,
+    pool_source,
+    true_up_parts,
+)
 
 __all__ = ["render_table", "safe", "table", "write_table"]
 
@@ -132,7 +140,7 @@ def render_table(report: AuditReport, *, width: int | None = None) -> str:
         arows = [["(none)" if r.owner is None else r.owner, money(r.direct, cur), money(r.shared, cur),
                   money(r.total, cur)] for r in alloc.rows]
         out.append(table([alloc.by, "direct", "shared", "total"], arows, right=(1, 2, 3)))
-        out.extend(f"  pool {safe(p.id)}: {safe(p.source)} converted at {rate} ({safe(rate.origin or '')})"
+        out.extend(f"  pool {safe(p.id)}: {safe(pool_source(p.source))} converted at {rate} ({safe(rate.origin or '')})"
                    for p in alloc.pools for rate in p.fx)
 
     rep = report.reconciliation

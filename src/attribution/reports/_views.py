@@ -16,7 +16,8 @@ from .._audit import AuditReport
 from .._money import present
 from .._rollup import RollupEntry
 
-__all__ = ["PER_REQUEST", "data_days", "model_entries", "partial_period", "per_1k", "per_request", "true_up_parts"]
+__all__ = ["PER_REQUEST", "data_days", "model_entries", "partial_period", "per_1k", "per_request", "pool_source",
+           "true_up_parts"]
 
 #: Presentation quantum of the cost per request: a hundredth of a cent.
 PER_REQUEST = Decimal("0.0001")
@@ -81,6 +82,17 @@ def partial_period(report: AuditReport) -> str | None:
     left = (end - last).days
     return (f"Partial {unit}: the data for {label} ends on {last}, {left} day{'s' if left != 1 else ''} before "
             f"the {unit} ends ({end}).")
+
+
+def pool_source(source: str) -> str:
+    """A pool's source as a reader says it: the policy's ``"__missing__"`` value is "has no value".
+
+    >>> pool_source("where team=__missing__")
+    'where team has no value'
+    """
+    from .._allocate import MISSING
+
+    return source.replace(f"={MISSING}", " has no value")
 
 
 def true_up_parts(report: AuditReport) -> tuple[Decimal, Decimal, Decimal] | None:
