@@ -155,17 +155,24 @@ def _check_bytes(path: Path) -> None:
             raise Decline(f"{path.name} holds 0x01 bytes")
 
 
-def _lines_sql(path: Path, cap: int) -> str:
-    return (f"(SELECT row_number() OVER () AS n, line FROM read_csv({_q(str(path))}, columns={{'line': 'VARCHAR'}}, "
-            f"header=false, delim=e'\\x01', quote='', escape='', auto_detect=false, strict_mode=false, "
-            f"max_line_size={cap + 1024}, buffer_size={2 * (cap + 1024)}, compression='none'))")
+def _lines_sql(run: _Run, fi: int, path: Path, cap: int) -> str:
+    """The file's lines, numbered, as a table: numbering is a streaming window, which runs on one thread, so
+    it is done alone (a light pass) and the parsing that reads the table runs on every thread."""
+    if fi not in run.lines:
+        _guarded(run, fi, f"""
+            CREATE TABLE lines_{fi} AS SELECT row_number() OVER () AS n, line
+            FROM read_csv({_q(str(path))}, columns={{'line': 'VARCHAR'}}, header=false, delim=e'\\x01', quote='',
+                          escape='', auto_detect=false, strict_mode=false, max_line_size={cap + 1024},
+                          buffer_size={2 * (cap + 1024)}, compression='none')""")
+        run.lines.add(fi)
+    return f"(SELECT n, line FROM lines_{fi})"
 
 
 def _nested_keys(col: str) -> str:
     return f"CASE WHEN json_type({col}) = 'OBJECT' THEN json_keys({col}) END"
 
 
-def _rel_jsonl(fi: int, path: Path, cap: int) -> str:
+def _rel_jsonl(run: _Run, fi: int, path: Path, cap: int) -> str:
     """The lines of a JSONL file as ``(file, line, blank, ok1, kh, kh2, nb, j_<field>..., r_<money>...)``."""
     _check_bytes(path)
     sel = ", ".join(f"s.{f} AS j_{f}" for f in _FIELDS)
@@ -192,7 +199,7 @@ def _rel_jsonl(fi: int, path: Path, cap: int) -> str:
                                         AND NOT contains(line, 'Infinity')
                                         AND NOT regexp_matches(line, ',[ \t\n]*[}}\]]'), false) AS pre,
                                length(line) - length(replace(replace(line, '{{', ''), '[', '')) AS nb
-                        FROM {_lines_sql(path, cap)}
+                        FROM {_lines_sql(run, fi, path, cap)}
                     )
                 )
             )
@@ -200,7 +207,7 @@ def _rel_jsonl(fi: int, path: Path, cap: int) -> str:
     )"""
 
 
-def _rel_csv(fi: int, path: Path, cap: int) -> str:
+def _rel_csv(run: _Run, fi: int, path: Path, cap: int) -> str:
     _check_bytes(path)
     head = next(_chunks(path), b"")
     if head.startswith(b"\xef\xbb\xbf"):
@@ -225,7 +232,7 @@ def _rel_csv(fi: int, path: Path, cap: int) -> str:
             SELECT n, line, line IS NULL OR regexp_full_match(line, '[ \t\x0b\x0c,]*') AS blank,
                    string_split(line, ',') AS cells,
                    COALESCE(strlen(line) < {cap} AND len(string_split(line, ',')) = {len(header)}, false) AS ok1
-            FROM {_lines_sql(path, cap)}
+            FROM {_lines_sql(run, fi, path, cap)}
         ) WHERE n > 1
     )"""
 
@@ -319,6 +326,7 @@ class _Run:
         self.con = con
         self.paths = list(paths)
         self.files = [str(p) for p in paths]
+        self.lines: set[int] = set()
 
     def sql(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(text, list(params)).fetchall()  # type: ignore[no-any-return]
@@ -363,9 +371,9 @@ def _rels(run: _Run) -> list[str]:
         if name.endswith(".parquet"):
             out.append(_rel_parquet(run.con, fi, p))
         elif name.endswith(".csv"):
-            out.append(_rel_csv(fi, p, cap))
+            out.append(_rel_csv(run, fi, p, cap))
         else:
-            out.append(_rel_jsonl(fi, p, cap))
+            out.append(_rel_jsonl(run, fi, p, cap))
     return out
 
 
@@ -692,6 +700,8 @@ def _price(run: _Run, registry: Registry, since: date | None, until: date | None
             ) x
         )"""
         _guarded(run, fi, f"CREATE TABLE pc AS {query}" if fi == 0 else f"INSERT INTO pc BY NAME {query}")
+        if fi in run.lines:
+            run.con.execute(f"DROP TABLE lines_{fi}")
     currencies = {segs[s].rate.currency for (s,) in run.sql("SELECT DISTINCT sid FROM pc WHERE fast")}
     if len(currencies) > 1:
         raise Decline(f"calls priced in {len(currencies)} currencies")
@@ -814,11 +824,20 @@ def _line_texts(path: Path, wanted: Sequence[int]) -> dict[int, bytes]:
 # -- repeats, trees ---------------------------------------------------------------------------------
 
 
-def _repeated(run: _Run, source: str, cols: str, where: str) -> str:
-    """The values of ``cols`` that occur more than once in ``source`` (a grouping that spills to disk)."""
-    return f"""
-        SELECT {cols}, count(*) AS n, min(gpos) AS first FROM {source}
-        WHERE {where} GROUP BY {cols} HAVING count(*) > 1"""
+def _repeated(run: _Run, target: str, source: str, cols: str, where: str) -> None:
+    """``target``: the values of ``cols`` that occur more than once in ``source``, with their count and first row.
+
+    Grouped in slices of about a million rows (by a hash of ``cols``), so the hash table of each grouping
+    stays well inside DuckDB's memory limit however long the input.
+    """
+    rows = run.sql(f"SELECT count(*) FROM {source} WHERE {where}")[0][0]
+    parts = max(1, -(-int(rows) // 1_000_000))
+    for part in range(parts):
+        cut = f" AND hash({cols}) % {parts} = {part}" if parts > 1 else ""
+        run.con.execute(f"""
+            {'CREATE TABLE ' + target + ' AS' if part == 0 else 'INSERT INTO ' + target}
+            SELECT {cols}, count(*) AS n, min(gpos) AS first FROM {source}
+            WHERE {where}{cut} GROUP BY {cols} HAVING count(*) > 1""")
 
 
 def _dedupe(run: _Run, tag_exprs: str) -> tuple[int, int, bool]:
@@ -834,7 +853,7 @@ def _dedupe(run: _Run, tag_exprs: str) -> tuple[int, int, bool]:
     run.con.execute(f"CREATE VIEW kp AS SELECT * EXCLUDE ({drop}), {tag_exprs} FROM pc "
                     "WHERE fast AND in_window AND gpos NOT IN (SELECT gpos FROM bad)")
     # Attempt keys seen more than once: the only places where a repeat (or a reconciliation repeat) can be.
-    run.con.execute(f"CREATE TABLE multi AS {_repeated(run, 'kp', key, 'request_id IS NOT NULL')}")
+    _repeated(run, "multi", "kp", key, "request_id IS NOT NULL")
     run.con.execute(f"""
         CREATE TABLE dups AS
         SELECT gpos, units FROM (
@@ -891,7 +910,7 @@ def _trees(run: _Run, tag_cols: dict[str, str]) -> None:
         WHERE l.trace_id IS NULL OR i.trace_id IS NULL OR i.trace_id <> l.trace_id""")[0][0]
     if cross:
         raise Decline(f"{cross:,} calls link to a call outside their trace (the Python engine resolves those trees)")
-    run.con.execute(f"CREATE TABLE groups AS {_repeated(run, 'k0', 'trace_id', 'trace_id IS NOT NULL')}")
+    _repeated(run, "groups", "k0", "trace_id", "trace_id IS NOT NULL")
     owner_cols = [tag_cols[f] for f in OWNER_DIMENSIONS]
     run.con.execute(f"CREATE TABLE gk AS SELECT gpos, trace_id, parent_id, {', '.join(owner_cols)} "
                     "FROM k0 SEMI JOIN groups USING (trace_id)")
