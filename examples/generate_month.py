@@ -16,9 +16,14 @@ Files written next to this script:
 - ``invoices/``: what the providers billed, in their own export formats: the
   OpenAI Costs API (one page of daily buckets), the Anthropic cost report,
   and AWS CUR 2.0 rows for Bedrock. They are computed from the true usage at
-  the bundled card prices, so the audit reconciles them; the differences are
-  the ones the month contains on purpose (the alias no card knows is billed
-  as the model it stands for).
+  the bundled card prices, with the two differences a real month has (so the
+  reconciliation shows a variance and its causes rather than matching by
+  construction): a **usage gap** (calls the providers billed that never
+  reached the gateway log: the log shipper was down on 2026-06-19 from
+  10:00 to 18:00 UTC) and a **price change** (from 2026-06-22 AWS bills
+  Claude Sonnet 4 input tokens at $3.30 per 1M instead of the card's $3.00;
+  made up for the example, no such change was announced). The alias no card
+  knows is billed as the model it stands for.
 
 What is in it, on purpose:
 
@@ -39,6 +44,7 @@ import json
 import random
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +53,13 @@ HERE = Path(__file__).resolve().parent
 
 SEED = 20260601
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
+#: The usage gap: the gateway's log shipper was down for these hours; the calls were made and billed.
+GAP_START = datetime(2026, 6, 19, 10, tzinfo=timezone.utc)
+GAP_HOURS = 8
+#: The price change the bundled card does not know (made up for the example): from this day AWS bills
+#: Claude Sonnet 4 input tokens at 1.1 x the card's price ($3.30 instead of $3.00 per 1M).
+PRICE_CHANGE_DAY = "2026-06-22"
+PRICE_CHANGE = ("bedrock", "anthropic.claude-sonnet-4-20250514-v1:0", "input", Decimal("1.1"))
 
 # (team, feature, workflow, provider, model, weight, prompt range, output range, cache share)
 WORKLOADS = [
@@ -67,13 +80,14 @@ ENVS = ["production"] * 9 + ["staging"]
 FALLBACK = {"gpt-4.1-mini": "gpt-4.1", "claude-haiku-4-5-20251001": "claude-sonnet-4-5-20250929"}
 
 
-def events(n: int = 2_400, seed: int = SEED) -> list[dict[str, object]]:
+def events(n: int = 2_400, seed: int = SEED, start: datetime = START,
+           seconds: int = 30 * 24 * 3600) -> list[dict[str, object]]:
     rng = random.Random(seed)
     weights = [w[5] for w in WORKLOADS]
     out: list[dict[str, object]] = []
     for i in range(n):
         team, feature, workflow, provider, model, _, prompt_r, out_r, cache_share = rng.choices(WORKLOADS, weights)[0]
-        at = START + timedelta(seconds=rng.randrange(30 * 24 * 3600))
+        at = start + timedelta(seconds=rng.randrange(seconds))
         prompt = rng.randint(*prompt_r)
         output = rng.randint(*out_r)
         cached = int(prompt * cache_share * rng.random()) // 128 * 128
@@ -186,13 +200,23 @@ def _money(value: Decimal, places: str = "0.000001") -> Decimal:
     return value.quantize(Decimal(places))
 
 
-def invoices(rows: list[dict[str, object]]) -> dict[str, str]:
-    """Provider exports for the month, from the true usage at the bundled card prices."""
+def gap_events() -> list[dict[str, object]]:
+    """The calls made while the log shipper was down: billed by the providers, absent from the log.
+
+    As many as the month's rate gives those hours (2,400 user requests in 720 hours), drawn from
+    the same workloads with their own seed.
+    """
+    return events(n=round(2_400 * GAP_HOURS / 720), seed=SEED + 19, start=GAP_START, seconds=GAP_HOURS * 3600)
+
+
+def invoices(rows: list[dict[str, object]], unlogged: Sequence[dict[str, object]] = ()) -> dict[str, str]:
+    """Provider exports for the month: the true usage (``rows`` plus the ``unlogged`` calls) at the
+    bundled card prices, except for :data:`PRICE_CHANGE` from :data:`PRICE_CHANGE_DAY`."""
     sys.path.insert(0, str(HERE.parent / "src"))
     import attribution as at
 
     billed: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])  # (prov, day, model, meter, project)
-    for row in rows:
+    for row in [*rows, *unlogged]:
         model = str(row["model_actual"])
         if model == "gpt-latest":
             model = ALIAS_TARGET
@@ -201,7 +225,10 @@ def invoices(rows: list[dict[str, object]]) -> dict[str, str]:
         day = str(row["timestamp"])[:10]
         project = str(row.get("project_id") or "proj_default")
         for line in p.lines:
-            units = at._money.from_decimal(line.amount)
+            amount = line.amount
+            if (rec.provider, p.rate.model, line.meter) == PRICE_CHANGE[:3] and day >= PRICE_CHANGE_DAY:
+                amount = amount * PRICE_CHANGE[3]
+            units = at._money.from_decimal(amount)
             cell = billed[(rec.provider, day, p.rate.model, line.meter, project)]
             cell[0] += line.quantity
             cell[1] += units
@@ -280,7 +307,7 @@ def main() -> None:
     (HERE / "pricecards").mkdir(exist_ok=True)
     (HERE / "pricecards" / "acme-openai.toml").write_text(ACME_CARD, encoding="utf-8")
     (HERE / "invoices").mkdir(exist_ok=True)
-    for name, text in invoices(rows).items():
+    for name, text in invoices(rows, gap_events()).items():
         (HERE / name).write_text(text, encoding="utf-8")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -406,12 +407,50 @@ def test_streamed_audit_keeps_every_aggregate_of_the_in_memory_audit() -> None:
     assert not streamed.changes
 
 
+def _generator() -> Any:
+    """examples/generate_month.py as a module (it is a script, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_month", EXAMPLES / "generate_month.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_example_month_reconciles_and_trues_up_to_the_invoice() -> None:
     report = _example_audit(None)
     rep = report.reconciliation
     assert rep is not None
-    assert rep.passed
     assert rep.priced == report.total                        # every priced call is on an invoice line
+    # The month does not reconcile by construction (examples/README.md): the providers billed calls the
+    # gateway never logged (the log shipper was down on 2026-06-19, 10:00-18:00 UTC) and AWS billed
+    # Claude Sonnet 4 input at $3.30 per 1M from 2026-06-22 where the card has $3.00.
+    gen = _generator()
+    reg = at.load_registry(EXAMPLES / "pricecards")
+    gap = sum((at.price(at.normalize(row), registry=reg).cost for row in gen.gap_events()), Decimal(0))
+    provider, model, meter, factor = gen.PRICE_CHANGE
+    change = sum((c.amount * (factor - 1) for c in report.charges if (c.provider, c.model, c.meter) ==
+                  (provider, model, meter) and c.day is not None and c.day.isoformat() >= gen.PRICE_CHANGE_DAY),
+                 Decimal(0))
+    assert gap.quantize(Decimal("0.01")) == Decimal("0.38")       # 30 calls (27 requests, 3 retried)
+    assert change.quantize(Decimal("0.01")) == Decimal("0.42")    # 10% of Sonnet 4 input, 22-30 June
+    # The invoices are rounded per line (to $0.000001 at most), so the parts agree to a tenth of a cent.
+    assert abs(rep.variance - (gap + change)) < Decimal("0.001")
+    assert not rep.passed
+    outside = [r for r in rep.lines if not r.matched]
+    days = {r.line.period_start.isoformat() for r in outside}
+    assert "2026-06-19" in days                                # the gap day
+    assert days - {"2026-06-19"} >= {"2026-06-22", "2026-06-26"}   # after the price change
+    codes = {c.code for r in outside for c in r.causes}
+    assert {"quantity", "price_card_out_of_date", "unexplained"} <= codes
+    for r in outside:
+        if r.line.period_start.isoformat() >= gen.PRICE_CHANGE_DAY:
+            assert r.line.provider == "bedrock"
+            assert any(c.code == "price_card_out_of_date" and "3.3 per 1M" in c.message for c in r.causes)
+        else:
+            assert r.line.period_start.isoformat() == "2026-06-19"
     assert report.true_up is not None
     t = report.true_up
     assert report.allocation is not None
