@@ -584,7 +584,7 @@ def _coverage(report: AuditReport) -> str:
 
 def _waterfall(steps: Sequence[tuple[str, Decimal, str, bool]], currency: str | None, label: str) -> str:
     """A waterfall: ``(label, amount, colour, is_total)``; totals are drawn from zero."""
-    width, height, left, right, top_pad, bottom = 1100, 320, 70, 12, 24, 54
+    width, height, left, right, top_pad, bottom = 1100, 340, 70, 12, 24, 74
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     running = Decimal(0)
     spans: list[tuple[Decimal, Decimal]] = []
@@ -627,17 +627,30 @@ def _waterfall(steps: Sequence[tuple[str, Decimal, str, bool]], currency: str | 
         if not is_total and amount > 0 and present(amount):
             shown = "+" + shown
         parts.append(_text(x + bar_w / 2, y_top - 6, shown, "middle", extra=' font-weight="600"' if is_total else ""))
-        words = name.split(" ")
-        line1, line2 = words[0], " ".join(words[1:])
-        if len(name) <= 16:
-            line1, line2 = name, ""
-        parts.append(_text(x + bar_w / 2, top_pad + plot_h + 18, _short(line1, 18), "middle", "muted"))
-        if line2:
-            parts.append(_text(x + bar_w / 2, top_pad + plot_h + 32, _short(line2, 18), "middle", "muted"))
+        # Up to three lines of as many characters as the slot holds at the larger text of a narrow window.
+        for k, text in enumerate(_wrap_label(name, max(6, int(slot / 10)))):
+            parts.append(_text(x + bar_w / 2, top_pad + plot_h + 18 + 18 * k, text, "middle", "muted"))
         prev_end = y(b)
     base = y(Decimal(0))
     parts.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{base:.1f}" y2="{base:.1f}"/>')
     return _svg(width, height, label, "".join(parts))
+
+
+def _wrap_label(name: str, limit: int, lines: int = 3) -> list[str]:
+    """``name`` folded at spaces into at most ``lines`` lines of ``limit`` characters (the last one cut with …).
+
+    >>> _wrap_label("Variance: price card out of date", 10)
+    ['Variance:', 'price card', 'out of da…']
+    """
+    out: list[str] = []
+    for word in name.split():
+        if out and len(out[-1]) + 1 + len(word) <= limit:
+            out[-1] += " " + word
+        else:
+            out.append(word)
+    if len(out) > lines:
+        out = [*out[: lines - 1], " ".join(out[lines - 1:])]
+    return [_short(line, limit) for line in out]
 
 
 def _reconciliation(report: AuditReport) -> str:
