@@ -337,3 +337,18 @@ def test_no_internal_names_in_the_report_or_the_help(month_report: at.AuditRepor
             assert name not in text
 
 
+
+
+def test_the_variance_is_split_by_cause_and_the_parts_are_the_gap_and_the_price_change(
+        month_report: at.AuditReport) -> None:
+    """examples/README.md: the unlogged calls are $0.38, the Bedrock price change $0.42."""
+    from attribution.reports._views import variance_by_cause
+
+    rep = month_report.reconciliation
+    assert rep is not None
+    causes = variance_by_cause(rep)
+    assert sum(n for _, n in causes.values()) == sum(1 for r in rep.lines if not r.matched) == 35
+    assert present(causes["price_card_out_of_date"][0]) == Decimal("0.42")
+    assert present(causes["unexplained"][0] + causes["quantity"][0]) == Decimal("0.38")
+    line = next(x for x in render_table(month_report).splitlines() if "Variance by likely cause" in x)
+    assert "price card out of date $0.42 (9 lines)" in line

@@ -17,6 +17,7 @@ from ._views import (
     per_request,
     pool_source,
     true_up_parts,
+    variance_by_cause,
 )
 
 __all__ = ["render_table", "safe", "table", "write_table"]
@@ -148,6 +149,11 @@ def render_table(report: AuditReport, *, width: int | None = None) -> str:
         out.append("")
         out.append("Reconciliation with the invoice:")
         out.extend(f"  {line}" for line in rep.summary().splitlines())
+        by_cause = variance_by_cause(rep)
+        if by_cause:
+            out.append("  Variance by likely cause (lines outside the tolerance, by their first cause): " + ", ".join(
+                f"{cause.replace('_', ' ')} {money(amount, rep.currency or cur)} ({n} lines)"
+                for cause, (amount, n) in by_cause.items()))
         off = sorted((r for r in rep.lines if r.causes), key=lambda r: (r.matched, -abs(r.variance)))
         for r in off[:5]:
             line = r.line

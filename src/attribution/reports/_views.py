@@ -11,13 +11,15 @@ from __future__ import annotations
 import calendar
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from .._audit import AuditReport
 from .._money import present
+from .._reconcile import Reconciliation
 from .._rollup import RollupEntry
 
 __all__ = ["PER_REQUEST", "data_days", "model_entries", "partial_period", "per_1k", "per_request", "pool_source",
-           "true_up_parts"]
+           "true_up_parts", "variance_by_cause"]
 
 #: Presentation quantum of the cost per request: a hundredth of a cent.
 PER_REQUEST = Decimal("0.0001")
@@ -109,3 +111,21 @@ def true_up_parts(report: AuditReport) -> tuple[Decimal, Decimal, Decimal] | Non
         return None
     usage = report.total if t.currency in (None, report.currency) else t.attributed
     return usage, t.attributed - usage, t.invoiced - t.attributed
+
+
+def variance_by_cause(rep: Reconciliation) -> dict[str, tuple[Decimal, int]]:
+    """The variance of the lines outside the tolerance, summed by each line's first likely cause, largest first.
+
+    Each line counts once, under the cause the reconciler ranks first, so the
+    amounts add up to those lines' variance (lines within the tolerance are
+    left out: their differences are rounding-sized).
+    """
+    sums: dict[str, list[Any]] = {}
+    for r in rep.lines:
+        if r.matched:
+            continue
+        code = r.causes[0].code if r.causes else "unexplained"
+        entry = sums.setdefault(code, [Decimal(0), 0])
+        entry[0] += r.variance
+        entry[1] += 1
+    return {code: (amount, n) for code, (amount, n) in sorted(sums.items(), key=lambda kv: -abs(kv[1][0]))}
