@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
