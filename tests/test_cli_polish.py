@@ -353,3 +353,25 @@ def test_the_variance_is_split_by_cause_and_the_parts_are_the_gap_and_the_price_
     assert present(causes["unexplained"][0] + causes["quantity"][0]) == Decimal("0.38")
     line = next(x for x in render_table(month_report).splitlines() if "Variance by likely cause" in x)
     assert "price card out of date $0.42 (9 lines)" in line
+
+
+def _events(days: list[str]) -> list[dict[str, object]]:
+    return [{"timestamp": f"{d}T12:00:00Z", "provider": "openai", "model_actual": "gpt-4.1-mini",
+             "request_id": f"r{i}", "input_tokens": 1000, "output_tokens": 10, "team_id": "search"}
+            for i, d in enumerate(days)]
+
+
+def test_a_partial_last_week_is_flagged_in_the_table() -> None:
+    """Data from Monday 1 June to Wednesday 10 June: week 24 runs to Sunday 14 June."""
+    report = at.run_audit(_events(["2026-06-01", "2026-06-03", "2026-06-08", "2026-06-10"]), period="week")
+    note = next(line for line in render_table(report).splitlines() if line.startswith("NOTE"))
+    assert note == ("NOTE Partial week: the data for 2026-W24 ends on 2026-06-10, 4 days before the week ends "
+                    "(2026-06-14).")
+
+
+@pytest.mark.parametrize(("days", "period"), [(["2026-06-01", "2026-06-30"], None),
+                                               (["2026-06-08", "2026-06-14"], "week"),
+                                               (["2026-06-10"], "day")])
+def test_a_complete_last_period_is_not_flagged(days: list[str], period: str | None) -> None:
+    report = at.run_audit(_events(days), period=period)
+    assert "Partial" not in render_table(report)
