@@ -120,7 +120,8 @@ class Coverage:
         """A few lines for a terminal or a weekly report."""
         pct = present(self.coverage * 100, Decimal("0.1"))
         lines = [
-            (f"Coverage: {pct}% of {present(self.total)} {self.currency or ''} has a valid owner; "
+            (f"Coverage: {pct}% of {present(self.total)}{' ' + self.currency if self.currency else ''} has a valid "
+             "owner; "
             f"unattributed {present(self.unattributed)} ({present(self.unattributed_share * 100, Decimal('0.1'))}%, "
             f"target < {present(self.target * 100, Decimal('0.1'))}%: {'PASS' if self.passed else 'FAIL'})"),
         ]
