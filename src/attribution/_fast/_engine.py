@@ -521,7 +521,7 @@ def _rate_keys(run: _Run, rels: Sequence[str]) -> list[tuple[Any, ...]]:
                                                              "model_requested", "service_tier", "region"))
             sql = f"""SELECT DISTINCT NULLIF(provider, ''), {billed}, NULLIF(service_tier, ''), NULLIF(region, '')
                       FROM read_json({_q(str(p))}, format='newline_delimited', ignore_errors=true,
-                                     maximum_object_size={current_limits().max_line_bytes + 1024},
+                                     maximum_object_size=1048576,
                                      columns={{{cols}}})"""
         for row in _guarded(run, fi, sql):
             if row[0] is not None and row[1] is not None:
@@ -923,7 +923,13 @@ def _trees(run: _Run, tag_cols: dict[str, str]) -> None:
     spans = ", ".join(f"min(NULLIF({col}, '')) AS mn_{col}, max(NULLIF({col}, '')) AS mx_{col}" for col in owner_cols)
     owners = ", ".join(f"COALESCE(NULLIF(rt.{col}, ''), CASE WHEN a.mn_{col} = a.mx_{col} THEN a.mn_{col} END) "
                        f"AS o_{col}" for col in owner_cols)
-    run.con.execute(f"CREATE TABLE spans AS SELECT trace_id, {spans} FROM gk GROUP BY trace_id")
+    # In slices of about 100k trees: string min/max states do not spill, so one grouping of 400k trees
+    # (10M calls, 4% retried) overran DuckDB's limit.
+    parts = max(1, -(-int(run.sql("SELECT count(*) FROM gk")[0][0]) // 200_000))
+    for part in range(parts):
+        cut = f"WHERE hash(trace_id) % {parts} = {part}" if parts > 1 else ""
+        run.con.execute(f"{'CREATE TABLE spans AS' if part == 0 else 'INSERT INTO spans'} "
+                        f"SELECT trace_id, {spans} FROM gk {cut} GROUP BY trace_id")
     # Two tables at a time: DuckDB's plan for the four-way join held far more memory than its limit.
     run.con.execute(f"""
         CREATE TABLE rootrow AS
