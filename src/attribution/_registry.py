@@ -175,8 +175,18 @@ def canonical_provider(provider: str) -> str:
     >>> canonical_provider("Azure_OpenAI"), canonical_provider("vertex_ai")
     ('azure', 'vertex')
     """
+    known = _CANONICAL.get(provider) if type(provider) is str else None
+    if known is not None:
+        return known
     p = provider.strip().lower()
-    return PROVIDER_SYNONYMS.get(p, p)
+    p = PROVIDER_SYNONYMS.get(p, p)
+    if len(_CANONICAL) < 1024:   # a stream repeats a handful of spellings; bounded for the rest
+        _CANONICAL[provider] = p
+    return p
+
+
+#: provider spelling -> canonical_provider(spelling), memoised (it runs several times per record).
+_CANONICAL: dict[str, str] = {}
 
 
 def canonical_tier(tier: str | None) -> str:

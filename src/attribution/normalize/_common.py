@@ -110,13 +110,16 @@ class Schema:
 
 
 _HINT_FIELDS = tuple(f.name for f in attrs.fields(Hints))
+_HINT_COPIED = tuple(name for name in _HINT_FIELDS if name != "source")
+_setattr = object.__setattr__
 
 
 def with_source(hints: Hints, source: SourceLocation | None) -> Hints:
     """``attrs.evolve(hints, source=source)`` at a fraction of the cost: readers call it once per line."""
     copy = object.__new__(Hints)
-    for name in _HINT_FIELDS:
-        object.__setattr__(copy, name, source if name == "source" else getattr(hints, name))
+    for name in _HINT_COPIED:
+        _setattr(copy, name, getattr(hints, name))
+    _setattr(copy, "source", source)
     return copy
 
 
@@ -431,12 +434,18 @@ def owner_tags(obj: Mapping[str, Any], path: str, hints: Hints, *,
     out: dict[str, str] = {}
     for key, value in obj.items():
         canonical = aliases.get(key)
-        if canonical is None and isinstance(key, str) and not key.islower():
+        if canonical is None:
+            if not isinstance(key, str) or key.islower():
+                continue
             canonical = aliases.get(key.strip().lower())   # TEAM_ID, Team_Id: case never hides an owner field
-        if canonical is not None:
-            text = _tag_value(value, f"{path}.{key}" if path else key)
-            if text is not None:
-                out[canonical] = text
+            if canonical is None:
+                continue
+        if type(value) is str:   # the common case, without the call
+            out[canonical] = value
+            continue
+        text = _tag_value(value, f"{path}.{key}" if path else key)
+        if text is not None:
+            out[canonical] = text
     for name in nested:
         inner = obj.get(name)
         if is_mapping(inner):

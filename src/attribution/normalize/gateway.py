@@ -77,7 +77,11 @@ def is_trace(payload: Mapping[str, Any]) -> bool:
 
 def _first(payload: Mapping[str, Any], keys: tuple[str, ...], path: str) -> str | None:
     for key in keys:
-        value = optional_str(payload, key, path)
+        value = payload.get(key)
+        if value is None:
+            continue
+        if type(value) is not str:   # the common case (text) skips the call; numbers and bad types go through it
+            value = optional_str(payload, key, path)
         if value:
             return value
     return None
