@@ -1266,7 +1266,8 @@ def _top_trees(run: _Run, registry: Registry, top: int) -> tuple[RequestTree, ..
     if top <= 0:
         return ()
     singles = run.sql(f"SELECT units, gpos, NULL FROM k WHERE NOT multi ORDER BY units DESC, gpos LIMIT {int(top)}")
-    groups = run.sql("SELECT sum(units), min(gpos), trace_id FROM k WHERE multi GROUP BY trace_id")
+    groups = run.sql(f"SELECT sum(units) AS u, min(gpos) AS f, trace_id FROM k WHERE multi GROUP BY trace_id "
+                     f"ORDER BY u DESC, f LIMIT {int(top)}")
     best = sorted([*singles, *groups], key=lambda r: (-int(r[0]), int(r[1])))[:top]
     members: dict[Any, list[int]] = {}
     for _units, first, trace in best:
