@@ -460,7 +460,7 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
     excluded = read = trees_count = 0
     last_day: date | None = None
 
-    with _rare_gc():   # every call held at once: the collector's passes over them cost a third of the audit
+    with _rare_gc():   # every call is held until the report is built: collecting walks them all
         for chunk in _chunks(price_many(normalize_many(items), reg), chunk_size):
             priced: list[PricedRecord] = []
             for item in chunk:
@@ -490,7 +490,8 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
             calls = [p for p in apply_ownership(trees, flag_only) if isinstance(p, PricedRecord)]
             del trees
             for p in calls:
-                flags.update(p.flags)
+                if p.flags:
+                    flags.update(p.flags)
                 cov.add(p)
                 charges.add(p)
                 budget_spend(spend, p)
@@ -509,16 +510,16 @@ def run_audit(items: Iterable[Any], *, registry: Registry | None = None, contrac
             if chunk_size is None:
                 all_calls = calls
 
-    cov.duplicates += seen.duplicates  # found before the trees were built, so not in tree.duplicates
-    cov.dup_units += seen.duplicate_units
-    return assemble_report(
-        dims=dims, contract=c, registry=reg, period=period, since=since, until=until, invoices=invoices,
-        policy=policy, fx=fx, main=main, periods=periods, alloc_rollup=alloc_rollup, alloc_dims=alloc_dims,
-        owner_rollup=owner_rollup, coverage=cov, charges=charges, cells=cells, spend=spend, flags=flags,
-        quarantined=quarantined, examples=examples, unpriced=unpriced, last_day=last_day, records_read=read,
-        trees=trees_count, top_trees=top_trees, excluded=excluded, duplicates_unchecked=seen.unchecked,
-        dedupe_limit=seen.limit, all_calls=all_calls if chunk_size is None else None, engine="python",
-        engine_note=engine_note, models=models)
+        cov.duplicates += seen.duplicates  # found before the trees were built, so not in tree.duplicates
+        cov.dup_units += seen.duplicate_units
+        return assemble_report(
+            dims=dims, contract=c, registry=reg, period=period, since=since, until=until, invoices=invoices,
+            policy=policy, fx=fx, main=main, periods=periods, alloc_rollup=alloc_rollup, alloc_dims=alloc_dims,
+            owner_rollup=owner_rollup, coverage=cov, charges=charges, cells=cells, spend=spend, flags=flags,
+            quarantined=quarantined, examples=examples, unpriced=unpriced, last_day=last_day, records_read=read,
+            trees=trees_count, top_trees=top_trees, excluded=excluded, duplicates_unchecked=seen.unchecked,
+            dedupe_limit=seen.limit, all_calls=all_calls if chunk_size is None else None, engine="python",
+            engine_note=engine_note, models=models)
 
 
 def assemble_report(*, dims: tuple[str, ...], contract: OwnershipContract, registry: Registry, period: str | None,

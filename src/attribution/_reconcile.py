@@ -487,11 +487,12 @@ def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract:
             n = getattr(rec.usage, meter)
             if not n:
                 continue
-            cell = _Cell(rate.provider, day, rate.model, names, meter, projects, rate.service_tier, rec.region,
-                         rate.currency, owned)
-            acc = cells.get(cell)
+            # A plain tuple equals (and hashes as) the _Cell of the same fields: the NamedTuple is built once per cell.
+            key = (rate.provider, day, rate.model, names, meter, projects, rate.service_tier, rec.region,
+                   rate.currency, owned)
+            acc = cells.get(key)  # type: ignore[call-overload]
             if acc is None:
-                acc = cells[cell] = _Acc(rate)
+                acc = cells[_Cell(*key)] = _Acc(rate)
             acc.units += n * prices[i]
             acc.tokens += n
             acc.records += 1

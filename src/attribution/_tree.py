@@ -477,6 +477,8 @@ def _owner(root: PricedRecord, calls: Sequence[PricedRecord], fields: Sequence[s
     visibly unowned.
     """
     owner = {f: v for f in fields if (v := root.record.tags.get(f))}
+    if len(calls) == 1:   # a lone call (most trees): no other call can supply a field the root lacks
+        return owner
     for f in fields:
         if f in owner:
             continue
