@@ -36,7 +36,7 @@ from ._records import PricedRecord, Quarantined, UsageRecord
 from ._registry import Registry, default_registry
 from ._rollup import Rollup, _getter, rollup
 from ._tree import DEDUPE_LIMIT, DuplicateFilter, RequestTree, build_forest
-from ._usage import BILLED_METERS
+from ._usage import ALL_BILLED, COMMON_BILLED
 from .exceptions import AttributionError, CurrencyMismatch
 from .normalize import normalize_many
 
@@ -129,11 +129,13 @@ class ChargeCounter:
         rec, rate = p.record, p.rate
         prices, _ = rate.prices_for(rec.usage, requests=rec.requests, long_context=rec.long_context)
         day = rec.at.astimezone(UTC).date() if rec.at is not None else None
-        owner = tuple((d, rec.tags.get(d)) for d in self.dims)
+        rtags = rec.tags
+        owner = tuple([(d, rtags.get(d)) for d in self.dims])
         listed = _list_prices(rec, rate)
-        tags = tuple((d, v) for d in self.tag_dims if (v := rec.tags.get(d)) is not None)
-        for i, meter in enumerate(BILLED_METERS):
-            n = getattr(rec.usage, meter)
+        tags = tuple([(d, v) for d in self.tag_dims if (v := rtags.get(d)) is not None])
+        usage = rec.usage
+        for i, meter in ALL_BILLED if usage._rare else COMMON_BILLED:   # the others are 0 unless _rare
+            n = getattr(usage, meter)
             if not n:
                 continue
             list_price = listed[i] if listed is not None and listed[i] >= 0 and listed[i] != prices[i] else None

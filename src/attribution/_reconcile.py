@@ -48,7 +48,7 @@ from ._records import PricedRecord, Quarantined, UsageRecord
 from ._registry import Rate, Registry, canonical_provider, canonical_tier, default_registry
 from ._rollup import Rollup
 from ._tree import RequestTree, attempt_key
-from ._usage import BILLED_METERS
+from ._usage import ALL_BILLED, BILLED_METERS, COMMON_BILLED
 from .exceptions import AttributionError, CurrencyMismatch, PolicyError
 
 __all__ = ["DEFAULT_TOLERANCE", "Cause", "CurrencyTotals", "ReconciledLine", "Reconciliation", "UnmatchedUsage", "reconcile"]
@@ -483,8 +483,9 @@ def add_cells(cells: dict[_Cell, _Acc], calls: Iterable[PricedRecord], contract:
         projects = frozenset(v for k in _PROJECT_TAGS if (v := rec.tags.get(k)))
         attempt = attempt_key(p)
         repeat = recent.seen(attempt) if attempt is not None else False
-        for i, meter in enumerate(BILLED_METERS):
-            n = getattr(rec.usage, meter)
+        usage = rec.usage
+        for i, meter in ALL_BILLED if usage._rare else COMMON_BILLED:   # the others are 0 unless _rare
+            n = getattr(usage, meter)
             if not n:
                 continue
             # A plain tuple equals (and hashes as) the _Cell of the same fields: the NamedTuple is built once per cell.

@@ -68,6 +68,10 @@ PROMPT_METERS = ("input", "cached_input", "cache_write", "cache_write_1h", "inpu
 #: Meters counted on most calls; any other meter counting sets ``Usage._rare``,
 #: so hot loops (pricing, rollups) read the others only when they are used.
 COMMON_METERS = ("input", "cached_input", "cache_write", "output", "reasoning")
+#: ``(index in BILLED_METERS, meter)`` of the billed meters a call without ``Usage._rare`` can use, in order.
+COMMON_BILLED = tuple((i, m) for i, m in enumerate(BILLED_METERS) if m in COMMON_METERS)
+#: ``(index, meter)`` of every billed meter, in order.
+ALL_BILLED = tuple(enumerate(BILLED_METERS))
 
 #: Largest count accepted on one meter of one record: 10 trillion. Large enough
 #: for a month's aggregate usage bucket, small enough to catch unit mix-ups
