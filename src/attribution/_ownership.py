@@ -29,7 +29,7 @@ import cattrs
 
 from ._money import check_currency, from_decimal
 from ._names import DEFAULT_REQUIRED
-from ._records import PricedRecord, Quarantined
+from ._records import PricedRecord, Quarantined, with_tags
 from ._tree import RequestTree
 from .exceptions import OwnershipError
 
@@ -203,7 +203,7 @@ def _apply_one(p: PricedRecord, c: OwnershipContract, omap: OwnerMap | None) -> 
     if new_tags is None and len(flags) == len(p.flags):
         yield p
         return
-    record = attrs.evolve(p.record, tags=new_tags) if new_tags is not None else p.record
+    record = with_tags(p.record, new_tags) if new_tags is not None else p.record
     yield PricedRecord(record, p.units, p.rate, tuple(dict.fromkeys(flags)))
 
 

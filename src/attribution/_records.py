@@ -139,6 +139,19 @@ class UsageRecord:
 speed_up_init(UsageRecord)
 
 
+def with_tags(record: UsageRecord, tags: Mapping[str, str]) -> UsageRecord:
+    """``attrs.evolve(record, tags=tags)`` without re-running every field's validator (hot: ownership, trees).
+
+    The other fields come from a valid record unchanged; only ``tags`` goes
+    through its converter, as in ``evolve``.
+    """
+    copy = object.__new__(UsageRecord)
+    for name in _KEPT_ON_RETAG:
+        _setattr(copy, name, getattr(record, name))
+    _setattr(copy, "tags", _freeze_tags(tags))
+    return copy
+
+
 def reduce_frozen(obj: Any) -> tuple[Any, ...]:
     """``__reduce__`` for a frozen attrs value holding read-only mappings (which do not pickle).
 
@@ -259,3 +272,8 @@ class PricedRecord(NamedTuple):
 #: ``_new_tuple(PricedRecord, (record, units, rate, flags))`` builds a priced record without the
 #: keyword handling of the named tuple's ``__new__``: the pricing hot path makes one per record.
 _new_tuple = tuple.__new__
+
+
+#: UsageRecord fields with_tags copies as they are (all but ``tags``).
+_KEPT_ON_RETAG = tuple(f.name for f in attrs.fields(UsageRecord) if f.name != "tags")
+_setattr = object.__setattr__

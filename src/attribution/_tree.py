@@ -37,7 +37,7 @@ from typing import Any
 import attrs
 
 from ._money import to_decimal
-from ._records import PricedRecord, Quarantined, reduce_frozen
+from ._records import PricedRecord, Quarantined, reduce_frozen, with_tags
 from ._registry import canonical_provider
 from ._usage import METERS
 from .normalize._common import OWNER_DIMENSIONS
@@ -493,6 +493,6 @@ def _inherit(p: PricedRecord, owner: Mapping[str, str], fields: Sequence[str]) -
     missing = {f: owner[f] for f in fields if f in owner and not tags.get(f)}
     if not missing:
         return p
-    record = attrs.evolve(p.record, tags={**tags, **missing})
+    record = with_tags(p.record, {**tags, **missing})
     flags = p.flags if "owner_inherited" in p.flags else (*p.flags, "owner_inherited")
     return PricedRecord(record, p.units, p.rate, flags)
