@@ -867,7 +867,7 @@ class _Evidence:
         ours = rate.unit_prices().get(line.meter)
         out = []
         if tokens and Decimal(tokens) != quantity:
-            out.append(Cause(code="quantity", message=f"the invoice bills {quantity:,} {line.meter} units; the "
+            out.append(Cause(code="quantity", message=f"the invoice bills {_quantity(quantity)} {line.meter} units; the "
                              f"usage data reports {tokens:,}"))
         raw = result.invoiced / quantity * per
         if raw and raw.adjusted() > _PRICE_DIGITS:
@@ -1012,6 +1012,11 @@ def true_up(charges: Mapping[str | None, Decimal] | Any, invoiced: Decimal | Rec
     rows = tuple(TrueUpRow(owner=owner, attributed=amount, true_up=totals[key] - amount, total=totals[key])
                  for (owner, amount), key in zip(amounts.items(), weights, strict=True))
     return TrueUp(rows=rows, invoiced=target, attributed=sum(amounts.values(), Decimal(0)), currency=currency)
+
+
+def _quantity(q: Decimal) -> str:
+    """A billed quantity as a reader writes it: ``218,220`` (not ``218,220.00``), ``1,234.5``."""
+    return f"{int(q):,}" if q == q.to_integral_value() else f"{q.normalize():,f}"
 
 
 def _spread(target: Decimal, weights: Mapping[str, Decimal], quantum: Decimal) -> dict[str, Decimal]:
