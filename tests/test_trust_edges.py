@@ -352,3 +352,29 @@ def test_an_invoice_billing_a_sliver_of_a_token_names_the_quantity_without_crash
     [r] = at.reconcile([rec], [line]).lines
     assert "quantity" in {c.code for c in r.causes}
     assert r.variance == Decimal("5.00") - rec.cost
+
+
+def test_audits_in_threads_restore_the_callers_gc_thresholds() -> None:
+    import gc
+    import threading
+
+    def events(inside: threading.Event, go: threading.Event):  # type: ignore[no-untyped-def]
+        inside.set()          # the audit is running (its GC window is open)
+        go.wait(10)
+        for i in range(50):
+            yield {"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 10, "output_tokens": 2,
+                   "timestamp": "2026-06-01T12:00:00Z", "request_id": f"r{i}", "team": "search"}
+
+    before = gc.get_threshold()
+    a_in, a_go, b_in, b_go = (threading.Event() for _ in range(4))
+    a = threading.Thread(target=lambda: at.run_audit(events(a_in, a_go)))
+    b = threading.Thread(target=lambda: at.run_audit(events(b_in, b_go)))
+    a.start()
+    assert a_in.wait(10)
+    b.start()
+    assert b_in.wait(10)
+    a_go.set()            # the first audit ends while the second still runs...
+    a.join(10)
+    b_go.set()            # ...and the second ends last: the caller's thresholds must come back
+    b.join(10)
+    assert gc.get_threshold() == before

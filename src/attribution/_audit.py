@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -347,14 +348,28 @@ def _rare_gc() -> Iterator[None]:
     ends; each collection walks all of them, so with the default thresholds
     (700, 10, 10) collecting was about a third of an audit's time. They form
     no reference cycles to speak of (a 200k-call audit peaks at the same RSS
-    with the collector off), so collecting less often keeps memory flat. The thresholds are restored afterwards (also on errors).
+    with the collector off), so collecting less often keeps memory flat. The thresholds are restored
+    afterwards (also on errors), by the last of several audits running at once in threads.
     """
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], 100_000), max(old[1], 50), max(old[2], 1_000))
+    with _GC_LOCK:
+        _GC_STATE[0] += 1
+        if _GC_STATE[0] == 1:   # the first audit running saves the caller's thresholds, the last restores them
+            old = gc.get_threshold()
+            _GC_SAVED[:] = old
+            gc.set_threshold(max(old[0], 100_000), max(old[1], 50), max(old[2], 1_000))
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        with _GC_LOCK:
+            _GC_STATE[0] -= 1
+            if _GC_STATE[0] == 0:
+                gc.set_threshold(*_GC_SAVED)
+
+
+#: Audits running now (threads) and the thresholds to restore when the last one ends.
+_GC_LOCK = threading.Lock()
+_GC_STATE = [0]
+_GC_SAVED: list[int] = []
 
 
 #: Pricing failures kept as reconciliation evidence (counts are always exact; this bounds memory).
