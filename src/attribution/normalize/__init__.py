@@ -235,7 +235,11 @@ def _protect(rec: UsageRecord, hints: Hints) -> UsageRecord:
         key = hints.hash_key
         new_tags = {k: keyed_hash(v, key) if k in hints.hash_tags else v for k, v in tags.items()}
     values = (new_tags or tags).values()
-    email = any("@" in v and _EMAIL.fullmatch(v) for v in values)
+    email = False
+    for v in values:   # a loop, not any(genexpr): this runs once per record
+        if "@" in v and _EMAIL.fullmatch(v):
+            email = True
+            break
     if new_tags is None and not email:
         return rec
     return attrs.evolve(rec, tags=new_tags if new_tags is not None else tags,

@@ -356,6 +356,9 @@ def _iso(text: str) -> datetime:
     Python 3.10's ``fromisoformat`` rejects ``Z``, ``+00`` and fractions that
     are not 3 or 6 digits long; Postgres, LiteLLM and JavaScript write all three.
     """
+    if len(text) == 20 and text[10] == "T" and text[19] in "Zz":
+        # The common 2026-06-08T12:15:44Z: what the general path below hands fromisoformat for it.
+        return datetime.fromisoformat(text[:19] + "+00:00")
     m = _ISO.fullmatch(text)
     if m is None:
         return datetime.fromisoformat(text)
