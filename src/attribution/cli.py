@@ -476,7 +476,7 @@ def _audit(args: argparse.Namespace) -> int:
         failures.append(f"coverage {present(cov.coverage * 100, Decimal('0.1'))}% is under "
                         f"--fail-under-coverage {args.fail_under_coverage}%")
     rep = report.reconciliation
-    if rep is not None and not all(r.matched for r in rep.lines):
+    if args.fail_on_variance and rep is not None and not all(r.matched for r in rep.lines):
         outside = sum(1 for r in rep.lines if not r.matched)
         failures.append(f"{outside} invoice line(s) differ from priced usage by more than "
                         f"{present(rep.tolerance * 100, Decimal('0.1'))}%")
@@ -610,6 +610,8 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"owner fields every call must carry (default: {','.join(DEFAULT_REQUIRED)})")
     p.add_argument("--fail-under-coverage", type=_percent, metavar="PCT",
                    help="exit 1 when less than PCT percent of spend has a valid owner")
+    p.add_argument("--fail-on-variance", action="store_true",
+                   help="exit 1 when any invoice line differs from priced usage by more than --tolerance")
     p.add_argument("--max-line-bytes", type=_byte_size, metavar="SIZE",
                    help="longest input line (or CSV row) read; a longer one is quarantined (default 8MiB)")
     p.add_argument("--max-file-bytes", type=_byte_size, metavar="SIZE",
