@@ -667,15 +667,7 @@ def _explicit_bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
     counts instead add up to ``input_tokens`` counts them cached included, as
     an intermediate form did; that is read too.)
     """
-    def n(key: str) -> int:
-        return count(result, key, path)
-
-    def has(key: str) -> bool:
-        return result.get(key) is not None
-
-    def bad(message: str, key: str) -> NormalizeError:
-        return NormalizeError("inconsistent_usage", message, path=f"{path}.{key}")
-
+    n, has, bad = _bucket_readers(result, path)
     inp = count(result, "input_tokens", path, required=True)
     out = count(result, "output_tokens", path, required=True)
     writes = n("input_cache_write_tokens")
@@ -717,10 +709,9 @@ def _explicit_bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
                       input_audio=audio_uncached, output=out, output_audio=audio_out, output_image=image_out)
 
 
-def _bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
-    """Meters from one completions result, older (text-only ``input_tokens``) or newer (all modalities)."""
-    if any(result.get(key) is not None for key in _EXPLICIT):
-        return _explicit_bucket_usage(result, path)
+def _bucket_readers(result: Mapping[str, Any], path: str) -> tuple[Callable[[str], int], Callable[[str], bool],
+                                                                   Callable[[str, str], NormalizeError]]:
+    """A usage bucket's readers: a count (0 when absent), whether a key is given, an error at a key."""
     def n(key: str) -> int:
         return count(result, key, path)
 
@@ -730,6 +721,14 @@ def _bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
     def bad(message: str, key: str) -> NormalizeError:
         return NormalizeError("inconsistent_usage", message, path=f"{path}.{key}")
 
+    return n, has, bad
+
+
+def _bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
+    """Meters from one completions result, older (text-only ``input_tokens``) or newer (all modalities)."""
+    if any(result.get(key) is not None for key in _EXPLICIT):
+        return _explicit_bucket_usage(result, path)
+    n, has, bad = _bucket_readers(result, path)
     inp = count(result, "input_tokens", path, required=True)
     out = count(result, "output_tokens", path, required=True)
     cached = n("input_cached_tokens")
