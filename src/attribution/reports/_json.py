@@ -1,4 +1,4 @@
-"""JSON report: the audit as a documented, versioned document (``docs/report-json.md``).
+"""JSON report: the audit as a documented, versioned document (``docs/json-report.md; JSON Schema ``attribution.schemas.load("audit")````).
 
 Money is written as decimal strings (``"192.50"``), never as JSON numbers,
 so no consumer ever parses an amount into a float by accident. The
