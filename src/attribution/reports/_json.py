@@ -1,8 +1,9 @@
-"""JSON report: the audit as a documented, versioned document (``docs/json-report.md; JSON Schema ``attribution.schemas.load("audit")````).
+"""JSON report: the audit as a documented, versioned document (``docs/json-report.md``).
 
 Money is written as decimal strings (``"192.50"``), never as JSON numbers,
 so no consumer ever parses an amount into a float by accident. The
-``schema`` field names the version: consumers should check it.
+``schema`` field names the version: consumers should check it. The
+document's JSON Schema is ``attribution.schemas.load("audit")``.
 """
 
 from __future__ import annotations
