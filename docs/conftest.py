@@ -10,6 +10,7 @@ import pytest
 NEEDS = {
     "cookbook.md": ("pandas", "pyarrow"),
     "integrations.md": ("opentelemetry.sdk",),
+    "json-report.md": ("jsonschema",),
 }
 
 
