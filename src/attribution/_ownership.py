@@ -174,6 +174,26 @@ def apply_ownership(items: Iterable[PricedRecord | Quarantined | RequestTree],
             yield from _apply_one(p, c, omap)
 
 
+def stamp_owner(tags: Mapping[str, str], omap: OwnerMap | None, flags: list[str]) -> dict[str, str] | None:
+    """The owner map's verdict on one call's ``tags``: appends ``unmapped_owner`` or ``owner_conflict``
+    to ``flags`` and returns the tags with the entry's missing fields stamped (``None``: nothing to add).
+
+    Shared by the Python audit and the fast engine, so both flag and stamp a call the same way.
+    """
+    if omap is None or not omap.entries:
+        return None
+    entry = omap.lookup(tags)
+    if entry is None:
+        if any(tags.get(f) for f in omap.fields):
+            flags.append("unmapped_owner")
+        return None
+    stamps = entry.stamps()
+    if any(tags.get(k) and tags[k] != v for k, v in stamps.items()):
+        flags.append("owner_conflict")
+    add = {k: v for k, v in stamps.items() if not tags.get(k)}
+    return {**tags, **add} if add else None
+
+
 def _apply_one(p: PricedRecord, c: OwnershipContract, omap: OwnerMap | None) -> Iterator[PricedRecord | Quarantined]:
     tags = p.record.tags
     flags = list(p.flags)
@@ -186,20 +206,7 @@ def _apply_one(p: PricedRecord, c: OwnershipContract, omap: OwnerMap | None) -> 
             yield Quarantined(code="missing_owner", message=message, stage="ownership", source=p.record.source, raw=p)
             return
         flags.append("missing_owner")
-    new_tags = None
-    if omap is not None and omap.entries:
-        entry = omap.lookup(tags)
-        if entry is None:
-            if any(tags.get(f) for f in omap.fields):
-                flags.append("unmapped_owner")
-        else:
-            stamps = entry.stamps()
-            conflict = any(tags.get(k) and tags[k] != v for k, v in stamps.items())
-            add = {k: v for k, v in stamps.items() if not tags.get(k)}
-            if conflict:
-                flags.append("owner_conflict")
-            if add:
-                new_tags = {**tags, **add}
+    new_tags = stamp_owner(tags, omap, flags)
     if new_tags is None and len(flags) == len(p.flags):
         yield p
         return

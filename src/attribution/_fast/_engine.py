@@ -43,7 +43,7 @@ from .._audit import (
 from .._bounded import current_limits
 from .._coverage import SOURCE_DIMENSIONS, CoverageCounter
 from .._money import exact, round_to_units
-from .._ownership import OwnershipContract
+from .._ownership import OwnershipContract, stamp_owner
 from .._pricing import price_many
 from .._reconcile import _PROJECT_TAGS, _Acc, _Cell, _family
 from .._records import PricedRecord, Quarantined, SourceLocation
@@ -1087,19 +1087,9 @@ class _Aggregates:
         flags = cls.flags
         if c.missing(tags):
             flags.append("missing_owner")
-        omap = c.owner_map
-        if omap is not None and omap.entries:
-            entry = omap.lookup(tags)
-            if entry is None:
-                if any(tags.get(f) for f in omap.fields):
-                    flags.append("unmapped_owner")
-            else:
-                stamps = entry.stamps()
-                if any(tags.get(k) and tags[k] != v for k, v in stamps.items()):
-                    flags.append("owner_conflict")
-                add = {k: v for k, v in stamps.items() if not tags.get(k)}
-                if add:
-                    cls.tags = {**tags, **add}
+        stamped = stamp_owner(tags, c.owner_map, flags)
+        if stamped is not None:
+            cls.tags = stamped
         cls.flags = list(dict.fromkeys(flags))
 
     def _key(self, cls: _Class, dim: str) -> str | None:
