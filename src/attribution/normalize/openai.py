@@ -696,15 +696,7 @@ def _explicit_bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
         raise bad(f"uncached audio tokens ({audio_uncached}) exceed input_uncached_tokens ({uncached})",
                   "input_audio_tokens")
     audio_out, image_out = n("output_audio_tokens"), n("output_image_tokens")
-    if has("output_text_tokens"):
-        if out != n("output_text_tokens") + audio_out + image_out:
-            raise bad(f"output_tokens ({out}) is not the sum of text ({n('output_text_tokens')}), audio "
-                      f"({audio_out}) and image ({image_out}) output tokens", "output_tokens")
-        out = n("output_text_tokens")
-    elif audio_out or image_out:
-        raise NormalizeError("ambiguous_usage", "a per-modality result with audio or image output but no "
-                             "output_text_tokens: cannot tell whether output_tokens includes them",
-                             path=f"{path}.output_text_tokens")
+    out = _text_output(result, path, out, audio_out, image_out)
     return make_usage(path, input=uncached - audio_uncached, cached_input=cached, cache_write=writes,
                       input_audio=audio_uncached, output=out, output_audio=audio_out, output_image=image_out)
 
@@ -722,6 +714,21 @@ def _bucket_readers(result: Mapping[str, Any], path: str) -> tuple[Callable[[str
         return NormalizeError("inconsistent_usage", message, path=f"{path}.{key}")
 
     return n, has, bad
+
+
+def _text_output(result: Mapping[str, Any], path: str, out: int, audio_out: int, image_out: int) -> int:
+    """Text output of a per-modality result: ``output_text_tokens``, checked against ``output_tokens``."""
+    n, has, bad = _bucket_readers(result, path)
+    if has("output_text_tokens"):
+        if out != n("output_text_tokens") + audio_out + image_out:
+            raise bad(f"output_tokens ({out}) is not the sum of text ({n('output_text_tokens')}), audio "
+                      f"({audio_out}) and image ({image_out}) output tokens", "output_tokens")
+        return n("output_text_tokens")
+    if audio_out or image_out:
+        raise NormalizeError("ambiguous_usage", "a per-modality result with audio or image output but no "
+                             "output_text_tokens: cannot tell whether output_tokens includes them",
+                             path=f"{path}.output_text_tokens")
+    return out
 
 
 def _bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
@@ -744,15 +751,7 @@ def _bucket_usage(result: Mapping[str, Any], path: str) -> Usage:
             raise bad(f"input_tokens ({inp}) is not the sum of text ({n('input_text_tokens')}), audio ({audio_in}) "
                       f"and image ({n('input_image_tokens')}) input tokens", "input_tokens")
         all_in, all_cached = inp, cached
-        if has("output_text_tokens"):
-            if out != n("output_text_tokens") + audio_out + image_out:
-                raise bad(f"output_tokens ({out}) is not the sum of text ({n('output_text_tokens')}), audio "
-                          f"({audio_out}) and image ({image_out}) output tokens", "output_tokens")
-            out = n("output_text_tokens")
-        elif audio_out or image_out:
-            raise NormalizeError("ambiguous_usage", "a per-modality result with audio or image output but no "
-                                 "output_text_tokens: cannot tell whether output_tokens includes them",
-                                 path=f"{path}.output_text_tokens")
+        out = _text_output(result, path, out, audio_out, image_out)
     else:
         # Older results: input_tokens and input_cached_tokens count text only; audio is counted apart.
         if cached > inp:
